@@ -1,0 +1,135 @@
+import { z } from "zod";
+
+/**
+ * Device commands: API → commands table → the owning agent's command queue → the device, and the
+ * result back through the command-results queue (architecture §2, "commands reach the agent that
+ * holds the session"). A command record always reaches a final state.
+ */
+
+export const COMMAND_TYPES = [
+  "reboot",
+  "get-config",
+  "set-config",
+  "work-status",
+  "ptz",
+  "time-sync",
+] as const;
+export const CommandType = z.enum(COMMAND_TYPES);
+export type CommandType = z.infer<typeof CommandType>;
+
+export const FINAL_COMMAND_STATES = ["succeeded", "failed", "timed-out", "device-offline"] as const;
+export const COMMAND_STATES = ["pending", "sent", ...FINAL_COMMAND_STATES] as const;
+export const CommandState = z.enum(COMMAND_STATES);
+export type CommandState = z.infer<typeof CommandState>;
+export const FinalCommandState = z.enum(FINAL_COMMAND_STATES);
+export type FinalCommandState = z.infer<typeof FinalCommandState>;
+
+const configParam = z.number().int().min(0).max(0xffff).optional();
+const configSelector = {
+  /** `ConfigCmd`, e.g. GetServerInfo, GetPicPara (ehome-2.0 §2.3). */
+  configCmd: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, "a ConfigCmd name such as GetServerInfo"),
+  configParam1: configParam,
+  configParam2: configParam,
+  configParam3: configParam,
+  configParam4: configParam,
+};
+
+/** A nested config body: element name → text or nested body (sent inside ConfigXML). */
+export type ConfigBody = { [name: string]: string | ConfigBody | Array<string | ConfigBody> };
+export const ConfigBody: z.ZodType<ConfigBody> = z.lazy(() =>
+  z.record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, "an XML element name"),
+    z.union([z.string().max(512), ConfigBody, z.array(z.union([z.string().max(512), ConfigBody]))]),
+  ),
+);
+
+export const PTZ_COMMANDS = [
+  "UP",
+  "DOWN",
+  "LEFT",
+  "RIGHT",
+  "UP_LEFT",
+  "UP_RIGHT",
+  "DOWN_LEFT",
+  "DOWN_RIGHT",
+  "ZOOM_IN",
+  "ZOOM_OUT",
+  "FOCUS_NEAR",
+  "FOCUS_FAR",
+  "IRIS_OPEN",
+  "IRIS_CLOSE",
+] as const;
+
+export const CommandParams = {
+  reboot: z.object({}).strict(),
+  "work-status": z.object({}).strict(),
+  "get-config": z.object(configSelector).strict(),
+  "set-config": z.object({ ...configSelector, config: ConfigBody }).strict(),
+  ptz: z
+    .object({
+      channel: z.number().int().min(1).max(512),
+      command: z.enum(PTZ_COMMANDS),
+      action: z.enum(["start", "stop"]),
+      speed: z.number().int().min(1).max(7).default(4),
+    })
+    .strict(),
+  "time-sync": z
+    .object({
+      /** Device-local time `YYYY-MM-DD HH:MM:SS`; defaults to now in `timeZone`. */
+      time: z
+        .string()
+        .regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
+        .optional(),
+      /** Offset such as `+08:00`; default `+00:00`. */
+      timeZone: z
+        .string()
+        .regex(/^[+-]\d{2}:\d{2}$/)
+        .default("+00:00"),
+    })
+    .strict(),
+} as const satisfies Record<CommandType, z.ZodType>;
+export type CommandParamsOf<T extends CommandType> = z.infer<(typeof CommandParams)[T]>;
+
+/** Body of `POST /devices/{deviceId}/commands`. */
+export const CommandRequest = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("reboot"), params: CommandParams.reboot.optional() }),
+  z.object({ type: z.literal("work-status"), params: CommandParams["work-status"].optional() }),
+  z.object({ type: z.literal("get-config"), params: CommandParams["get-config"] }),
+  z.object({ type: z.literal("set-config"), params: CommandParams["set-config"] }),
+  z.object({ type: z.literal("ptz"), params: CommandParams.ptz }),
+  z.object({ type: z.literal("time-sync"), params: CommandParams["time-sync"].optional() }),
+]);
+export type CommandRequest = z.infer<typeof CommandRequest>;
+
+/** What the API puts on an agent's command queue. */
+export const AgentCommand = z.object({
+  commandId: z.string().min(1).max(64),
+  deviceId: z.string().min(1).max(256),
+  type: CommandType,
+  params: z.record(z.string(), z.unknown()),
+  /** Epoch ms after which the agent must not start it (it reports `timed-out`). */
+  deadline: z.number().int(),
+});
+export type AgentCommand = z.infer<typeof AgentCommand>;
+
+/** What the agent puts on the command-results queue. */
+export const CommandResult = z.object({
+  commandId: z.string().min(1).max(64),
+  deviceId: z.string().min(1).max(256),
+  agentId: z.string().min(1).max(128),
+  state: FinalCommandState,
+  /** Parsed reply for `succeeded` (e.g. config body, work status). */
+  result: z.unknown().optional(),
+  /** For `failed`: the device's Status/Description, or the agent's reason. */
+  error: z
+    .object({
+      code: z.string(),
+      message: z.string().max(1024),
+      status: z.number().int().optional(),
+    })
+    .optional(),
+  at: z.iso.datetime(),
+});
+export type CommandResult = z.infer<typeof CommandResult>;
