@@ -88,12 +88,53 @@ export const BLOCKS = {
       remark: "Remark",
     },
   },
+  /**
+   * `GetPicPara`/`SetPicPara` body (channel name and OSD). Field names: ehome-2.0 §2.3 (B, DEMO
+   * SetPicPara template); the block name is provisional (SERVERINFO pattern, §8).
+   */
+  picPara: {
+    block: "PICPARA",
+    fields: {
+      channelName: "ChannelName",
+      isShowChanName: "IsShowChanName",
+      channelNameXPos: "ChannelNameXPos",
+      channelNameYPos: "ChannelNameYPos",
+      isShowOsd: "IsShowOSD",
+      osdXPos: "OSDXPos",
+      osdYPos: "OSDYPos",
+      osdType: "OSDType",
+      osdAttrib: "OSDAttrib",
+      isShowWeek: "IsShowWeek",
+    },
+  },
+  /**
+   * `GetDevAbility` body: the real layout is not public (ehome-2.0 §2.3, §8 capability set), so this
+   * block and its fields are provisional, written by the simulator and read leniently.
+   */
+  devAbility: {
+    block: "DEVABILITY",
+    fields: {
+      channelNumber: "ChannelNumber",
+      audioChanNum: "AudioChanNum",
+      alarmInPortNum: "AlarmInPortNum",
+      alarmOutPortNum: "AlarmOutPortNum",
+      diskNumber: "DiskNumber",
+      ptz: "PTZ",
+      preview: "Preview",
+      playback: "Playback",
+      voiceTalk: "VoiceTalk",
+      linkMode: "LinkMode",
+    },
+  },
 } as const;
 
 /** `ConfigCmd` values the agent itself uses. ehome-2.0 §2.3 (B, DEMO). */
 export const CONFIG_CMD = {
   getServerInfo: "GetServerInfo",
   getDevAbility: "GetDevAbility",
+  /** Channel name and OSD (ehome-2.0 §2.3, B); Set counterpart `SetPicPara`. */
+  getPicPara: "GetPicPara",
+  setPicPara: "SetPicPara",
 } as const;
 
 /** Element names that may repeat and must always decode as arrays. */
