@@ -1,0 +1,48 @@
+/**
+ * Names of the environment variables through which the stacks (and the local runner) tell the
+ * Lambda functions and the edge agent where their resources are. Spelled once, here; read with
+ * `process.env[ENV.DEVICES_TABLE]`.
+ */
+export const ENV = {
+  /** Physical name of the devices table (`TABLES.devices`). */
+  DEVICES_TABLE: "DEVICES_TABLE",
+  /** Physical name of the presence-history table (`TABLES.presence`). */
+  PRESENCE_TABLE: "PRESENCE_TABLE",
+  /** Physical name of the commands table (`TABLES.commands`). */
+  COMMANDS_TABLE: "COMMANDS_TABLE",
+  /** Physical name of the agents (heartbeat) table (`TABLES.agents`). */
+  AGENTS_TABLE: "AGENTS_TABLE",
+  /** URL of the device-events queue (agent → registry function). */
+  DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
+  /** URL of the command-results queue (agent → command-results function). */
+  COMMAND_RESULTS_QUEUE_URL: "COMMAND_RESULTS_QUEUE_URL",
+  /** Name prefix of the per-agent command queues (see `agentCommandQueueName`). */
+  AGENT_QUEUE_PREFIX: "AGENT_QUEUE_PREFIX",
+  /** Name of the private media bucket (pictures, videos, downloads, firmware). */
+  MEDIA_BUCKET: "MEDIA_BUCKET",
+
+  // Edge agent only. These follow the agent's `EHOME_*` convention (edge-agent/config.ts,
+  // docs/configuration.md); the edge stack sets them on the container.
+  /** UDP signalling port (REGISTER / KEEPALIVE / commands). */
+  EHOME_SIGNAL_PORT: "EHOME_SIGNAL_PORT",
+  /** UDP alarm port. */
+  EHOME_ALARM_PORT: "EHOME_ALARM_PORT",
+  /** TCP port of the device-facing HTTP server (uploads, firmware, `/healthz`). */
+  EHOME_HTTP_PORT: "EHOME_HTTP_PORT",
+  /** Media pool as `min-max`, e.g. `31000-31999`. */
+  EHOME_MEDIA_PORTS: "EHOME_MEDIA_PORTS",
+  /** The public address the agent announces in `SinkIP` and stream URLs. */
+  EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
+  /** How to discover the public address when `EHOME_PUBLIC_HOST` is unset (`PublicHostDiscovery`). */
+  EHOME_PUBLIC_HOST_DISCOVERY: "EHOME_PUBLIC_HOST_DISCOVERY",
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/**
+ * `ecs-task-eni`: read the task's ENI id from the ECS task metadata endpoint (v4), then its public
+ * IP with `ec2:DescribeNetworkInterfaces` (Fargate metadata does not carry the public IP).
+ * `none`: use `EHOME_PUBLIC_HOST` or its default (laptop runs).
+ */
+export const PUBLIC_HOST_DISCOVERY = ["ecs-task-eni", "none"] as const;
+export type PublicHostDiscovery = (typeof PUBLIC_HOST_DISCOVERY)[number];

@@ -1,0 +1,249 @@
+import type {
+  CreateTableCommandInput,
+  QueryCommandInput,
+  UpdateTimeToLiveCommandInput,
+} from "@aws-sdk/client-dynamodb";
+import { ENV, type EnvName } from "./env.ts";
+
+/**
+ * Every DynamoDB table, as plain data. The CDK data stack and the local runner (DynamoDB Local,
+ * through `createTableInput`) both derive their tables from this, so keys, indexes and TTL cannot
+ * drift apart. To add a table: add an entry to `TABLES` (and its env var to `ENV`); the stack,
+ * the grants helper and the local runner pick it up.
+ */
+
+export type AttributeType = "S" | "N" | "B";
+
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: AttributeType;
+}
+
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+  /** Only `ALL` for now: readers of an index get whole items. */
+  readonly projection: "ALL";
+}
+
+export interface TableDefinition {
+  /** Construct id in the CDK data stack; physical names are generated, never hard-coded. */
+  readonly logicalId: string;
+  /** Environment variable through which functions and the agent receive the physical name. */
+  readonly envVar: EnvName;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+  readonly indexes: readonly IndexDefinition[];
+  /**
+   * Number attribute (epoch seconds) DynamoDB expires items by. Expiry is lazy (it can lag by
+   * days), so readers must still compare it with the clock.
+   */
+  readonly ttlAttribute?: string;
+  /** How long writers keep an item by default (sets `ttlAttribute`). */
+  readonly defaultTtlSeconds?: number;
+}
+
+const DAY = 24 * 60 * 60;
+
+export const TABLES = {
+  /** Registry + provisioning: `provisioned`, `passwordHash`, `labels`, status, owning agent. */
+  devices: {
+    logicalId: "Devices",
+    envVar: ENV.DEVICES_TABLE,
+    partitionKey: { name: "deviceId", type: "S" },
+    indexes: [
+      {
+        indexName: "byStatus",
+        partitionKey: { name: "status", type: "S" },
+        sortKey: { name: "deviceId", type: "S" },
+        projection: "ALL",
+      },
+    ],
+  },
+  /** Presence history: one item per online/offline/address change, sorted by `at#version`. */
+  presence: {
+    logicalId: "Presence",
+    envVar: ENV.PRESENCE_TABLE,
+    partitionKey: { name: "deviceId", type: "S" },
+    sortKey: { name: "at", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 30 * DAY,
+  },
+  /** Command records; every accepted command reaches a final state here. */
+  commands: {
+    logicalId: "Commands",
+    envVar: ENV.COMMANDS_TABLE,
+    partitionKey: { name: "commandId", type: "S" },
+    indexes: [
+      {
+        indexName: "byDevice",
+        partitionKey: { name: "deviceId", type: "S" },
+        sortKey: { name: "createdAt", type: "S" },
+        projection: "ALL",
+      },
+    ],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 30 * DAY,
+  },
+  /** Agent heartbeats: command queue URL, public host, last heartbeat. */
+  agents: {
+    logicalId: "Agents",
+    envVar: ENV.AGENTS_TABLE,
+    partitionKey: { name: "agentId", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 5 * 60,
+  },
+} as const satisfies Record<string, TableDefinition>;
+
+export type TableKey = keyof typeof TABLES;
+export const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
+
+export const DEVICES_BY_STATUS_INDEX = TABLES.devices.indexes[0].indexName;
+export const COMMANDS_BY_DEVICE_INDEX = TABLES.commands.indexes[0].indexName;
+
+// Key builders -------------------------------------------------------------------------------
+
+export function deviceKey(deviceId: string): { deviceId: string } {
+  return { deviceId };
+}
+
+export function commandKey(commandId: string): { commandId: string } {
+  return { commandId };
+}
+
+export function agentKey(agentId: string): { agentId: string } {
+  return { agentId };
+}
+
+/** Versions are padded to 16 digits: every safe integer then sorts as text in numeric order. */
+const VERSION_DIGITS = 16;
+
+/**
+ * Presence sort key `<ISO time>#<zero-padded version>`. ISO-8601 in UTC with milliseconds has a
+ * fixed width, so text order is time order; the version breaks ties between events of the same
+ * millisecond (events carry a per-device monotonic version).
+ */
+export function presenceSortKey(at: Date | string | number, version: number): string {
+  if (!Number.isSafeInteger(version) || version < 0) {
+    throw new RangeError(`presence version must be a non-negative safe integer, got ${version}`);
+  }
+  const iso = new Date(at).toISOString();
+  return `${iso}#${String(version).padStart(VERSION_DIGITS, "0")}`;
+}
+
+export function parsePresenceSortKey(sortKey: string): { at: string; version: number } | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)#(\d{16})$/.exec(sortKey);
+  if (!match) return undefined;
+  return { at: match[1]!, version: Number(match[2]) };
+}
+
+export function presenceKey(
+  deviceId: string,
+  at: Date | string | number,
+  version: number,
+): { deviceId: string; at: string } {
+  return { deviceId, at: presenceSortKey(at, version) };
+}
+
+/** TTL value (epoch seconds) `ttlSeconds` after `now`. */
+export function expiresAt(now: Date | number, ttlSeconds: number): number {
+  const ms = typeof now === "number" ? now : now.getTime();
+  return Math.floor(ms / 1000) + Math.ceil(ttlSeconds);
+}
+
+/**
+ * Key condition for "all items with this partition key" on the table or one of its indexes, e.g.
+ * `queryByPartition(TABLES.commands, "dev-1", COMMANDS_BY_DEVICE_INDEX)`. Values are in the
+ * low-level attribute-value form; add `TableName` before sending.
+ */
+export function queryByPartition(
+  table: TableDefinition,
+  partitionValue: string,
+  indexName?: string,
+): Pick<
+  QueryCommandInput,
+  "IndexName" | "KeyConditionExpression" | "ExpressionAttributeNames" | "ExpressionAttributeValues"
+> {
+  let partitionKey = table.partitionKey;
+  if (indexName !== undefined) {
+    const index = table.indexes.find((i) => i.indexName === indexName);
+    if (!index) throw new Error(`table ${table.logicalId} has no index ${indexName}`);
+    partitionKey = index.partitionKey;
+  }
+  if (partitionKey.type !== "S") {
+    throw new Error(`queryByPartition supports string partition keys, not ${partitionKey.type}`);
+  }
+  return {
+    ...(indexName === undefined ? {} : { IndexName: indexName }),
+    KeyConditionExpression: "#pk = :pk",
+    ExpressionAttributeNames: { "#pk": partitionKey.name },
+    ExpressionAttributeValues: { ":pk": { S: partitionValue } },
+  };
+}
+
+// Derivations for the local runner -------------------------------------------------------------
+
+/** All attributes that appear in a key of the table or of one of its indexes, once each. */
+export function keyAttributes(table: TableDefinition): KeyAttribute[] {
+  const all = [table.partitionKey, table.sortKey];
+  for (const index of table.indexes) all.push(index.partitionKey, index.sortKey);
+  const byName = new Map<string, KeyAttribute>();
+  for (const attribute of all) {
+    if (!attribute) continue;
+    const seen = byName.get(attribute.name);
+    if (seen && seen.type !== attribute.type) {
+      throw new Error(
+        `table ${table.logicalId}: attribute ${attribute.name} is both ${seen.type} and ${attribute.type}`,
+      );
+    }
+    byName.set(attribute.name, attribute);
+  }
+  return [...byName.values()];
+}
+
+function keySchema(partitionKey: KeyAttribute, sortKey?: KeyAttribute) {
+  return [
+    { AttributeName: partitionKey.name, KeyType: "HASH" as const },
+    ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: "RANGE" as const }] : []),
+  ];
+}
+
+/** The `CreateTable` input that reproduces `table` (on-demand billing, like the CDK stack). */
+export function createTableInput(
+  table: TableDefinition,
+  tableName: string,
+): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: keyAttributes(table).map((a) => ({
+      AttributeName: a.name,
+      AttributeType: a.type,
+    })),
+    KeySchema: keySchema(table.partitionKey, table.sortKey),
+    ...(table.indexes.length === 0
+      ? {}
+      : {
+          GlobalSecondaryIndexes: table.indexes.map((index) => ({
+            IndexName: index.indexName,
+            KeySchema: keySchema(index.partitionKey, index.sortKey),
+            Projection: { ProjectionType: index.projection },
+          })),
+        }),
+  };
+}
+
+/** The `UpdateTimeToLive` input for `table`, or `undefined` when it has no TTL attribute. */
+export function timeToLiveInput(
+  table: TableDefinition,
+  tableName: string,
+): UpdateTimeToLiveCommandInput | undefined {
+  if (table.ttlAttribute === undefined) return undefined;
+  return {
+    TableName: tableName,
+    TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+  };
+}
