@@ -6,6 +6,7 @@ export {
 } from "./decode.ts";
 export { DEFAULT_MAX_OUTBOUND_BYTES, encode } from "./encode.ts";
 export type * from "./types.ts";
+export { CODEC_ERROR_CODES } from "./types.ts";
 export {
   buildFields,
   childElement,

@@ -6,7 +6,9 @@ import type { WireEncoding } from "./types.ts";
 // a strict superset of both.
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const gb18030 = new TextDecoder("gb18030");
+// Fatal: bytes that are not GB18030 (a lone lead byte, 0xFF) are refused as BAD_ENCODING instead of
+// becoming U+FFFD that would then be acted on.
+const gb18030 = new TextDecoder("gb18030", { fatal: true });
 
 const DECLARATION_WINDOW = 256;
 const ENCODING_ATTR =
@@ -57,26 +59,38 @@ function isAscii(bytes: Uint8Array): boolean {
 export type DecodedText = { ok: true; text: string; encoding: WireEncoding } | { ok: false };
 
 /**
- * Bytes → string. With no (or an unknown) declaration: UTF-8 if the bytes are valid UTF-8, else
- * GB18030, and the answer goes back in the encoding that worked.
+ * Bytes → string. The declared family (UTF-8, or the GB family) is tried first and the other one
+ * second, because devices that declare one and write the other exist (§1.3); with no (or an unknown)
+ * declaration UTF-8 goes first. The answer goes back in the encoding that worked: the declared one
+ * for the GB family, GB18030 when GB bytes came under a UTF-8 or missing declaration.
  */
 export function decodeText(bytes: Uint8Array): DecodedText {
   const declared = sniffEncoding(bytes);
   if (isAscii(bytes)) {
     return { ok: true, text: Buffer.from(bytes).toString("latin1"), encoding: declared ?? "UTF-8" };
   }
-  if (declared === undefined || declared === "UTF-8") {
-    try {
-      return { ok: true, text: utf8.decode(bytes), encoding: "UTF-8" };
-    } catch {
-      // A device that declares UTF-8 but writes GB bytes is common enough to tolerate.
-    }
+  const gbDeclared = declared !== undefined && declared !== "UTF-8";
+  if (gbDeclared) {
+    const text = tryDecode(gb18030, bytes);
+    if (text !== undefined) return { ok: true, text, encoding: declared };
   }
+  const text8 = tryDecode(utf8, bytes);
+  if (text8 !== undefined) return { ok: true, text: text8, encoding: "UTF-8" };
+  if (!gbDeclared) {
+    const text = tryDecode(gb18030, bytes);
+    if (text !== undefined) return { ok: true, text, encoding: "GB18030" };
+  }
+  return { ok: false };
+}
+
+function tryDecode(
+  decoder: InstanceType<typeof TextDecoder>,
+  bytes: Uint8Array,
+): string | undefined {
   try {
-    const text = gb18030.decode(bytes);
-    return { ok: true, text, encoding: declared && declared !== "UTF-8" ? declared : "GB18030" };
+    return decoder.decode(bytes);
   } catch {
-    return { ok: false };
+    return undefined;
   }
 }
 
@@ -92,12 +106,29 @@ export function isAsciiString(s: string): boolean {
   return true;
 }
 
+/**
+ * GB2312 proper is EUC-CN: ASCII plus byte pairs with lead 0xA1–0xF7 and trail 0xA1–0xFE. iconv-lite
+ * (like WHATWG) treats the label as GBK, which would let GBK-only characters (and `€` as 0x80) reach
+ * a device that declared GB2312; this refuses them instead.
+ */
+function isEucCn(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b < 0x80) continue;
+    const t = bytes[i + 1];
+    if (b < 0xa1 || b > 0xf7 || t === undefined || t < 0xa1 || t > 0xfe) return false;
+    i++;
+  }
+  return true;
+}
+
 /** String → bytes in the given encoding; undefined when a character cannot be represented. */
 export function encodeText(text: string, encoding: WireEncoding): Buffer | undefined {
   if (isAsciiString(text)) return Buffer.from(text, "latin1");
   if (encoding === "UTF-8") return Buffer.from(text, "utf8");
   const bytes = iconv.encode(text, ICONV_NAME[encoding]);
   // iconv-lite substitutes '?' for what the code page lacks; detect that by a round trip.
-  if (gb18030.decode(bytes) !== text) return undefined;
+  if (tryDecode(gb18030, bytes) !== text) return undefined;
+  if (encoding === "GB2312" && !isEucCn(bytes)) return undefined;
   return bytes;
 }
