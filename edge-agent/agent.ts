@@ -1,0 +1,411 @@
+import { randomUUID } from "node:crypto";
+import type { AgentCommand, CommandResult } from "../lib/contracts/commands.ts";
+import type { DeviceEvent, DeviceEventInput, OfflineReason } from "../lib/contracts/events.ts";
+import type { AgentConfig } from "./config.ts";
+import { createRateLimiter, type Logger, type LogLevel, silentLogger } from "./log.ts";
+import { type AgentMetrics, createAgentMetrics } from "./metrics.ts";
+import type {
+  DatagramTransport,
+  DeviceReport,
+  EventSink,
+  Peer,
+  ProvisioningSource,
+  ReportSink,
+  TraceRecorder,
+} from "./ports.ts";
+import {
+  type CatalogueView,
+  type CommandId,
+  DEFAULT_VIEW,
+  ENVELOPE,
+} from "./signalling/catalogue.ts";
+import { decode, encode, type Message } from "./signalling/codec/index.ts";
+import {
+  type CommandOutcome,
+  type CommandSender,
+  type CommandValues,
+  createCommandSender,
+  type SendOptions,
+} from "./signalling/command-sender.ts";
+import { executeCommand } from "./signalling/commands.ts";
+import { createDialect, type Dialect } from "./signalling/dialect.ts";
+import { dispatch, type HandlerContext } from "./signalling/handlers/index.ts";
+import { createLearner } from "./signalling/learn.ts";
+import {
+  createSessionStore,
+  type DeviceSession,
+  type ReadonlySession,
+} from "./signalling/sessions.ts";
+
+/**
+ * The edge agent's signalling core, built by a factory and separate from the code that binds
+ * sockets (main.ts), so tests drive it through an in-memory transport (style: Hono/Fastify).
+ */
+
+export type EdgeAgentConfig = Pick<
+  AgentConfig,
+  | "agentId"
+  | "publicHost"
+  | "alarmPort"
+  | "httpPort"
+  | "keepAliveSeconds"
+  | "offlineAfterMissed"
+  | "autoProvision"
+  | "maxDatagramBytes"
+  | "maxOutboundBytes"
+  | "commandResendMs"
+  | "commandMaxSends"
+  | "commandTimeoutMs"
+  | "lastSeenFlushSeconds"
+  | "ntpHost"
+  | "ntpPort"
+  | "alarmServerType"
+  | "pictureServerType"
+  | "learnDevices"
+>;
+
+export interface EdgeAgentDeps {
+  transport: DatagramTransport;
+  events: EventSink;
+  /** Default: nobody listed (auto-provisioning decides). */
+  provisioning?: ProvisioningSource;
+  /** Default: the catalogue with no overrides. */
+  dialect?: Dialect;
+  trace?: TraceRecorder;
+  reports?: ReportSink;
+  log?: Logger;
+  /** Event ids; default crypto.randomUUID. */
+  uuid?: () => string;
+  /** Start of each device's Sequence counter; default Math.random. */
+  random?: () => number;
+  /** Interval of the per-source rate-limited logs. Default 60 s. */
+  logIntervalMs?: number;
+  /** Devices learned concurrently after registration. Default 256. */
+  learnConcurrency?: number;
+}
+
+export interface SessionsApi {
+  get(deviceId: string): ReadonlySession | undefined;
+  readonly size: number;
+  list(): ReadonlySession[];
+}
+
+export interface CommandsApi {
+  send<C extends CommandId>(
+    deviceId: string,
+    commandId: C,
+    values?: CommandValues<C>,
+    options?: SendOptions,
+  ): Promise<CommandOutcome>;
+  execute(command: AgentCommand): Promise<CommandResult>;
+}
+
+export interface EdgeAgent {
+  start(): Promise<void>;
+  /** Idempotent: offline events (`agent-shutdown`), pending commands settled, socket closed. */
+  close(): Promise<void>;
+  signalAddress(): Peer;
+  readonly sessions: SessionsApi;
+  readonly commands: CommandsApi;
+  /** Removes an online device now (e.g. deprovisioned); false when it was not online here. */
+  dropDevice(deviceId: string, reason: OfflineReason): boolean;
+  /** Looks the device up again and drops it (`deprovisioned`) if it may no longer register. */
+  provisioningChanged(deviceId: string): Promise<boolean>;
+  metrics(): Record<string, number>;
+}
+
+export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): EdgeAgent {
+  const log = deps.log ?? silentLogger;
+  const metrics: AgentMetrics = createAgentMetrics();
+  const c = metrics.c;
+  const dialect = deps.dialect ?? createDialect();
+  const dialectActive = dialect.profiles.length > 0;
+  const provisioning: ProvisioningSource = deps.provisioning ?? { lookup: () => undefined };
+  const uuid = deps.uuid ?? randomUUID;
+  const limiter = createRateLimiter({ intervalMs: deps.logIntervalMs ?? 60_000 });
+  const { transport, trace } = deps;
+  const inflightEmits = new Set<Promise<void>>();
+  let lastVersion = 0;
+  let started = false;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+
+  const logLimited = (
+    key: string,
+    level: LogLevel,
+    msg: string,
+    fields?: Record<string, unknown>,
+  ): void => {
+    if (!log.enabled(level)) return;
+    const { allowed, suppressed } = limiter.allow(key);
+    if (!allowed) return;
+    log[level === "silent" ? "debug" : level](msg, suppressed ? { ...fields, suppressed } : fields);
+  };
+
+  // The one place that writes to the socket (style: one small write path that counts errors).
+  const write = (bytes: Uint8Array, host: string, port: number): void => {
+    try {
+      transport.send(bytes, host, port);
+      c.datagrams_out++;
+      if (trace) trace.record("out", host, port, bytes);
+    } catch (err) {
+      c.send_errors++;
+      logLimited("send-error", "warn", "signalling send failed", { err });
+    }
+  };
+
+  // Per-device monotonic: a single agent-wide counter of µs since the epoch is strictly increasing
+  // for every device at once, survives restarts while clocks do not go backwards, and needs no
+  // per-device memory.
+  const nextVersion = (now: number): number => {
+    lastVersion = Math.max(now * 1000, lastVersion + 1);
+    return lastVersion;
+  };
+
+  const emit = (input: DeviceEventInput): void => {
+    const now = Date.now();
+    const event = {
+      ...input,
+      eventId: uuid(),
+      agentId: config.agentId,
+      version: nextVersion(now),
+      at: new Date(now).toISOString(),
+    } as DeviceEvent;
+    c.events_emitted++;
+    const failed = (err: unknown) => {
+      c.event_sink_errors++;
+      logLimited("event-sink", "error", "event sink failed", { err, type: event.type });
+    };
+    try {
+      const r = deps.events.emit(event);
+      if (r instanceof Promise) {
+        const p = r.catch(failed).finally(() => inflightEmits.delete(p));
+        inflightEmits.add(p);
+      }
+    } catch (err) {
+      failed(err);
+    }
+  };
+
+  const report = (r: DeviceReport): void => {
+    if (!deps.reports) return;
+    const failed = (err: unknown) => {
+      c.report_sink_errors++;
+      logLimited("report-sink", "error", "report sink failed", { err, kind: r.kind });
+    };
+    try {
+      const p = deps.reports.report(r);
+      if (p instanceof Promise) p.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  };
+
+  const gone = (session: DeviceSession, reason: OfflineReason): void => {
+    emit({ type: "offline", deviceId: session.deviceId, reason });
+    sender.deviceGone(session.deviceId);
+  };
+
+  const sessions = createSessionStore({
+    timeoutMs: config.keepAliveSeconds * config.offlineAfterMissed * 1000,
+    onExpire: (s) => {
+      c.sessions_expired++;
+      gone(s, "keepalive-timeout");
+    },
+  });
+
+  const sender: CommandSender = createCommandSender(config, { sessions, write, metrics });
+
+  const learner = createLearner(
+    { concurrency: deps.learnConcurrency ?? 256 },
+    { sender, sessions, emit, metrics, log, now: Date.now },
+  );
+
+  const ctx: HandlerContext = {
+    config,
+    sessions,
+    sender,
+    metrics,
+    log,
+    dialect,
+    provisioning,
+    registering: new Set(),
+    random: deps.random ?? Math.random,
+    emit,
+    report,
+    logLimited,
+    learn: (s) => {
+      if (config.learnDevices) learner.learn(s);
+    },
+    respond(host, port, encoding, r) {
+      const encoded = encode(
+        {
+          kind: "response",
+          version: ENVELOPE.platformVersion,
+          sequence: r.sequence,
+          method: r.method,
+          whichCommand: r.whichCommand,
+          status: r.status,
+          description: r.description,
+          params: r.params,
+        },
+        { encoding, maxBytes: config.maxOutboundBytes },
+      );
+      if (!encoded.ok) {
+        if (encoded.error.code === "MESSAGE_TOO_LARGE") c.outbound_too_large++;
+        logLimited(`encode:${r.whichCommand}`, "error", "cannot encode a response", {
+          error: encoded.error,
+        });
+        return;
+      }
+      write(encoded.bytes, host, port);
+    },
+  };
+
+  /** Decodes with the view of the device at this address (only when a dialect is loaded). */
+  const decodeDatagram = (bytes: Buffer, host: string, port: number) => {
+    let view: CatalogueView = DEFAULT_VIEW;
+    if (dialectActive) view = sessions.byAddress(host, port)?.view ?? DEFAULT_VIEW;
+    const opts = { role: "platform" as const, view, maxBytes: config.maxDatagramBytes };
+    const result = decode(bytes, opts);
+    if (!dialectActive || !result.ok) return { result, view };
+    const m: Message = result.message;
+    if (m.kind !== "device-request" || m.commandId !== null) return { result, view };
+    // Not recognised with this view: try the view of the named device (its address changed), then
+    // the profiles that rename REGISTER.
+    const candidates: CatalogueView[] = [];
+    const byId = m.deviceId === null ? undefined : sessions.get(m.deviceId)?.view;
+    if (byId && byId !== view) candidates.push(byId);
+    candidates.push(...dialect.registerViews());
+    for (const v of candidates) {
+      const again = decode(bytes, { ...opts, view: v });
+      if (again.ok && !(again.message.kind === "device-request" && !again.message.commandId)) {
+        return { result: again, view: v };
+      }
+    }
+    return { result, view };
+  };
+
+  const onDatagram = (bytes: Buffer, host: string, port: number): void => {
+    if (closed) return;
+    c.datagrams_in++;
+    if (trace) trace.record("in", host, port, bytes);
+    if (bytes.length > config.maxDatagramBytes) {
+      c.datagrams_oversize++;
+      logLimited(`oversize:${host}`, "warn", "oversize datagram refused", {
+        peer: host,
+        bytes: bytes.length,
+        max: config.maxDatagramBytes,
+      });
+      return;
+    }
+    const { result, view } = decodeDatagram(bytes, host, port);
+    if (!result.ok) {
+      c.decode_errors++;
+      logLimited(`decode:${host}`, "warn", "undecodable datagram", {
+        peer: host,
+        code: result.error.code,
+        reason: result.error.message,
+      });
+      return;
+    }
+    try {
+      dispatch(ctx, result.message, host, port, Date.now(), view);
+    } catch (err) {
+      c.handler_errors++;
+      logLimited("handler-error", "error", "handler failed", { err, kind: result.message.kind });
+    }
+  };
+
+  // Coalesced last-seen (architecture §2: heartbeats stay at the edge): at most one event per
+  // device per interval, only for devices heard from since their previous flush.
+  const flushLastSeen = (): void => {
+    for (const s of sessions.values()) {
+      if (s.lastSeen <= s.lastSeenFlushed) continue;
+      s.lastSeenFlushed = s.lastSeen;
+      c.last_seen_flushed++;
+      emit({
+        type: "last-seen",
+        deviceId: s.deviceId,
+        lastSeen: new Date(s.lastSeen).toISOString(),
+      });
+    }
+  };
+
+  const dropDevice = (deviceId: string, reason: OfflineReason): boolean => {
+    const s = sessions.get(deviceId);
+    if (!s || !sessions.remove(s)) return false;
+    c.sessions_dropped++;
+    gone(s, reason);
+    return true;
+  };
+
+  const sessionsApi: SessionsApi = {
+    get: (id) => sessions.get(id),
+    get size() {
+      return sessions.size;
+    },
+    list: () => [...sessions.values()],
+  };
+
+  return {
+    async start() {
+      if (started) throw new Error("agent already started");
+      if (closed) throw new Error("agent is closed");
+      started = true;
+      sessions.start();
+      await transport.start({
+        onDatagram,
+        onSendError: (err) => {
+          c.send_errors++;
+          logLimited("send-error", "warn", "signalling send failed", { err });
+        },
+      });
+      flushTimer = setInterval(flushLastSeen, config.lastSeenFlushSeconds * 1000);
+      flushTimer.unref();
+    },
+
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        if (flushTimer) clearInterval(flushTimer);
+        flushTimer = undefined;
+        sessions.close();
+        learner.close();
+        for (const s of [...sessions.values()]) {
+          sessions.remove(s);
+          gone(s, "agent-shutdown");
+        }
+        sender.close();
+        ctx.registering.clear();
+        await transport.close();
+        await trace?.close();
+        await Promise.allSettled([...inflightEmits]);
+      })();
+      return closing;
+    },
+
+    signalAddress: () => transport.address(),
+    sessions: sessionsApi,
+    commands: {
+      send: (deviceId, commandId, values, options) =>
+        sender.send(deviceId, commandId, values, options),
+      execute: (command) => executeCommand(command, { sender, sessions, agentId: config.agentId }),
+    },
+    dropDevice,
+    async provisioningChanged(deviceId) {
+      if (!sessions.get(deviceId)) return false;
+      const d = await provisioning.lookup(deviceId);
+      const allowed = d ? d.allowed : config.autoProvision;
+      return allowed ? false : dropDevice(deviceId, "deprovisioned");
+    },
+    metrics: () => ({
+      ...metrics.snapshot(),
+      sessions: sessions.size,
+      commands_pending: sender.pending,
+      learn_backlog: learner.backlog,
+      trace_dropped: trace?.dropped ?? 0,
+    }),
+  };
+}

@@ -1,0 +1,211 @@
+import { hostname } from "node:os";
+import { PORTS } from "../lib/contracts/ports.ts";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+
+/**
+ * The agent's configuration: only `EHOME_*` environment variables, parsed and validated here
+ * (issue 2 item 9). main.ts is the only caller that passes `process.env`; everything else receives
+ * the typed result. docs/configuration.md lists every variable, and a test keeps the two in step.
+ */
+
+export interface AgentConfig {
+  agentId: string;
+  /** Bind address of the agent's sockets. */
+  host: string;
+  /** Address announced to devices (alarm, picture and NTP servers in the REGISTER reply). */
+  publicHost: string;
+  signalPort: number;
+  alarmPort: number;
+  httpPort: number;
+  mediaPorts: { min: number; max: number };
+  keepAliveSeconds: number;
+  offlineAfterMissed: number;
+  autoProvision: boolean;
+  provisioningFile: string | undefined;
+  traceFile: string | undefined;
+  traceMaxBytes: number;
+  dialectFile: string | undefined;
+  maxDatagramBytes: number;
+  maxOutboundBytes: number;
+  commandResendMs: number;
+  commandMaxSends: number;
+  commandTimeoutMs: number;
+  lastSeenFlushSeconds: number;
+  ntpHost: string;
+  ntpPort: number;
+  alarmServerType: number;
+  pictureServerType: number;
+  learnDevices: boolean;
+  logLevel: LogLevel;
+}
+
+/** A configuration value that stops start-up; the message names the variable. */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every variable loadConfig reads, with its default as documented (kept in step by a test). */
+export const CONFIG_VARIABLES = [
+  "EHOME_AGENT_ID",
+  "EHOME_HOST",
+  "EHOME_PUBLIC_HOST",
+  "EHOME_SIGNAL_PORT",
+  "EHOME_ALARM_PORT",
+  "EHOME_HTTP_PORT",
+  "EHOME_MEDIA_PORTS",
+  "EHOME_KEEPALIVE_SECONDS",
+  "EHOME_OFFLINE_AFTER_MISSED",
+  "EHOME_AUTO_PROVISION",
+  "EHOME_PROVISIONING_FILE",
+  "EHOME_TRACE_FILE",
+  "EHOME_TRACE_MAX_BYTES",
+  "EHOME_DIALECT_FILE",
+  "EHOME_MAX_DATAGRAM_BYTES",
+  "EHOME_MAX_OUTBOUND_BYTES",
+  "EHOME_COMMAND_RESEND_MS",
+  "EHOME_COMMAND_MAX_SENDS",
+  "EHOME_COMMAND_TIMEOUT_MS",
+  "EHOME_LASTSEEN_FLUSH_SECONDS",
+  "EHOME_NTP_HOST",
+  "EHOME_NTP_PORT",
+  "EHOME_ALARM_SERVER_TYPE",
+  "EHOME_PICTURE_SERVER_TYPE",
+  "EHOME_LEARN_DEVICES",
+  "EHOME_LOG_LEVEL",
+] as const;
+
+function raw(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === "" ? undefined : t;
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const v = raw(env, name);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v))
+    throw new ConfigError(name, `expected an integer, got ${JSON.stringify(v)}`);
+  const n = Number(v);
+  if (n < min || n > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function port(env: Env, name: string, dflt: number): number {
+  return int(env, name, dflt, 0, 65535);
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const v = raw(env, name);
+  if (v === undefined) return dflt;
+  switch (v.toLowerCase()) {
+    case "true":
+    case "1":
+    case "yes":
+      return true;
+    case "false":
+    case "0":
+    case "no":
+      return false;
+    default:
+      throw new ConfigError(name, `expected true or false, got ${JSON.stringify(v)}`);
+  }
+}
+
+// Hostnames or IPv4/IPv6 literals; no scheme, path or port.
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*|[0-9A-Fa-f:.]+)$/;
+
+function host(env: Env, name: string, dflt: string): string {
+  const v = raw(env, name) ?? dflt;
+  if (v.length > 255 || !HOST.test(v)) {
+    throw new ConfigError(name, `expected a host name or IP address, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function path(env: Env, name: string): string | undefined {
+  return raw(env, name);
+}
+
+function range(env: Env, name: string, dflt: { min: number; max: number }) {
+  const v = raw(env, name);
+  if (v === undefined) return { ...dflt };
+  const m = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(v);
+  if (!m) throw new ConfigError(name, `expected a port range such as 31000-31999, got ${v}`);
+  const min = Number(m[1]);
+  const max = Number(m[2]);
+  if (min < 1 || max > 65535 || min > max) {
+    throw new ConfigError(name, `expected 1 <= first <= last <= 65535, got ${v}`);
+  }
+  return { min, max };
+}
+
+export interface RuntimeFacts {
+  hostname: string;
+  pid: number;
+}
+
+/** Parses and validates the agent's configuration. Throws ConfigError naming the variable. */
+export function loadConfig(
+  env: Env,
+  runtime: RuntimeFacts = { hostname: hostname(), pid: process.pid },
+): AgentConfig {
+  const publicHost = host(env, "EHOME_PUBLIC_HOST", "127.0.0.1");
+  const agentId = raw(env, "EHOME_AGENT_ID") ?? `${runtime.hostname}-${runtime.pid}`;
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(agentId)) {
+    throw new ConfigError(
+      "EHOME_AGENT_ID",
+      `expected 1-128 characters of letters, digits and ._:-, got ${JSON.stringify(agentId)}`,
+    );
+  }
+  const logLevel = (raw(env, "EHOME_LOG_LEVEL") ?? "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError("EHOME_LOG_LEVEL", `expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const config: AgentConfig = {
+    agentId,
+    host: host(env, "EHOME_HOST", "0.0.0.0"),
+    publicHost,
+    signalPort: port(env, "EHOME_SIGNAL_PORT", PORTS.signallingUdp),
+    alarmPort: port(env, "EHOME_ALARM_PORT", PORTS.alarmUdp),
+    httpPort: port(env, "EHOME_HTTP_PORT", PORTS.deviceHttpTcp),
+    mediaPorts: range(env, "EHOME_MEDIA_PORTS", PORTS.mediaPool),
+    keepAliveSeconds: int(env, "EHOME_KEEPALIVE_SECONDS", 15, 1, 3600),
+    offlineAfterMissed: int(env, "EHOME_OFFLINE_AFTER_MISSED", 6, 1, 100),
+    autoProvision: bool(env, "EHOME_AUTO_PROVISION", true),
+    provisioningFile: path(env, "EHOME_PROVISIONING_FILE"),
+    traceFile: path(env, "EHOME_TRACE_FILE"),
+    traceMaxBytes: int(env, "EHOME_TRACE_MAX_BYTES", 10 * 1024 * 1024, 4096, 2 ** 40),
+    dialectFile: path(env, "EHOME_DIALECT_FILE"),
+    // A UDP payload cannot exceed 65507 bytes; below 512 even a REGISTER would not fit.
+    maxDatagramBytes: int(env, "EHOME_MAX_DATAGRAM_BYTES", 8192, 512, 65507),
+    maxOutboundBytes: int(env, "EHOME_MAX_OUTBOUND_BYTES", 1500, 512, 65507),
+    commandResendMs: int(env, "EHOME_COMMAND_RESEND_MS", 1500, 1, 600_000),
+    commandMaxSends: int(env, "EHOME_COMMAND_MAX_SENDS", 3, 1, 10),
+    commandTimeoutMs: int(env, "EHOME_COMMAND_TIMEOUT_MS", 5000, 1, 600_000),
+    lastSeenFlushSeconds: int(env, "EHOME_LASTSEEN_FLUSH_SECONDS", 600, 1, 86_400),
+    ntpHost: host(env, "EHOME_NTP_HOST", publicHost),
+    ntpPort: port(env, "EHOME_NTP_PORT", 123),
+    alarmServerType: int(env, "EHOME_ALARM_SERVER_TYPE", 0, 0, 9),
+    pictureServerType: int(env, "EHOME_PICTURE_SERVER_TYPE", 0, 0, 9),
+    learnDevices: bool(env, "EHOME_LEARN_DEVICES", true),
+    logLevel: logLevel as LogLevel,
+  };
+  if (config.commandTimeoutMs < config.commandResendMs) {
+    throw new ConfigError(
+      "EHOME_COMMAND_TIMEOUT_MS",
+      `must be at least EHOME_COMMAND_RESEND_MS (${config.commandResendMs})`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,117 @@
+import type { DeviceEvent } from "../lib/contracts/events.ts";
+import { createEdgeAgent } from "./agent.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
+import { createDialect, type Dialect, loadDialectFile } from "./signalling/dialect.ts";
+import { createMemoryProvisioningSource, loadProvisioningFile } from "./signalling/provisioning.ts";
+import { createUdpTransport } from "./signalling/server.ts";
+import { createTraceWriter } from "./signalling/trace.ts";
+
+/**
+ * Composition root of `npm run agent` (architecture §3): the only place that reads process.env and
+ * binds sockets. Events and reports are written as JSON lines on stdout; logs go to stderr.
+ */
+
+function jsonLinesSink(write: (line: string) => void): EventSink & ReportSink {
+  return {
+    emit(event: DeviceEvent) {
+      write(JSON.stringify({ event }));
+    },
+    report(report) {
+      write(JSON.stringify({ report }));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`edge agent: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log: Logger = createLogger({
+    level: config.logLevel,
+    bindings: { agentId: config.agentId },
+  });
+
+  let provisioning: ProvisioningSource = createMemoryProvisioningSource();
+  let dialect: Dialect = createDialect();
+  try {
+    if (config.provisioningFile) provisioning = await loadProvisioningFile(config.provisioningFile);
+    if (config.dialectFile) dialect = await loadDialectFile(config.dialectFile);
+  } catch (err) {
+    const variable =
+      config.dialectFile && String(err).includes(config.dialectFile)
+        ? "EHOME_DIALECT_FILE"
+        : "EHOME_PROVISIONING_FILE";
+    process.stderr.write(
+      `edge agent: invalid configuration: ${variable}: ${(err as Error).message}\n`,
+    );
+    process.exit(2);
+  }
+
+  let trace: TraceRecorder | undefined;
+  if (config.traceFile) {
+    trace = createTraceWriter({ file: config.traceFile, maxBytes: config.traceMaxBytes, log });
+  }
+
+  const sink = jsonLinesSink((line) => process.stdout.write(`${line}\n`));
+  const agent = createEdgeAgent(config, {
+    transport: createUdpTransport({ host: config.host, port: config.signalPort }),
+    events: sink,
+    reports: sink,
+    provisioning,
+    dialect,
+    trace,
+    log,
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, sessions: agent.sessions.size });
+    agent.close().then(
+      () => {
+        log.info("stopped", { metrics: agent.metrics() });
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error("shutdown failed", { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
+  try {
+    await agent.start();
+  } catch (err) {
+    log.error("cannot bind the signalling port", {
+      err,
+      variable: "EHOME_SIGNAL_PORT",
+      host: config.host,
+      port: config.signalPort,
+    });
+    await agent.close();
+    process.exit(1);
+  }
+  const address = agent.signalAddress();
+  log.info("edge agent listening", {
+    signalling: `${address.host}:${address.port}`,
+    publicHost: config.publicHost,
+    keepAliveSeconds: config.keepAliveSeconds,
+    autoProvision: config.autoProvision,
+    trace: config.traceFile ?? null,
+    dialectProfiles: dialect.profiles.length,
+  });
+}
+
+await main();

@@ -1,0 +1,163 @@
+import {
+  type AgentCommand,
+  CommandParams,
+  type CommandParamsOf,
+  type CommandResult,
+  type CommandType,
+} from "../../lib/contracts/commands.ts";
+import type { XmlElement } from "./codec/index.ts";
+import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
+import { configXmlOf, parseWorkStatus } from "./device-status.ts";
+import type { SessionStore } from "./sessions.ts";
+
+/**
+ * Executes a contracts `AgentCommand` (what the API puts on the agent's queue) through the
+ * command sender and maps the device's answer to a contracts `CommandResult`.
+ */
+
+export interface ExecuteDeps {
+  sender: CommandSender;
+  sessions: Pick<SessionStore, "get">;
+  agentId: string;
+  now?: () => number;
+}
+
+/** ehome-2.0 §2.8: `Action` values of PTZCONTROL as the demo templates write them. */
+const PTZ_ACTION = { start: "Start", stop: "Stop" } as const;
+
+/** Local time `YYYY-MM-DD HH:MM:SS` in a `+HH:MM` zone (ADJUSTTIME, ehome-2.0 §2.8). */
+export function deviceLocalTime(epochMs: number, timeZone: string): string {
+  const m = /^([+-])(\d{2}):(\d{2})$/.exec(timeZone);
+  const offsetMin = m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+  const iso = new Date(epochMs + offsetMin * 60_000).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+type Outcome = { outcome: CommandOutcome; parse: (params: XmlElement) => unknown };
+
+async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<Outcome> {
+  const { sender } = deps;
+  const id = cmd.deviceId;
+  const view = deps.sessions.get(id)?.view;
+  const none = () => ({});
+  switch (cmd.type) {
+    case "reboot":
+      return { outcome: await sender.send(id, "reboot", {}), parse: none };
+    case "work-status":
+      return {
+        outcome: await sender.send(id, "getWorkStatus", {}),
+        parse: (params) => (view && parseWorkStatus(params, view)) ?? {},
+      };
+    case "get-config": {
+      const p = cmd.params as CommandParamsOf<"get-config">;
+      return {
+        outcome: await sender.send(id, "getDeviceConfig", {
+          configCmd: p.configCmd,
+          configParam1: p.configParam1 ?? 0,
+          configParam2: p.configParam2 ?? 0,
+          configParam3: p.configParam3 ?? 0,
+          configParam4: p.configParam4 ?? 0,
+        }),
+        parse: (params) => (view && configXmlOf(params, view)) ?? {},
+      };
+    }
+    case "set-config": {
+      const p = cmd.params as CommandParamsOf<"set-config">;
+      return {
+        outcome: await sender.send(id, "setDeviceConfig", {
+          configCmd: p.configCmd,
+          configParam1: p.configParam1 ?? 0,
+          configParam2: p.configParam2 ?? 0,
+          configParam3: p.configParam3 ?? 0,
+          configParam4: p.configParam4 ?? 0,
+          configXml: p.config as XmlElement,
+        }),
+        parse: none,
+      };
+    }
+    case "ptz": {
+      const p = cmd.params as CommandParamsOf<"ptz">;
+      return {
+        outcome: await sender.send(id, "ptzControl", {
+          channel: p.channel,
+          ptzCmd: p.command,
+          action: PTZ_ACTION[p.action],
+          speed: p.speed,
+        }),
+        parse: none,
+      };
+    }
+    case "time-sync": {
+      const p = cmd.params as CommandParamsOf<"time-sync">;
+      const time = p.time ?? deviceLocalTime(now, p.timeZone);
+      return {
+        outcome: await sender.send(id, "adjustTime", { timeZone: p.timeZone, time }),
+        parse: () => ({ time, timeZone: p.timeZone }),
+      };
+    }
+  }
+}
+
+/** Runs one command to a final state. Never rejects. */
+export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Promise<CommandResult> {
+  const now = (deps.now ?? Date.now)();
+  const base = { commandId: cmd.commandId, deviceId: cmd.deviceId, agentId: deps.agentId };
+  const done = (fields: Omit<CommandResult, "commandId" | "deviceId" | "agentId" | "at">) => ({
+    ...base,
+    ...fields,
+    at: new Date((deps.now ?? Date.now)()).toISOString(),
+  });
+
+  if (cmd.deadline <= now) {
+    return done({
+      state: "timed-out",
+      error: {
+        code: "DEADLINE_PASSED",
+        message: "the command's deadline passed before it started",
+      },
+    });
+  }
+  const schema = CommandParams[cmd.type as CommandType];
+  const parsed = schema.safeParse(cmd.params ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return done({
+      state: "failed",
+      error: {
+        code: "VALIDATION_FAILED",
+        message: `params.${issue.path.join(".")}: ${issue.message}`.slice(0, 1024),
+      },
+    });
+  }
+  let result: Outcome;
+  try {
+    result = await run({ ...cmd, params: parsed.data as Record<string, unknown> }, deps, now);
+  } catch (err) {
+    const code = err instanceof CommandEncodeError ? err.code : "INTERNAL";
+    return done({ state: "failed", error: { code, message: String((err as Error).message) } });
+  }
+  const { outcome } = result;
+  switch (outcome.kind) {
+    case "ok":
+      return done({ state: "succeeded", result: result.parse(outcome.params) });
+    case "device-error":
+      return done({
+        state: "failed",
+        error: {
+          code: "DEVICE_ERROR",
+          message: (outcome.description || `status ${outcome.status}`).slice(0, 1024),
+          status: outcome.status,
+        },
+      });
+    case "timeout":
+      return done({
+        state: "timed-out",
+        error: { code: "DEVICE_TIMEOUT", message: "the device did not answer in time" },
+      });
+    case "offline":
+      return done({
+        state: "device-offline",
+        error: { code: "DEVICE_OFFLINE", message: "the device is not online on this agent" },
+      });
+  }
+}

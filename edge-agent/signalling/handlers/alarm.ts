@@ -1,0 +1,47 @@
+import type { CatalogueView } from "../catalogue.ts";
+import type { AlarmMessage } from "../codec/index.ts";
+import { formatAddress, isDuplicate } from "../sessions.ts";
+import { askToRegister, type HandlerContext, OK } from "./context.ts";
+
+/**
+ * ALARM on the signalling port (ehome-2.0 §8: provisional, "also accepted on 7660"): answered 200
+ * with the Sequence echoed, handed to the report sink once per (DeviceID, Sequence).
+ */
+export function handleAlarm(
+  ctx: HandlerContext,
+  msg: AlarmMessage,
+  host: string,
+  port: number,
+  now: number,
+  view: CatalogueView,
+): void {
+  const session = ctx.sessions.get(msg.deviceId);
+  if (session === undefined) {
+    ctx.metrics.c.device_requests_unregistered++;
+    const which = view.commands.alarm.command;
+    askToRegister(ctx, view, which, msg.header.sequence, msg.header.encoding, host, port);
+    return;
+  }
+  session.lastSeen = now;
+  const entry = session.view.commands.alarm;
+  ctx.respond(host, port, msg.header.encoding, {
+    sequence: msg.header.sequence,
+    method: entry.method,
+    whichCommand: entry.command,
+    status: 200,
+    description: OK,
+  });
+  if (isDuplicate(session, msg.header.sequence)) {
+    ctx.metrics.c.duplicates++;
+    return;
+  }
+  ctx.metrics.c.alarm_reports++;
+  ctx.report({
+    kind: "alarm",
+    deviceId: msg.deviceId,
+    sequence: msg.header.sequence,
+    address: formatAddress(host, port),
+    params: msg.params,
+    receivedAt: now,
+  });
+}

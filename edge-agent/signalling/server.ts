@@ -1,0 +1,77 @@
+import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import type { DatagramHandlers, DatagramTransport, Peer } from "../ports.ts";
+
+/**
+ * The UDP adapter of the signalling port (the only file of the core that imports node:dgram; style
+ * rule 1). A 64 KiB receive buffer: devices send up to 1500-byte messages but bursts of thousands
+ * of keepalives must not overflow the kernel queue (ehome-2.0 §1.1, C).
+ */
+
+export interface UdpTransportOptions {
+  host: string;
+  port: number;
+  /** SO_RCVBUF in bytes. Default 64 KiB. */
+  recvBufferSize?: number;
+}
+
+export const DEFAULT_RECV_BUFFER = 64 * 1024;
+
+export function createUdpTransport(options: UdpTransportOptions): DatagramTransport {
+  let socket: Socket | undefined;
+  let bound: Peer | undefined;
+  let closing: Promise<void> | undefined;
+  let onSent: ((err: Error | null) => void) | undefined;
+
+  return {
+    start(handlers: DatagramHandlers) {
+      if (socket) return Promise.reject(new Error("UDP transport already started"));
+      const s = createSocket({
+        type: isIPv6(options.host) ? "udp6" : "udp4",
+        recvBufferSize: options.recvBufferSize ?? DEFAULT_RECV_BUFFER,
+      });
+      socket = s;
+      // One callback for every send: no closure per datagram on the hot path.
+      onSent = (err) => {
+        if (err) handlers.onSendError(err);
+      };
+      s.on("message", (msg, rinfo) => handlers.onDatagram(msg, rinfo.address, rinfo.port));
+      return new Promise<Peer>((resolve, reject) => {
+        const fail = (err: Error) => {
+          socket = undefined;
+          s.close();
+          reject(err);
+        };
+        s.once("error", fail);
+        s.bind(options.port, options.host, () => {
+          s.off("error", fail);
+          // After bind, socket errors are send/receive errors; they must not crash the agent.
+          s.on("error", (err) => handlers.onSendError(err));
+          const a = s.address();
+          bound = { host: a.address, port: a.port };
+          resolve(bound);
+        });
+      });
+    },
+    send(bytes, host, port) {
+      if (!socket || closing) throw new Error("UDP transport is not running");
+      socket.send(bytes, port, host, onSent);
+    },
+    address() {
+      if (!bound) throw new Error("UDP transport is not bound");
+      return bound;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        const s = socket;
+        if (!s) return resolve();
+        try {
+          s.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+      return closing;
+    },
+  };
+}
