@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   DEVICE_ERROR: { status: 502, message: "the device answered with an error" },
   DEVICE_TIMEOUT: { status: 504, message: "the device did not answer in time" },
   PAYLOAD_TOO_LARGE: { status: 413, message: "the request body is too large" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "the request body must be application/json" },
   RATE_LIMITED: { status: 429, message: "too many requests" },
   INTERNAL: { status: 500, message: "internal error" },
 } as const;

@@ -1,0 +1,172 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Clock } from "../shared/clock.ts";
+import { ApiError, type ErrorCode } from "../shared/errors.ts";
+import type { Logger } from "../shared/logger.ts";
+import { registerCommandRoutes } from "./command-routes.ts";
+import { createCommandsService } from "./commands-service.ts";
+import { type ApiConfig, DEFAULT_API_CONFIG } from "./config.ts";
+import { registerDeviceRoutes } from "./device-routes.ts";
+import { createDevicesService } from "./devices-service.ts";
+import { errorBody, errorResponses, validationError } from "./errors.ts";
+import type {
+  AgentQueue,
+  AgentsRepository,
+  CommandsRepository,
+  DevicesRepository,
+  PresenceRepository,
+} from "./ports.ts";
+import { Health } from "./schemas.ts";
+
+/**
+ * The HTTP API as a Hono app built by a factory (style: Hono/Fastify), separate from whatever
+ * serves it: `handler.ts` adapts it to API Gateway, the local runner to a Node server, and tests
+ * call `app.request(...)` in memory.
+ */
+
+export interface ApiDeps {
+  readonly devices: DevicesRepository;
+  readonly presence: PresenceRepository;
+  readonly commands: CommandsRepository;
+  readonly agents: AgentsRepository;
+  readonly agentQueue: AgentQueue;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly config?: Partial<ApiConfig>;
+  /** Command ids; random UUIDs by default. */
+  readonly newId?: () => string;
+  /** Password hashing; scrypt (`functions/shared/device-password.ts`) by default. */
+  readonly hashPassword?: (password: string) => Promise<string>;
+  /**
+   * Runs in front of every route except `/healthz`. On AWS, API Gateway authorizes (IAM or JWT)
+   * and this is absent; the local runner passes its bearer-token check.
+   */
+  readonly auth?: MiddlewareHandler;
+}
+
+export const API_TITLE = "EHOME cloud API";
+export const API_VERSION = "1.0.0";
+const PUBLIC_PATHS = new Set(["/healthz"]);
+
+const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
+  400: "BAD_REQUEST",
+  401: "UNAUTHORIZED",
+  404: "NOT_FOUND",
+  413: "PAYLOAD_TOO_LARGE",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  429: "RATE_LIMITED",
+};
+
+export function createApp(deps: ApiDeps): OpenAPIHono {
+  const config: ApiConfig = { ...DEFAULT_API_CONFIG, ...deps.config };
+  const logger = deps.logger;
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target);
+    },
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      if (error.status >= 500) logger.error("request failed", { path: c.req.path, error });
+      return c.json(errorBody(error), error.status as 400);
+    }
+    if (error instanceof HTTPException) {
+      const code = HTTP_STATUS_CODES[error.status];
+      if (code) {
+        const message =
+          code === "BAD_REQUEST" || code === "UNAUTHORIZED" ? error.message : undefined;
+        return c.json(errorBody(new ApiError(code, message || undefined)), error.status);
+      }
+    }
+    logger.error("unhandled error", { method: c.req.method, path: c.req.path, error });
+    return c.json(errorBody(new ApiError("INTERNAL")), 500);
+  });
+  app.notFound((c) =>
+    c.json(errorBody(new ApiError("NOT_FOUND", `no route ${c.req.method} ${c.req.path}`)), 404),
+  );
+
+  const auth = deps.auth;
+  if (auth) {
+    app.use("*", (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : auth(c, next)));
+  }
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(
+          "PAYLOAD_TOO_LARGE",
+          `request bodies are limited to ${config.maxBodyBytes} bytes`,
+        );
+      },
+    }),
+  );
+
+  const common = {
+    clock: deps.clock,
+    logger,
+    devices: deps.devices,
+    agents: deps.agents,
+    agentQueue: deps.agentQueue,
+  };
+  registerDeviceRoutes(
+    app,
+    createDevicesService(config, {
+      ...common,
+      presence: deps.presence,
+      ...(deps.hashPassword ? { hashPassword: deps.hashPassword } : {}),
+    }),
+  );
+  registerCommandRoutes(
+    app,
+    createCommandsService(config, {
+      ...common,
+      commands: deps.commands,
+      ...(deps.newId ? { newId: deps.newId } : {}),
+    }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/healthz",
+      summary: "Liveness (no authorization)",
+      responses: {
+        200: { description: "Up", content: { "application/json": { schema: Health } } },
+      },
+    }),
+    (c) => c.json({ status: "ok" as const }, 200),
+  );
+
+  const documentConfig = {
+    openapi: "3.1.0",
+    info: {
+      title: API_TITLE,
+      version: API_VERSION,
+      description:
+        "Devices, provisioning and commands of the EHOME 2.0 platform. Every route but /healthz " +
+        "requires authorization: IAM (SigV4) or a JWT on AWS, `Authorization: Bearer <token>` locally.",
+    },
+  };
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/openapi.json",
+      summary: "This OpenAPI document",
+      responses: {
+        200: {
+          description: "OpenAPI 3.1 document",
+          content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+        },
+        ...errorResponses("UNAUTHORIZED"),
+      },
+    }),
+    (c) =>
+      c.json(app.getOpenAPI31Document(documentConfig) as unknown as Record<string, unknown>, 200),
+  );
+
+  return app;
+}

@@ -1,0 +1,48 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
+import { ENV } from "../../lib/contracts/env.ts";
+import {
+  awsClientConfigFromEnv,
+  createDocumentClient,
+  createSqsClient,
+  lazy,
+} from "../shared/clients.ts";
+import { systemClock } from "../shared/clock.ts";
+import { type Env, optionalEnv, tableNamesFromEnv } from "../shared/env.ts";
+import { createLogger, parseLogLevel } from "../shared/logger.ts";
+import { createAgentQueue, createAgentsRepository } from "./agents-repository.ts";
+import { type ApiDeps, createApp } from "./app.ts";
+import { createCommandsRepository } from "./commands-repository.ts";
+import { createDevicesRepository, createPresenceRepository } from "./devices-repository.ts";
+
+/**
+ * The app's dependencies from the environment the api stack (or the local runner) sets. The
+ * local runner calls this too and adds its bearer-token middleware as `auth`.
+ */
+export function createApiDepsFromEnv(env: Env, extra: Pick<ApiDeps, "auth"> = {}): ApiDeps {
+  const logger = createLogger({ service: "api", level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL) });
+  const tables = tableNamesFromEnv(env);
+  const aws = awsClientConfigFromEnv(env);
+  const documentClient = createDocumentClient(aws);
+  const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  return {
+    devices: createDevicesRepository({ devicesTable: tables.devices }, { documentClient }),
+    presence: createPresenceRepository({ presenceTable: tables.presence }, { documentClient }),
+    commands: createCommandsRepository({ commandsTable: tables.commands }, { documentClient }),
+    agents: createAgentsRepository({ agentsTable: tables.agents }, { documentClient, logger }),
+    agentQueue: createAgentQueue({ sqs: createSqsClient(aws) }),
+    clock: systemClock,
+    logger,
+    ...(agentQueuePrefix ? { config: { agentQueuePrefix } } : {}),
+    ...extra,
+  };
+}
+
+export function createApiAppFromEnv(env: Env, extra: Pick<ApiDeps, "auth"> = {}): OpenAPIHono {
+  return createApp(createApiDepsFromEnv(env, extra));
+}
+
+const root = lazy(() => handle(createApiAppFromEnv(process.env)));
+
+/** Lambda entry point (API Gateway HTTP API, payload format 2.0; REST and ALB also work). */
+export const handler = (event: LambdaEvent, context?: LambdaContext) => root()(event, context);

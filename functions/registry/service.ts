@@ -1,0 +1,285 @@
+import type { DeviceEvent } from "../../lib/contracts/events.ts";
+import { expiresAt, presenceSortKey, TABLES } from "../../lib/contracts/tables.ts";
+import type { Clock } from "../shared/clock.ts";
+import {
+  ASPECT_SEQ_ATTRIBUTE,
+  type Aspect,
+  type DeviceItem,
+  type PresenceItem,
+} from "../shared/items.ts";
+import type { Logger } from "../shared/logger.ts";
+
+/**
+ * Registry rules: how a device event changes the devices table and the presence history.
+ *
+ * Ordering by version, per aspect. A device item is split into aspects, each a disjoint set of
+ * attributes with its own version attribute (`ASPECT_SEQ_ATTRIBUTE`): presence (status, reason,
+ * owning agent), address, firmware, identity (what REGISTER said), info (serial, channels) and
+ * lastSeen. An event writes an aspect only when its `version` is greater than the stored one for
+ * that aspect, checked by the write's condition, so:
+ * - a redelivered event finds its own version stored and changes nothing (applied once);
+ * - a stale event never overwrites newer state of the aspects it carries;
+ * - a frequent event (last-seen, every 600 s) cannot block an older event of another aspect that
+ *   arrives late (say a device-info retried from the queue), which one item-wide version would.
+ * An event carrying several aspects (registered, online) writes the ones that are newer: the first
+ * attempt conditions on all of them; if that fails, the stored versions are read and the write is
+ * retried with the aspects that are still newer.
+ *
+ * Cost: every event is one conditional UpdateItem (a last-seen is exactly one write and no read);
+ * presence events add one PutItem to the history. Nothing is written per keepalive.
+ */
+
+/** What the service needs from storage. */
+export interface RegistryRepository {
+  /** Applies `plan` with its conditions; false when a condition failed (nothing written). */
+  applyDeviceUpdate(plan: DeviceUpdatePlan): Promise<boolean>;
+  /** Strongly consistent read of what the planner compares against. */
+  readDeviceState(deviceId: string): Promise<StoredDeviceState | undefined>;
+  /** Idempotent: the key derives from the event, so a redelivery overwrites the same item. */
+  putPresence(item: PresenceItem): Promise<void>;
+}
+
+export type StoredDeviceState = Pick<
+  DeviceItem,
+  "deviceId" | "agentId" | "deletedAt" | (typeof ASPECT_SEQ_ATTRIBUTE)[Aspect]
+>;
+
+export interface DeviceUpdatePlan {
+  readonly deviceId: string;
+  readonly version: number;
+  /** Each is written only if its stored version is absent or lower than `version`. */
+  readonly aspects: readonly Aspect[];
+  readonly set: Readonly<Record<string, unknown>>;
+  readonly setIfNotExists: Readonly<Record<string, unknown>>;
+  readonly remove: readonly string[];
+  /**
+   * Only the agent that holds the session may take a device offline: an `offline` from agent A
+   * that arrives after the device re-registered on agent B must not mark it offline, even when A's
+   * clock made its version larger. An agent reporting on behalf of a lost agent sets the lost
+   * agent's id as `agentId`.
+   */
+  readonly owner?: string;
+  /** `registered` may clear a tombstone (the agent accepted the device again); nothing else may. */
+  readonly revive: boolean;
+}
+
+interface AspectChange {
+  aspect: Aspect;
+  set: Record<string, unknown>;
+  remove?: string[];
+}
+
+function defined(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** The aspects an event writes, with their attribute values. One exhaustive switch. */
+export function aspectChanges(event: DeviceEvent): AspectChange[] {
+  const online = (): AspectChange => ({
+    aspect: "presence",
+    set: { status: "online", agentId: event.agentId, statusChangedAt: event.at },
+    remove: ["offlineReason"],
+  });
+  switch (event.type) {
+    case "registered":
+      return [
+        online(),
+        { aspect: "address", set: { address: event.address } },
+        ...(event.firmwareVersion === undefined
+          ? []
+          : [{ aspect: "firmware" as const, set: { firmwareVersion: event.firmwareVersion } }]),
+        {
+          aspect: "identity",
+          set: defined({
+            devType: event.devType,
+            netUnitType: event.netUnitType,
+            protocolVersion: event.protocolVersion,
+            registeredAt: event.at,
+          }),
+        },
+        { aspect: "lastSeen", set: { lastSeen: event.at } },
+      ];
+    case "online":
+      return [
+        online(),
+        { aspect: "address", set: { address: event.address } },
+        { aspect: "lastSeen", set: { lastSeen: event.at } },
+      ];
+    case "offline":
+      return [
+        {
+          aspect: "presence",
+          set: { status: "offline", offlineReason: event.reason, statusChangedAt: event.at },
+        },
+      ];
+    case "address-changed":
+      return [{ aspect: "address", set: { address: event.address } }];
+    case "firmware-changed":
+      return [{ aspect: "firmware", set: { firmwareVersion: event.firmwareVersion } }];
+    case "device-info":
+      // A snapshot of what the agent learned; fields it did not learn are left as they are.
+      return [
+        {
+          aspect: "info",
+          set: defined({
+            serialNumber: event.serialNumber,
+            channelCount: event.channelCount,
+            alarmInCount: event.alarmInCount,
+            alarmOutCount: event.alarmOutCount,
+            diskCount: event.diskCount,
+            channels: event.channels,
+          }),
+        },
+      ];
+    case "last-seen":
+      return [{ aspect: "lastSeen", set: { lastSeen: event.lastSeen } }];
+  }
+}
+
+/**
+ * The write for `event`, or `undefined` when nothing in it is newer than `stored`. Without
+ * `stored` (the first attempt), every aspect is included and the write's condition decides.
+ */
+export function planDeviceUpdate(
+  event: DeviceEvent,
+  now: string,
+  stored?: StoredDeviceState,
+): DeviceUpdatePlan | undefined {
+  const revive = event.type === "registered";
+  const owner = event.type === "offline" ? event.agentId : undefined;
+  if (stored) {
+    if (stored.deletedAt !== undefined && !revive) return undefined;
+    if (owner !== undefined && stored.agentId !== undefined && stored.agentId !== owner) {
+      return undefined;
+    }
+  }
+  const changes = aspectChanges(event).filter((change) => {
+    const seq = stored?.[ASPECT_SEQ_ATTRIBUTE[change.aspect]];
+    return seq === undefined || seq < event.version;
+  });
+  if (changes.length === 0) return undefined;
+  const set: Record<string, unknown> = {};
+  const remove = new Set<string>();
+  for (const change of changes) {
+    Object.assign(set, change.set);
+    set[ASPECT_SEQ_ATTRIBUTE[change.aspect]] = event.version;
+    for (const name of change.remove ?? []) remove.add(name);
+  }
+  if (revive) remove.add("deletedAt");
+  return {
+    deviceId: event.deviceId,
+    version: event.version,
+    aspects: changes.map((c) => c.aspect),
+    set,
+    setIfNotExists: { createdAt: now },
+    remove: [...remove],
+    ...(owner === undefined ? {} : { owner }),
+    revive,
+  };
+}
+
+/** The presence-history item of an event, or `undefined` for events that are not presence. */
+export function presenceItemFor(event: DeviceEvent, ttlSeconds: number): PresenceItem | undefined {
+  const common = {
+    deviceId: event.deviceId,
+    at: presenceSortKey(event.at, event.version),
+    observedAt: event.at,
+    version: event.version,
+    agentId: event.agentId,
+    eventId: event.eventId,
+    // TTL counts from the event, so a redelivery writes the very same item.
+    expiresAt: expiresAt(new Date(event.at), ttlSeconds),
+  };
+  switch (event.type) {
+    case "registered":
+    case "online":
+      return { ...common, type: event.type, status: "online", address: event.address };
+    case "offline":
+      return { ...common, type: "offline", status: "offline", reason: event.reason };
+    case "address-changed":
+      return {
+        ...common,
+        type: "address-changed",
+        status: "online",
+        address: event.address,
+        ...(event.previousAddress === undefined ? {} : { previousAddress: event.previousAddress }),
+      };
+    case "firmware-changed":
+    case "device-info":
+    case "last-seen":
+      return undefined;
+  }
+}
+
+export interface RegistryConfig {
+  readonly presenceTtlSeconds: number;
+  /** Attempts of the read-and-retry path for multi-aspect events under concurrent writes. */
+  readonly maxAttempts: number;
+}
+
+export const DEFAULT_REGISTRY_CONFIG: RegistryConfig = {
+  presenceTtlSeconds: TABLES.presence.defaultTtlSeconds,
+  maxAttempts: 4,
+};
+
+export interface ApplyResult {
+  /** `stale`: nothing newer (redelivery, out-of-order event, tombstoned device, other owner). */
+  readonly outcome: "applied" | "stale";
+  readonly aspects: readonly Aspect[];
+  readonly presenceWritten: boolean;
+}
+
+/** Concurrent writers kept winning the same item; the record is retried by SQS. */
+export class RegistryContentionError extends Error {
+  readonly code = "REGISTRY_CONTENTION";
+  constructor(deviceId: string, attempts: number) {
+    super(`device ${deviceId}: conditional write lost ${attempts} times in a row`);
+    this.name = "RegistryContentionError";
+  }
+}
+
+export interface RegistryService {
+  apply(event: DeviceEvent): Promise<ApplyResult>;
+}
+
+export function createRegistryService(
+  config: RegistryConfig,
+  deps: { repository: RegistryRepository; clock: Clock; logger: Logger },
+): RegistryService {
+  const { repository, clock, logger } = deps;
+  return {
+    async apply(event) {
+      // History first: if the device write then fails, the redelivery rewrites the same history
+      // item and applies the device write. The other order would lose the history item, because
+      // the redelivery would find the device already at this version. A stale presence event is
+      // still recorded: it is a transition that happened, and the sort key puts it in its place.
+      const presence = presenceItemFor(event, config.presenceTtlSeconds);
+      if (presence) await repository.putPresence(presence);
+
+      const now = new Date(clock.now()).toISOString();
+      let stored: StoredDeviceState | undefined;
+      for (let attempt = 1; attempt <= config.maxAttempts; attempt++) {
+        const plan = planDeviceUpdate(event, now, stored);
+        if (!plan) {
+          logger.debug("stale device event", { eventId: event.eventId, type: event.type });
+          return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
+        }
+        if (await repository.applyDeviceUpdate(plan)) {
+          return {
+            outcome: "applied",
+            aspects: plan.aspects,
+            presenceWritten: presence !== undefined,
+          };
+        }
+        // A single-aspect write that failed its condition is stale by definition; only a
+        // multi-aspect event may still hold newer aspects worth a read and a second write.
+        if (plan.aspects.length === 1 && stored === undefined && !plan.revive) {
+          logger.debug("stale device event", { eventId: event.eventId, type: event.type });
+          return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
+        }
+        stored = (await repository.readDeviceState(event.deviceId)) ?? { deviceId: event.deviceId };
+      }
+      throw new RegistryContentionError(event.deviceId, config.maxAttempts);
+    },
+  };
+}
