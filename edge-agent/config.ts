@@ -189,7 +189,8 @@ export function loadConfig(
     dialectFile: path(env, "EHOME_DIALECT_FILE"),
     // A UDP payload cannot exceed 65507 bytes; below 512 even a REGISTER would not fit.
     maxDatagramBytes: int(env, "EHOME_MAX_DATAGRAM_BYTES", 8192, 512, 65507),
-    maxOutboundBytes: int(env, "EHOME_MAX_OUTBOUND_BYTES", 1500, 512, 65507),
+    // The REGISTER reply alone is about 700 bytes.
+    maxOutboundBytes: int(env, "EHOME_MAX_OUTBOUND_BYTES", 1500, 1024, 65507),
     commandResendMs: int(env, "EHOME_COMMAND_RESEND_MS", 1500, 1, 600_000),
     commandMaxSends: int(env, "EHOME_COMMAND_MAX_SENDS", 3, 1, 10),
     commandTimeoutMs: int(env, "EHOME_COMMAND_TIMEOUT_MS", 5000, 1, 600_000),

@@ -8,6 +8,7 @@ import {
 import type { XmlElement } from "./codec/index.ts";
 import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
 import { configXmlOf, parseWorkStatus } from "./device-status.ts";
+import type { AgentErrorCode } from "./errors.ts";
 import type { SessionStore } from "./sessions.ts";
 
 /**
@@ -102,6 +103,10 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
 export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Promise<CommandResult> {
   const now = (deps.now ?? Date.now)();
   const base = { commandId: cmd.commandId, deviceId: cmd.deviceId, agentId: deps.agentId };
+  const fail = (code: AgentErrorCode, message: string, status?: number) =>
+    status === undefined
+      ? { code, message: message.slice(0, 1024) }
+      : { code, message: message.slice(0, 1024), status };
   const done = (fields: Omit<CommandResult, "commandId" | "deviceId" | "agentId" | "at">) => ({
     ...base,
     ...fields,
@@ -111,10 +116,7 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
   if (cmd.deadline <= now) {
     return done({
       state: "timed-out",
-      error: {
-        code: "DEADLINE_PASSED",
-        message: "the command's deadline passed before it started",
-      },
+      error: fail("DEADLINE_PASSED", "the command's deadline passed before it started"),
     });
   }
   const schema = CommandParams[cmd.type as CommandType];
@@ -123,10 +125,7 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
     const issue = parsed.error.issues[0]!;
     return done({
       state: "failed",
-      error: {
-        code: "VALIDATION_FAILED",
-        message: `params.${issue.path.join(".")}: ${issue.message}`.slice(0, 1024),
-      },
+      error: fail("VALIDATION_FAILED", `params.${issue.path.join(".")}: ${issue.message}`),
     });
   }
   let result: Outcome;
@@ -134,7 +133,7 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
     result = await run({ ...cmd, params: parsed.data as Record<string, unknown> }, deps, now);
   } catch (err) {
     const code = err instanceof CommandEncodeError ? err.code : "INTERNAL";
-    return done({ state: "failed", error: { code, message: String((err as Error).message) } });
+    return done({ state: "failed", error: fail(code, String((err as Error).message)) });
   }
   const { outcome } = result;
   switch (outcome.kind) {
@@ -143,21 +142,21 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
     case "device-error":
       return done({
         state: "failed",
-        error: {
-          code: "DEVICE_ERROR",
-          message: (outcome.description || `status ${outcome.status}`).slice(0, 1024),
-          status: outcome.status,
-        },
+        error: fail(
+          "DEVICE_ERROR",
+          outcome.description || `status ${outcome.status}`,
+          outcome.status,
+        ),
       });
     case "timeout":
       return done({
         state: "timed-out",
-        error: { code: "DEVICE_TIMEOUT", message: "the device did not answer in time" },
+        error: fail("DEVICE_TIMEOUT", "the device did not answer in time"),
       });
     case "offline":
       return done({
         state: "device-offline",
-        error: { code: "DEVICE_OFFLINE", message: "the device is not online on this agent" },
+        error: fail("DEVICE_OFFLINE", "the device is not online on this agent"),
       });
   }
 }
