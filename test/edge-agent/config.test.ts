@@ -102,7 +102,7 @@ describe("agent configuration (issue 2 item 9)", () => {
 
   it("docs/configuration.md lists exactly the variables loadConfig reads", async () => {
     const doc = await readFile(new URL("../../docs/configuration.md", import.meta.url), "utf8");
-    const documented = [...doc.matchAll(/^\| `(EHOME_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...doc.matchAll(/^\| `(EHOME_[A-Z_]+)` +\|/gm)].map((m) => m[1]);
     expect([...documented].sort()).toEqual([...CONFIG_VARIABLES].sort());
   });
 

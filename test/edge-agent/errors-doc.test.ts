@@ -9,7 +9,7 @@ describe("docs/errors.md, Edge agent section", () => {
     expect(start).toBeGreaterThan(-1);
     const next = doc.indexOf("\n## ", start + 1);
     const section = doc.slice(start, next === -1 ? undefined : next);
-    const documented = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...section.matchAll(/^\| `([A-Z_]+)` +\|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(AGENT_ERROR_CODES).sort());
   });
 });
