@@ -1,0 +1,36 @@
+import { readFields } from "../../signalling/codec/index.ts";
+import { parseDeviceTime, parseTimeZone } from "./clock.ts";
+import type { CommandHandler } from "./context.ts";
+import { badRequest, ok } from "./status.ts";
+
+/** ehome-2.0 §8 (provisional REBOOT): answer 200, then go silent and re-register. */
+export const reboot: CommandHandler = (ctx) => ({
+  ...ok(),
+  afterReply: () => ctx.actions.reboot(ctx.options.rebootMs),
+});
+
+/** ehome-2.0 §2.8: ADJUSTTIME `Time` (device-local) + `TimeZone`; the device keeps the offset. */
+export const adjustTime: CommandHandler = (ctx, request) => {
+  const f = readFields(request.params, ctx.view.commands.adjustTime.params);
+  const local = f.time ? parseDeviceTime(f.time) : undefined;
+  if (local === undefined) return badRequest("Time invalid");
+  const zone = f.timeZone ?? ctx.device.timeZone;
+  const zoneMinutes = parseTimeZone(zone);
+  if (zoneMinutes === undefined) return badRequest("TimeZone invalid");
+  ctx.device.timeZone = zone;
+  ctx.device.timeOffsetMs = local - zoneMinutes * 60_000 - ctx.wallClock();
+  return ok();
+};
+
+/**
+ * ehome-2.0 §8 (UPDATE with an HTTP URL, provisional): 200 means "download starting". Fetching the
+ * file arrives with the firmware issue; for now the device flashes for `upgradeMs` and boots into
+ * `Version` (or, without one, its current version with an `-upgraded` suffix).
+ */
+export const update: CommandHandler = (ctx, request) => {
+  const f = readFields(request.params, ctx.view.commands.update.params);
+  if (!f.url) return badRequest("URL missing");
+  const version = f.version || `${ctx.device.profile.firmwareVersion}-upgraded`;
+  ctx.device.pendingFirmware = version;
+  return { ...ok(), afterReply: () => ctx.actions.upgrade(version, ctx.options.upgradeMs) };
+};

@@ -1,0 +1,120 @@
+import { BLOCKS } from "../../signalling/catalogue.ts";
+import { buildFields, readFields, type XmlElement } from "../../signalling/codec/index.ts";
+import { randomInt } from "../random.ts";
+import { channelInRange } from "./channel.ts";
+import { formatDeviceTime, parseDeviceTime } from "./clock.ts";
+import type { CommandHandler, HandlerContext } from "./context.ts";
+import { badRequest, ok } from "./status.ts";
+
+/**
+ * ehome-2.0 §2.4 (A): `CH` = channel-recording-signalLost-encoderError-bitrateKbps-clientCount, and
+ * NVR firmware appends -linked-online (how IP channels are enumerated).
+ */
+function channelStatus(ctx: HandlerContext, channel: number): string {
+  const p = ctx.device.profile;
+  let clients = 0;
+  for (const s of ctx.device.sessions.values()) if (s.channel === channel) clients++;
+  const bitrate = randomInt(ctx.random, 3800, 4200);
+  const base = `${channel}-1-0-0-${bitrate}-${clients}`;
+  return p.channels > 1 ? `${base}-1-1` : base;
+}
+
+/** `DSK` = disk-capacityMB-freeMB-state (0 active). ehome-2.0 §2.4 (A) */
+function diskStatus(ctx: HandlerContext, disk: number): string {
+  const cap = ctx.device.profile.diskCapacityMb;
+  const free = Math.floor(cap * 0.35);
+  return `${disk}-${cap}-${free}-0`;
+}
+
+export const getWorkStatus: CommandHandler = (ctx) => {
+  const p = ctx.device.profile;
+  const f = BLOCKS.workStatus.fields;
+  const channels: string[] = [];
+  for (let ch = 1; ch <= p.channels; ch++) channels.push(channelStatus(ctx, ch));
+  const disks: string[] = [];
+  for (let d = 1; d <= p.diskNumber; d++) disks.push(diskStatus(ctx, d));
+  const cpu = randomInt(ctx.random, 8, 45);
+  const status = buildFields(f, {
+    run: 0,
+    cpu,
+    mem: randomInt(ctx.random, 25, 60),
+    diskStatus: { [f.disk]: disks },
+    channelStatus: { [f.channel]: channels },
+  });
+  return ok({ [ctx.view.commands.getWorkStatus.reply.deviceStatusXml!]: status });
+};
+
+/** Synthetic storage: one record file per hour per channel, one picture every 4 hours. */
+const RECORD_PERIOD_MS = 3_600_000;
+const PICTURE_PERIOD_MS = 4 * 3_600_000;
+const MAX_LISTED = 10_000;
+const MAX_PAGE = 32;
+
+interface Page {
+  channel: number;
+  fromMs: number;
+  toMs: number;
+  startIdx: number;
+  chunkSize: number;
+}
+
+function readPage(
+  ctx: HandlerContext,
+  f: Partial<Record<string, string>>,
+): Page | ReturnType<typeof badRequest> {
+  if (!channelInRange(ctx, f.channel)) return badRequest("no such channel");
+  const channel = Number(f.channel ?? "1");
+  const fromMs = f.startTime ? parseDeviceTime(f.startTime) : undefined;
+  const toMs = f.stopTime ? parseDeviceTime(f.stopTime) : undefined;
+  if (fromMs === undefined || toMs === undefined || toMs < fromMs) {
+    return badRequest("StartTime/StopTime invalid");
+  }
+  const startIdx = Math.max(0, Number(f.startIdx ?? "0") || 0);
+  const chunkSize = Math.min(MAX_PAGE, Math.max(1, Number(f.chunkSize ?? "8") || 8));
+  return { channel, fromMs, toMs, startIdx, chunkSize };
+}
+
+/** Slots of `periodMs` aligned to the period, overlapping [from, to], paged. */
+function slots(page: Page, periodMs: number): number[] {
+  const first = Math.floor(page.fromMs / periodMs) * periodMs;
+  const out: number[] = [];
+  for (let i = page.startIdx; out.length < page.chunkSize && i < MAX_LISTED; i++) {
+    const at = first + i * periodMs;
+    if (at > page.toMs) break;
+    out.push(at);
+  }
+  return out;
+}
+
+function recordName(channel: number, at: number, periodMs: number): string {
+  // File names look like ch0002_00000000009000000 (ehome-2.0 §2.5).
+  return `ch${String(channel).padStart(4, "0")}_${String(Math.floor(at / periodMs)).padStart(17, "0")}`;
+}
+
+/** ehome-2.0 §2.5: `RecordedFile` = name startDate startTime endDate endTime sizeBytes flag. */
+export const queryRecordedFiles: CommandHandler = (ctx, request) => {
+  const c = ctx.view.commands.queryRecordedFiles;
+  const page = readPage(ctx, readFields(request.params, c.params));
+  if ("status" in page) return page;
+  const files = slots(page, RECORD_PERIOD_MS).map((at) => {
+    const end = at + RECORD_PERIOD_MS - 1000;
+    const size = 1_800_000_000 + ((at / 1000) % 100_000_000);
+    const name = recordName(page.channel, at, RECORD_PERIOD_MS);
+    return `${name} ${formatDeviceTime(at)} ${formatDeviceTime(end)} ${size} 0`;
+  });
+  const params: XmlElement = files.length > 0 ? { [c.reply.recordedFile!]: files } : {};
+  return ok(params);
+};
+
+/** ehome-2.0 §8: `PictureFile` = name date time sizeBytes. */
+export const queryPictures: CommandHandler = (ctx, request) => {
+  const c = ctx.view.commands.queryPictures;
+  const page = readPage(ctx, readFields(request.params, c.params));
+  if ("status" in page) return page;
+  const files = slots(page, PICTURE_PERIOD_MS).map((at) => {
+    const size = 180_000 + ((at / 1000) % 60_000);
+    return `${recordName(page.channel, at, PICTURE_PERIOD_MS)} ${formatDeviceTime(at)} ${size}`;
+  });
+  const params: XmlElement = files.length > 0 ? { [c.reply.pictureFile!]: files } : {};
+  return ok(params);
+};

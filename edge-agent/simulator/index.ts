@@ -1,0 +1,34 @@
+/**
+ * The EHOME 2.0 device simulator: plays N devices against an agent, as a library (tests, benches)
+ * and through cli.ts. See docs/simulator.md.
+ */
+
+export type { LatencySummary } from "./histogram.ts";
+export {
+  type AgentAddress,
+  type EncodingChoice,
+  type PtzChoice,
+  type ResolvedOptions,
+  resolveOptions,
+  type SimulatorOptions,
+  SimulatorOptionsError,
+} from "./options.ts";
+export type { DeviceProfile } from "./profile.ts";
+export { type Random, seededRandom } from "./random.ts";
+export {
+  createSimulator,
+  type Simulator,
+  SimulatorBindError,
+  SimulatorClosedError,
+  type SimulatorDeps,
+  SimulatorTimeoutError,
+  type WaitCondition,
+} from "./simulator.ts";
+export {
+  type Counters,
+  DEVICE_STATES,
+  type DeviceState,
+  type SimulatorStats,
+  type StatsSnapshot,
+} from "./stats.ts";
+export type { ReceivedCommand, SimulatedDevice, SimulatorEvents } from "./types.ts";

@@ -1,0 +1,221 @@
+import type { WireEncoding } from "../signalling/codec/index.ts";
+
+/** Which encoding the devices write. `mixed`: odd indexes GB2312, even indexes UTF-8. */
+export type EncodingChoice = "gb2312" | "utf8" | "mixed";
+
+/**
+ * PTZ capability. `mixed`: half the devices, in pairs (indexes 2, 3, 6, 7, …), so that with `mixed`
+ * encoding every encoding/PTZ combination occurs.
+ */
+export type PtzChoice = boolean | "mixed";
+
+export interface AgentAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Simulator configuration. Plain data only (no functions), so the same object can be handed to
+ * worker processes over IPC.
+ */
+export interface SimulatorOptions {
+  /** Where REGISTER/KEEPALIVE go (the agent's signalling port). */
+  agent: AgentAddress;
+  /** Number of devices. */
+  devices: number;
+  /** Address the device sockets bind to (one socket per device, port 0). Default 127.0.0.1. */
+  bind?: string;
+  /** DeviceID = prefix + zero-padded index. Default `sim-`. */
+  idPrefix?: string;
+  /** Index of the first device. Default 1. */
+  firstIndex?: number;
+  /** Digits of the zero-padded index. Default: enough for the last index, at least 5. */
+  idWidth?: number;
+  /** Default `gb2312` (what EHome 2.0 firmware declares, ehome-2.0 §1.3). */
+  encoding?: EncodingChoice;
+  /** Optional `Password` element in REGISTER (EHome 4.0 template, ehome-2.0 §2.1). */
+  password?: string;
+  /** `DevType` in REGISTER. Default `31` (the captured IPC, ehome-2.0 §2.1). */
+  devType?: string;
+  /** `FirmwareVersion` in REGISTER. Default `V5.5.0 build 180101`. */
+  firmwareVersion?: string;
+  /** Video channels per device (1..64). Default 1; more than 1 plays an NVR. */
+  channels?: number;
+  /** PTZ capability. Default false (a fixed camera answers PTZ with 401, ehome-2.0 §3.4). */
+  ptz?: PtzChoice;
+  /** REGISTERs are spread evenly over this window after start(). Default 1000 ms. */
+  registerSpreadMs?: number;
+  /** An unanswered (or refused) REGISTER is retried after this. Default 5000 ms (±20 % jitter). */
+  registerRetryMs?: number;
+  /** Overrides the `KeepAliveSeconds` of the REGISTER response (fractions allowed for tests). */
+  keepAliveSeconds?: number;
+  /** Consecutive unanswered KEEPALIVEs after which the device re-registers; 0 = never. Default 3. */
+  keepaliveMissLimit?: number;
+  /** GPS report period in seconds; 0 (default) = no GPS. ehome-2.0 §2.9 */
+  gpsIntervalSeconds?: number;
+  /** An unanswered GPS report is resent (RetransFlag 1) after this. Default 3000 ms. */
+  gpsRetryMs?: number;
+  /** How long a device stays silent after answering REBOOT. Default 10000 ms. */
+  rebootMs?: number;
+  /**
+   * After answering UPDATE the device "downloads and flashes" for this long, then reboots into the
+   * new `FirmwareVersion`. Negative = wait for a REBOOT command instead. Default 3000 ms.
+   */
+  upgradeMs?: number;
+  /** Probability (0..1) of dropping a datagram, applied to each direction. Default 0. */
+  loss?: number;
+  /** One-way delay added to each direction, ms. Default 0. */
+  latencyMs?: number;
+  /** Uniform jitter (± ms) added to the latency. Default 0. */
+  jitterMs?: number;
+  /** Probability (0..1) that a datagram the device sends goes out twice. Default 0. */
+  duplicate?: number;
+  /** Probability (0..1) that a reply to a platform request is corrupted (truncated). Default 0. */
+  malformed?: number;
+  /** Seed for every random decision (impairments, content). Default: random. */
+  seed?: number;
+  /** Received commands kept per device (oldest dropped). Default 50. */
+  commandLogSize?: number;
+  /** Largest reply datagram a device writes. Default 8192 (SDK replies exceed 1500, §1.1). */
+  maxReplyBytes?: number;
+}
+
+export interface ResolvedOptions {
+  agent: AgentAddress;
+  devices: number;
+  bind: string;
+  idPrefix: string;
+  firstIndex: number;
+  idWidth: number;
+  encoding: EncodingChoice;
+  password: string | undefined;
+  devType: string;
+  firmwareVersion: string;
+  channels: number;
+  ptz: PtzChoice;
+  registerSpreadMs: number;
+  registerRetryMs: number;
+  keepAliveSeconds: number | undefined;
+  keepaliveMissLimit: number;
+  gpsIntervalSeconds: number;
+  gpsRetryMs: number;
+  rebootMs: number;
+  upgradeMs: number;
+  loss: number;
+  latencyMs: number;
+  jitterMs: number;
+  duplicate: number;
+  malformed: number;
+  seed: number;
+  commandLogSize: number;
+  maxReplyBytes: number;
+}
+
+export class SimulatorOptionsError extends Error {
+  readonly code = "SIMULATOR_BAD_OPTION";
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    this.name = "SimulatorOptionsError";
+  }
+}
+
+export const MAX_CHANNELS = 64;
+
+function num(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  integer = false,
+): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || Number.isNaN(v) || v < min || v > max) {
+    throw new SimulatorOptionsError(name, `must be a number in [${min}, ${max}], got ${value}`);
+  }
+  if (integer && !Number.isInteger(v)) {
+    throw new SimulatorOptionsError(name, `must be an integer, got ${value}`);
+  }
+  return v;
+}
+
+const HOUR = 3_600_000;
+
+/** Applies defaults and validates; throws SimulatorOptionsError naming the bad option. */
+export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
+  if (!o || typeof o !== "object") throw new SimulatorOptionsError("options", "required");
+  if (!o.agent || typeof o.agent.host !== "string" || o.agent.host === "") {
+    throw new SimulatorOptionsError("agent", "host is required");
+  }
+  const port = num("agent.port", o.agent.port, 0, 1, 65535, true);
+  const devices = num("devices", o.devices, 0, 1, 1_000_000, true);
+  const firstIndex = num("firstIndex", o.firstIndex, 1, 0, 1e12, true);
+  const lastIndex = firstIndex + devices - 1;
+  const idWidth = num("idWidth", o.idWidth, Math.max(5, String(lastIndex).length), 1, 16, true);
+  if (String(lastIndex).length > idWidth) {
+    throw new SimulatorOptionsError("idWidth", `${idWidth} digits cannot hold index ${lastIndex}`);
+  }
+  const encoding = o.encoding ?? "gb2312";
+  if (!["gb2312", "utf8", "mixed"].includes(encoding)) {
+    throw new SimulatorOptionsError("encoding", "must be gb2312, utf8 or mixed");
+  }
+  const ptz = o.ptz ?? false;
+  if (ptz !== true && ptz !== false && ptz !== "mixed") {
+    throw new SimulatorOptionsError("ptz", "must be true, false or mixed");
+  }
+  const keepAliveSeconds =
+    o.keepAliveSeconds === undefined
+      ? undefined
+      : num("keepAliveSeconds", o.keepAliveSeconds, 15, 0.01, 86_400);
+  const text = (name: string, v: string | undefined, fallback: string): string => {
+    const s = v ?? fallback;
+    if (typeof s !== "string" || s.length === 0 || s.length > 64) {
+      throw new SimulatorOptionsError(name, "must be a non-empty string of at most 64 characters");
+    }
+    return s;
+  };
+  return {
+    agent: { host: o.agent.host, port },
+    devices,
+    bind: text("bind", o.bind, "127.0.0.1"),
+    idPrefix: o.idPrefix ?? "sim-",
+    firstIndex,
+    idWidth,
+    encoding,
+    password: o.password,
+    devType: text("devType", o.devType, "31"),
+    firmwareVersion: text("firmwareVersion", o.firmwareVersion, "V5.5.0 build 180101"),
+    channels: num("channels", o.channels, 1, 1, MAX_CHANNELS, true),
+    ptz,
+    registerSpreadMs: num("registerSpreadMs", o.registerSpreadMs, 1000, 0, HOUR),
+    registerRetryMs: num("registerRetryMs", o.registerRetryMs, 5000, 10, HOUR),
+    keepAliveSeconds,
+    keepaliveMissLimit: num("keepaliveMissLimit", o.keepaliveMissLimit, 3, 0, 1000, true),
+    gpsIntervalSeconds: num("gpsIntervalSeconds", o.gpsIntervalSeconds, 0, 0, 86_400),
+    gpsRetryMs: num("gpsRetryMs", o.gpsRetryMs, 3000, 10, HOUR),
+    rebootMs: num("rebootMs", o.rebootMs, 10_000, 0, HOUR),
+    upgradeMs: num("upgradeMs", o.upgradeMs, 3000, -1, HOUR),
+    loss: num("loss", o.loss, 0, 0, 1),
+    latencyMs: num("latencyMs", o.latencyMs, 0, 0, 60_000),
+    jitterMs: num("jitterMs", o.jitterMs, 0, 0, 60_000),
+    duplicate: num("duplicate", o.duplicate, 0, 0, 1),
+    malformed: num("malformed", o.malformed, 0, 0, 1),
+    seed: num("seed", o.seed, Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true),
+    commandLogSize: num("commandLogSize", o.commandLogSize, 50, 0, 10_000, true),
+    maxReplyBytes: num("maxReplyBytes", o.maxReplyBytes, 8192, 512, 65_000, true),
+  };
+}
+
+/** The encoding device `index` writes. */
+export function encodingFor(choice: EncodingChoice, index: number): WireEncoding {
+  if (choice === "gb2312") return "GB2312";
+  if (choice === "utf8") return "UTF-8";
+  return index % 2 === 1 ? "GB2312" : "UTF-8";
+}
+
+export function ptzFor(choice: PtzChoice, index: number): boolean {
+  return choice === "mixed" ? Math.floor(index / 2) % 2 === 1 : choice;
+}
