@@ -107,10 +107,12 @@ export async function ensureLocalResources(
 ): Promise<LocalResources> {
   const log = deps.log ?? silentLog;
   const prefix = config.prefix ?? "ehome";
-  const tables = await ensureLocalTables(prefix, deps.dynamodb, log);
-  const queues = await ensureLocalQueues(prefix, deps.sqs, config);
   const bucket = localBucketName(prefix);
-  await ensureBucket(deps.s3, bucket);
+  const [tables, queues] = await Promise.all([
+    ensureLocalTables(prefix, deps.dynamodb, log),
+    ensureLocalQueues(prefix, deps.sqs, config),
+    ensureBucket(deps.s3, bucket),
+  ]);
   const agentQueuePrefix = agentCommandQueuePrefix(prefix);
 
   const env: Partial<Record<EnvName, string>> = {};
@@ -130,11 +132,13 @@ export async function ensureLocalTables(
   log: LocalLog = silentLog,
 ): Promise<Record<TableKey, string>> {
   const tables = {} as Record<TableKey, string>;
-  for (const key of TABLE_KEYS) {
-    const name = localTableName(prefix, key);
-    await ensureTable(dynamodb, TABLES[key], name, log);
-    tables[key] = name;
-  }
+  await Promise.all(
+    TABLE_KEYS.map(async (key) => {
+      const name = localTableName(prefix, key);
+      await ensureTable(dynamodb, TABLES[key], name, log);
+      tables[key] = name;
+    }),
+  );
   return tables;
 }
 
