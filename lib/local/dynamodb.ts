@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { type LocalLog, silentLog } from "./log.ts";
-import { freePort } from "./net.ts";
+import { freePort, portIsFree } from "./net.ts";
 
 /**
  * DynamoDB Local (AWS's own engine, a Java 17 program) as a child process. The jar ships inside
@@ -45,9 +45,12 @@ export interface DynamoDbLocal {
 
 export class DynamoDbLocalError extends Error {
   readonly code = "DYNAMODB_LOCAL_FAILED";
-  constructor(message: string) {
+  /** False when trying another port cannot help (no Java, port taken by someone else). */
+  readonly retryable: boolean;
+  constructor(message: string, retryable = false) {
     super(message);
     this.name = "DynamoDbLocalError";
+    this.retryable = retryable;
   }
 }
 
@@ -105,10 +108,15 @@ export async function startDynamoDbLocal(
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const port = fixedPort ? config.port! : await freePort();
+    // Another server on a fixed port could answer our readiness probe in our Java's place.
+    if (fixedPort && !(await portIsFree(port))) {
+      throw new DynamoDbLocalError(`port ${port} is already in use; choose another or 0`);
+    }
     try {
       return await launch(config, port, log);
     } catch (err) {
       lastError = err;
+      if (err instanceof DynamoDbLocalError && !err.retryable) break;
       log.warn("dynamodb-local start failed", { port, attempt, err });
     }
   }
@@ -220,13 +228,14 @@ async function launch(
   } catch (err) {
     await close();
     // 127: the guard's shell found no such command.
-    const detail =
-      spawnError || exitCode === 127
-        ? `could not run ${java}: ${spawnError?.message ?? "command not found"} ` +
-          "(DynamoDB Local needs Java 17 or later; set JAVA_HOME or put java on PATH)"
-        : (err as Error).message;
+    const noJava = spawnError !== undefined || exitCode === 127;
+    const detail = noJava
+      ? `could not run ${java}: ${spawnError?.message ?? "command not found"} ` +
+        "(DynamoDB Local needs Java 17 or later; set JAVA_HOME or put java on PATH)"
+      : (err as Error).message;
     throw new DynamoDbLocalError(
       `DynamoDB Local did not start on port ${port}: ${detail}\n${tail.join("\n")}`,
+      !noJava,
     );
   }
   const startupMs = Math.round(performance.now() - startedAt);
@@ -270,7 +279,7 @@ async function waitUntilReady(
         signal: AbortSignal.timeout(2_000),
       });
       await res.arrayBuffer();
-      if (res.ok) return;
+      if (res.ok && !hasExited()) return;
     } catch {
       // not listening yet
     }

@@ -17,3 +17,13 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
     });
   });
 }
+
+/** Whether nothing listens on `port` (TCP, `host`) right now. */
+export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}

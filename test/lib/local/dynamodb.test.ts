@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { DynamoDbLocalError, startDynamoDbLocal } from "../../../lib/local/dynamodb.ts";
@@ -63,5 +64,17 @@ describe("DynamoDB Local process", () => {
 
     await expect(attempt).rejects.toBeInstanceOf(DynamoDbLocalError);
     await expect(attempt).rejects.toThrow(/Java/);
+  });
+
+  it("refuses a fixed port someone else holds rather than talk to the wrong server", async () => {
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const port = (other.address() as { port: number }).port;
+
+    try {
+      await expect(startDynamoDbLocal({ port })).rejects.toThrow(/already in use/);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
