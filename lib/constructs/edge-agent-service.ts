@@ -1,0 +1,270 @@
+import { join } from "node:path";
+import { Duration, Validations } from "aws-cdk-lib";
+import { type IVpc, Peer, Port, SecurityGroup, SubnetType } from "aws-cdk-lib/aws-ec2";
+import { Platform } from "aws-cdk-lib/aws-ecr-assets";
+import {
+  AwsLogDriver,
+  type Cluster,
+  ContainerDefinition,
+  ContainerImage,
+  CpuArchitecture,
+  Protocol as EcsProtocol,
+  FargateService,
+  FargateTaskDefinition,
+  LinuxParameters,
+  OperatingSystemFamily,
+} from "aws-cdk-lib/aws-ecs";
+import {
+  NetworkLoadBalancer,
+  type NetworkTargetGroup,
+  Protocol,
+} from "aws-cdk-lib/aws-elasticloadbalancingv2";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Construct } from "constructs";
+import { HEALTH_CHECK_PATH, PORTS } from "../contracts/ports.ts";
+import { createLogGroup } from "./log-group.ts";
+import { REPO_ROOT } from "./paths.ts";
+
+export type AgentCpuArch = "x86_64" | "arm64";
+
+export interface EdgeAgentServiceProps {
+  readonly vpc: IVpc;
+  readonly cluster: Cluster;
+  /** Environment of the agent container (resource names from `ENV`, ports, discovery mode). */
+  readonly environment: Record<string, string>;
+  readonly desiredCount: number;
+  readonly cpuArch: AgentCpuArch;
+  /** Source range allowed on the device ports (signalling, alarms, device HTTP, media). */
+  readonly deviceCidr: string;
+  /** Source range allowed on the viewer HTTP port. */
+  readonly viewerCidr: string;
+}
+
+/** Files that never go into the agent image (also keeps asset hashing fast). */
+export const AGENT_IMAGE_EXCLUDES = [
+  ".git",
+  "node_modules",
+  "cdk.out",
+  ".ehome",
+  "coverage",
+  "test",
+  "bench",
+  "docs",
+  "scratch",
+  "**/*.log",
+  "**/*.jsonl",
+];
+
+const media = PORTS.mediaPool;
+
+/**
+ * The edge agent on Fargate (architecture §7): tasks in public subnets with a public IP, so the
+ * media pool is reached directly on the task's own address (an NLB has at most 50 listeners and
+ * cannot carry hundreds of media ports); an NLB carries UDP signalling and alarms (IP targets,
+ * source-IP stickiness, client IP preserved) and the TCP device HTTP port.
+ */
+export class EdgeAgentService extends Construct {
+  public readonly service: FargateService;
+  public readonly taskRole: Role;
+  public readonly container: ContainerDefinition;
+  public readonly securityGroup: SecurityGroup;
+  public readonly loadBalancer: NetworkLoadBalancer;
+  public readonly targetGroups: {
+    readonly signalling: NetworkTargetGroup;
+    readonly alarm: NetworkTargetGroup;
+    readonly deviceHttp: NetworkTargetGroup;
+  };
+
+  constructor(scope: Construct, id: string, props: EdgeAgentServiceProps) {
+    super(scope, id);
+    const arm = props.cpuArch === "arm64";
+
+    this.taskRole = new Role(this, "TaskRole", {
+      assumedBy: new ServicePrincipal("ecs-tasks.amazonaws.com"),
+      description: "Edge agent task role",
+    });
+    // Fargate task metadata has the ENI id but not its public IP; the agent asks EC2 for it to
+    // announce in SinkIP and stream URLs. DescribeNetworkInterfaces supports no resource scoping.
+    this.taskRole.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ["ec2:DescribeNetworkInterfaces"], resources: ["*"] }),
+    );
+    Validations.of(this.taskRole).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "ec2:DescribeNetworkInterfaces supports no resource-level permissions; it is read-only and the agent uses it only to learn its own public IP.",
+    });
+
+    const taskDefinition = new FargateTaskDefinition(this, "TaskDefinition", {
+      cpu: 1024,
+      memoryLimitMiB: 2048,
+      taskRole: this.taskRole,
+      runtimePlatform: {
+        cpuArchitecture: arm ? CpuArchitecture.ARM64 : CpuArchitecture.X86_64,
+        operatingSystemFamily: OperatingSystemFamily.LINUX,
+      },
+    });
+
+    const logGroup = createLogGroup(this, "Logs");
+    // The root filesystem is read-only; tsx keeps its compile cache in /tmp.
+    taskDefinition.addVolume({ name: "tmp" });
+
+    this.container = taskDefinition.addContainer("agent", {
+      image: ContainerImage.fromAsset(REPO_ROOT, {
+        file: join("edge-agent", "Dockerfile"),
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+        exclude: AGENT_IMAGE_EXCLUDES,
+      }),
+      essential: true,
+      // The image's non-root user (node:22-slim), also set by USER in the Dockerfile.
+      user: "node",
+      readonlyRootFilesystem: true,
+      memoryLimitMiB: 2048,
+      environment: props.environment,
+      logging: new AwsLogDriver({ streamPrefix: "agent", logGroup }),
+      // tini as PID 1: signals reach Node, zombies are reaped.
+      linuxParameters: new LinuxParameters(this, "LinuxParameters", { initProcessEnabled: true }),
+      // The agent sends `offline (agent-shutdown)` for its sessions on SIGTERM.
+      stopTimeout: Duration.seconds(30),
+      healthCheck: {
+        // node:22-slim has no curl; Node's fetch does the probe.
+        command: [
+          "CMD",
+          "node",
+          "-e",
+          `fetch('http://127.0.0.1:${PORTS.deviceHttpTcp}${HEALTH_CHECK_PATH}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+        ],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(20),
+      },
+      portMappings: [
+        { containerPort: PORTS.signallingUdp, protocol: EcsProtocol.UDP },
+        { containerPort: PORTS.alarmUdp, protocol: EcsProtocol.UDP },
+        { containerPort: PORTS.deviceHttpTcp, protocol: EcsProtocol.TCP },
+        { containerPort: PORTS.viewerHttpTcp, protocol: EcsProtocol.TCP },
+        ...[EcsProtocol.TCP, EcsProtocol.UDP].map((protocol) => ({
+          containerPort: ContainerDefinition.CONTAINER_PORT_USE_RANGE,
+          containerPortRange: `${media.min}-${media.max}`,
+          protocol,
+        })),
+      ],
+    });
+    this.container.addMountPoints({ containerPath: "/tmp", sourceVolume: "tmp", readOnly: false });
+    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "The execution role's only wildcard is ecr:GetAuthorizationToken, which AWS defines on no resource; image pulls themselves are scoped to the asset repository.",
+    });
+    Validations.of(taskDefinition).acknowledge({
+      id: "AwsSolutions-ECS2",
+      reason:
+        "The environment holds only resource names, queue URLs and port numbers from lib/contracts/env.ts, no secrets; the agent has no secrets to inject.",
+    });
+
+    this.securityGroup = new SecurityGroup(this, "SecurityGroup", {
+      vpc: props.vpc,
+      description: "Edge agent: device and viewer ports",
+      allowAllOutbound: true,
+    });
+    const devices = Peer.ipv4(props.deviceCidr);
+    const sg = this.securityGroup;
+    // The NLB preserves client IPs, so the devices' own addresses reach the task.
+    sg.addIngressRule(devices, Port.udp(PORTS.signallingUdp), "EHOME signalling");
+    sg.addIngressRule(devices, Port.udp(PORTS.alarmUdp), "EHOME alarms");
+    sg.addIngressRule(devices, Port.tcp(PORTS.deviceHttpTcp), "Device HTTP (uploads, firmware)");
+    sg.addIngressRule(devices, Port.tcpRange(media.min, media.max), "Media pool (TCP)");
+    sg.addIngressRule(devices, Port.udpRange(media.min, media.max), "Media pool (UDP)");
+    sg.addIngressRule(
+      Peer.ipv4(props.viewerCidr),
+      Port.tcp(PORTS.viewerHttpTcp),
+      "Viewer HTTP (signed stream URLs)",
+    );
+    // NLB health checks come from the load balancer's private addresses.
+    sg.addIngressRule(
+      Peer.ipv4(props.vpc.vpcCidrBlock),
+      Port.tcp(PORTS.deviceHttpTcp),
+      "NLB health checks",
+    );
+    const openToInternet =
+      "Devices (often 4G units behind carrier NAT) and viewers connect from arbitrary internet addresses; narrow with -c deviceCidr / -c viewerCidr. The agent refuses devices that are not provisioned, and every viewer URL carries a signed, expiring token.";
+    Validations.of(sg).acknowledge(
+      { id: "AwsSolutions-EC23", reason: openToInternet },
+      {
+        id: "cdk-validator-cfnguard::vpc_sg_open_only_to_authorized_ports_check",
+        reason: openToInternet,
+      },
+    );
+
+    this.service = new FargateService(this, "Service", {
+      cluster: props.cluster,
+      taskDefinition,
+      desiredCount: props.desiredCount,
+      assignPublicIp: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      securityGroups: [sg],
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { rollback: true },
+      healthCheckGracePeriod: Duration.seconds(60),
+    });
+    Validations.of(this.service).acknowledge({
+      id: "cdk-validator-cfnguard::ecs_service_assign_public_ip_disabled_check",
+      reason:
+        "Devices reach the media port pool directly on the task's public address (SinkIP); an NLB cannot carry the pool (at most 50 listeners), architecture §7. The security group admits only the agent's ports.",
+    });
+
+    this.loadBalancer = new NetworkLoadBalancer(this, "LoadBalancer", {
+      vpc: props.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      crossZoneEnabled: true,
+      // Devices are configured with this address; a replaced NLB would strand the fleet.
+      deletionProtection: true,
+    });
+    const noTlsListener =
+      "NLB access logs record only TLS listeners; this NLB has UDP and plain TCP listeners, so the log would stay empty. VPC flow logs cover the traffic.";
+    Validations.of(this.loadBalancer).acknowledge(
+      { id: "AwsSolutions-ELB2", reason: noTlsListener },
+      { id: "cdk-validator-cfnguard::elbv2_logging_enabled_check", reason: noTlsListener },
+    );
+
+    this.targetGroups = {
+      signalling: this.listen("Signalling", PORTS.signallingUdp, Protocol.UDP),
+      alarm: this.listen("Alarm", PORTS.alarmUdp, Protocol.UDP),
+      deviceHttp: this.listen("DeviceHttp", PORTS.deviceHttpTcp, Protocol.TCP),
+    };
+  }
+
+  private listen(id: string, port: number, protocol: Protocol.UDP | Protocol.TCP) {
+    const listener = this.loadBalancer.addListener(id, { port, protocol });
+    const group = listener.addTargets(id, {
+      port,
+      protocol,
+      targets: [
+        this.service.loadBalancerTarget({
+          containerName: this.container.containerName,
+          containerPort: port,
+          protocol: protocol === Protocol.UDP ? EcsProtocol.UDP : EcsProtocol.TCP,
+        }),
+      ],
+      preserveClientIp: true,
+      deregistrationDelay: Duration.seconds(30),
+      healthCheck: {
+        protocol: Protocol.HTTP,
+        port: String(PORTS.deviceHttpTcp),
+        path: HEALTH_CHECK_PATH,
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+    });
+    if (protocol === Protocol.UDP) {
+      // One device's flows must stay on one agent: that agent holds the session and answers from
+      // the same flow (architecture §7).
+      group.setAttribute("stickiness.enabled", "true");
+      group.setAttribute("stickiness.type", "source_ip");
+    }
+    return group;
+  }
+}

@@ -1,0 +1,109 @@
+import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { FlowLogDestination, FlowLogTrafficType, SubnetType, Vpc } from "aws-cdk-lib/aws-ec2";
+import { Cluster, ContainerInsights } from "aws-cdk-lib/aws-ecs";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { type AgentCpuArch, EdgeAgentService } from "../constructs/edge-agent-service.ts";
+import {
+  AGENT_QUEUE_OWNER_ACTIONS,
+  grantAgentQueues,
+  grantBucketObjects,
+  grantTable,
+} from "../constructs/grants.ts";
+import { createLogGroup } from "../constructs/log-group.ts";
+import { ENV, type PublicHostDiscovery } from "../contracts/env.ts";
+import { PORTS } from "../contracts/ports.ts";
+import { TABLES } from "../contracts/tables.ts";
+import type { DataStack } from "./data-stack.ts";
+import type { MessagingStack } from "./messaging-stack.ts";
+
+export interface EdgeStackProps extends StackProps {
+  readonly data: DataStack;
+  readonly messaging: MessagingStack;
+  readonly agentQueuePrefix: string;
+  readonly agentCount: number;
+  readonly agentCpuArch: AgentCpuArch;
+  readonly deviceCidr: string;
+  readonly viewerCidr: string;
+}
+
+const PUBLIC_HOST_DISCOVERY: PublicHostDiscovery = "ecs-task-eni";
+
+/**
+ * Where devices connect: a VPC with public subnets only (no NAT: tasks have public IPs and reach
+ * AWS APIs directly), the ECS cluster, and the edge agent service behind its NLB.
+ */
+export class EdgeStack extends Stack {
+  public readonly vpc: Vpc;
+  public readonly cluster: Cluster;
+  public readonly agent: EdgeAgentService;
+
+  constructor(scope: Construct, id: string, props: EdgeStackProps) {
+    super(scope, id, props);
+    const { tables, mediaBucket } = props.data;
+    const { queues } = props.messaging;
+
+    this.vpc = new Vpc(this, "Vpc", {
+      maxAzs: 2,
+      natGateways: 0,
+      // Tasks get their public IP from the service (assignPublicIp), not from the subnet.
+      subnetConfiguration: [
+        { name: "public", subnetType: SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+      ],
+      // Restricting the default SG needs a custom-resource Lambda; nothing here uses that SG.
+      restrictDefaultSecurityGroup: false,
+    });
+    const flowLogs = createLogGroup(this, "FlowLogs", {
+      retention: RetentionDays.THREE_MONTHS,
+      shortRetentionReason:
+        "Flow logs of every device keepalive grow with the fleet; three months covers incident investigation, and the API and function logs are kept a year.",
+    });
+    this.vpc.addFlowLog("FlowLog", {
+      destination: FlowLogDestination.toCloudWatchLogs(flowLogs),
+      trafficType: FlowLogTrafficType.ALL,
+    });
+
+    this.cluster = new Cluster(this, "Cluster", {
+      vpc: this.vpc,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
+
+    this.agent = new EdgeAgentService(this, "Agent", {
+      vpc: this.vpc,
+      cluster: this.cluster,
+      desiredCount: props.agentCount,
+      cpuArch: props.agentCpuArch,
+      deviceCidr: props.deviceCidr,
+      viewerCidr: props.viewerCidr,
+      environment: {
+        [ENV.DEVICES_TABLE]: tables.devices.tableName,
+        [ENV.AGENTS_TABLE]: tables.agents.tableName,
+        [ENV.DEVICE_EVENTS_QUEUE_URL]: queues.deviceEvents.queue.queueUrl,
+        [ENV.COMMAND_RESULTS_QUEUE_URL]: queues.commandResults.queue.queueUrl,
+        [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
+        [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
+        [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
+        [ENV.EHOME_ALARM_PORT]: String(PORTS.alarmUdp),
+        [ENV.EHOME_HTTP_PORT]: String(PORTS.deviceHttpTcp),
+        [ENV.EHOME_MEDIA_PORTS]: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
+        [ENV.EHOME_PUBLIC_HOST_DISCOVERY]: PUBLIC_HOST_DISCOVERY,
+      },
+    });
+
+    new CfnOutput(this, "DeviceEndpoint", {
+      description: `Server address for devices (UDP ${PORTS.signallingUdp}, alarms UDP ${PORTS.alarmUdp}, HTTP TCP ${PORTS.deviceHttpTcp})`,
+      value: this.agent.loadBalancer.loadBalancerDnsName,
+    });
+
+    const role = this.agent.taskRole;
+    // Provisioning lookups at REGISTER (provisioned flag, password hash).
+    grantTable(role, tables.devices, TABLES.devices, "read");
+    // The agent's own heartbeat record.
+    grantTable(role, tables.agents, TABLES.agents, "write");
+    queues.deviceEvents.queue.grantSendMessages(role);
+    queues.commandResults.queue.grantSendMessages(role);
+    grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
+    // Uploads and recordings in, firmware out.
+    grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
+  }
+}

@@ -1,0 +1,70 @@
+import { Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type { Construct } from "constructs";
+import { EhomeFunction } from "../constructs/function-defaults.ts";
+import { grantTable } from "../constructs/grants.ts";
+import type { QueueWithDlq } from "../constructs/queue-with-dlq.ts";
+import { ENV } from "../contracts/env.ts";
+import { QUEUES } from "../contracts/queues.ts";
+import { TABLES } from "../contracts/tables.ts";
+import type { DataStack } from "./data-stack.ts";
+import type { MessagingStack } from "./messaging-stack.ts";
+
+export interface FunctionsStackProps extends StackProps {
+  readonly data: DataStack;
+  readonly messaging: MessagingStack;
+}
+
+/**
+ * The queue-driven functions: registry (device events) and command-results. The api function
+ * lives in the api stack: API Gateway's invoke permission is created next to the function and
+ * names the API, so splitting the two across stacks would make them reference each other.
+ */
+export class FunctionsStack extends Stack {
+  public readonly registry: EhomeFunction;
+  public readonly commandResults: EhomeFunction;
+
+  constructor(scope: Construct, id: string, props: FunctionsStackProps) {
+    super(scope, id, props);
+    const { tables } = props.data;
+    const { queues } = props.messaging;
+
+    this.registry = new EhomeFunction(this, "Registry", {
+      feature: QUEUES.deviceEvents.consumer.handler,
+      description: "Applies device events to the devices and presence tables",
+      timeout: Duration.seconds(QUEUES.deviceEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.DEVICES_TABLE]: tables.devices.tableName,
+        [ENV.PRESENCE_TABLE]: tables.presence.tableName,
+        [ENV.AGENTS_TABLE]: tables.agents.tableName,
+      },
+    });
+    grantTable(this.registry.role, tables.devices, TABLES.devices, "write");
+    grantTable(this.registry.role, tables.presence, TABLES.presence, "write");
+    grantTable(this.registry.role, tables.agents, TABLES.agents, "read");
+    consume(this.registry, queues.deviceEvents);
+
+    this.commandResults = new EhomeFunction(this, "CommandResults", {
+      feature: QUEUES.commandResults.consumer.handler,
+      description: "Records the final state of each command",
+      timeout: Duration.seconds(QUEUES.commandResults.consumer.timeoutSeconds),
+      environment: {
+        [ENV.COMMANDS_TABLE]: tables.commands.tableName,
+      },
+    });
+    grantTable(this.commandResults.role, tables.commands, TABLES.commands, "write");
+    consume(this.commandResults, queues.commandResults);
+  }
+}
+
+/** Wires the queue to the function with the event-source settings from the contract. */
+function consume(fn: EhomeFunction, queue: QueueWithDlq): void {
+  const consumer = queue.definition.consumer;
+  fn.function.addEventSource(
+    new SqsEventSource(queue.queue, {
+      batchSize: consumer.batchSize,
+      maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
+      reportBatchItemFailures: consumer.reportBatchItemFailures,
+    }),
+  );
+}

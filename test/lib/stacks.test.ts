@@ -1,0 +1,590 @@
+/**
+ * Security-relevant properties of the synthesized stacks. One synth of the whole app is shared by
+ * the file (beforeAll), which is why the stacks are tested together rather than one file each.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Capture, Match } from "aws-cdk-lib/assertions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ENV } from "../../lib/contracts/env.ts";
+import { PORTS } from "../../lib/contracts/ports.ts";
+import { QUEUE_KEYS, QUEUES } from "../../lib/contracts/queues.ts";
+import { MEDIA_LIFECYCLE, MEDIA_PREFIXES } from "../../lib/contracts/storage.ts";
+import { TABLE_KEYS, TABLES, type TableKey } from "../../lib/contracts/tables.ts";
+import {
+  asArray,
+  type CfnTemplate,
+  describeValue,
+  logicalId,
+  roleStatements,
+  STACK_KEYS,
+  type SynthResult,
+  synthEhomeApp,
+} from "../helpers/cdk-synth.ts";
+
+// A synth takes a few seconds of CPU; the margin is for a machine busy with other suites.
+const SYNTH_TIMEOUT_MS = 180_000;
+
+let s: SynthResult;
+beforeAll(() => {
+  s = synthEhomeApp();
+}, SYNTH_TIMEOUT_MS);
+afterAll(() => s?.cleanup());
+
+const resourcesOf = (t: CfnTemplate, type: string) =>
+  Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+
+describe("data stack", () => {
+  it("creates every table of tables.ts with its keys, indexes and TTL", () => {
+    const data = s.templates.data;
+    data.resourceCountIs("AWS::DynamoDB::Table", TABLE_KEYS.length);
+    for (const key of TABLE_KEYS) {
+      const def = TABLES[key];
+      const id = logicalId(s.json.data, "AWS::DynamoDB::Table", def.logicalId);
+      const props = s.json.data.Resources[id]!.Properties!;
+      const sortKey = "sortKey" in def ? def.sortKey : undefined;
+      expect(props.KeySchema).toEqual([
+        { AttributeName: def.partitionKey.name, KeyType: "HASH" },
+        ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: "RANGE" }] : []),
+      ]);
+      const indexes = (props.GlobalSecondaryIndexes ?? []) as {
+        IndexName: string;
+        Projection: unknown;
+      }[];
+      expect(indexes.map((i) => i.IndexName)).toEqual(def.indexes.map((i) => i.indexName));
+      for (const index of indexes) expect(index.Projection).toEqual({ ProjectionType: "ALL" });
+      const ttl = "ttlAttribute" in def ? def.ttlAttribute : undefined;
+      expect(props.TimeToLiveSpecification).toEqual(
+        ttl ? { AttributeName: ttl, Enabled: true } : undefined,
+      );
+    }
+  });
+
+  it("turns on PITR and KMS encryption, bills on demand, retains, and hard-codes no name", () => {
+    for (const [id, table] of resourcesOf(s.json.data, "AWS::DynamoDB::Table")) {
+      expect(table, id).toMatchObject({
+        DeletionPolicy: "Retain",
+        Properties: {
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          // SSEEnabled with no key: the AWS managed KMS key (aws/dynamodb).
+          SSESpecification: { SSEEnabled: true },
+          BillingMode: "PAY_PER_REQUEST",
+          DeletionProtectionEnabled: true,
+        },
+      });
+      expect(table.Properties).not.toHaveProperty("TableName");
+    }
+  });
+
+  it("keeps the media bucket private, KMS-encrypted, versioned and access-logged", () => {
+    const logs = logicalId(s.json.data, "AWS::S3::Bucket", "AccessLogs");
+    s.templates.data.hasResource("AWS::S3::Bucket", {
+      DeletionPolicy: "Retain",
+      Properties: Match.objectLike({
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [
+            {
+              BucketKeyEnabled: true,
+              ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms" },
+            },
+          ],
+        },
+        VersioningConfiguration: { Status: "Enabled" },
+        OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
+        LoggingConfiguration: { DestinationBucketName: { Ref: logs }, LogFilePrefix: "media/" },
+      }),
+    });
+  });
+
+  it("blocks all public access and denies non-TLS requests on every bucket", () => {
+    const buckets = resourcesOf(s.json.data, "AWS::S3::Bucket");
+    expect(buckets).toHaveLength(2);
+    for (const [id, bucket] of buckets) {
+      expect(bucket.Properties?.PublicAccessBlockConfiguration, id).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(bucket.Properties).not.toHaveProperty("BucketName");
+      s.templates.data.hasResourceProperties("AWS::S3::BucketPolicy", {
+        Bucket: { Ref: id },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: "Deny",
+              Action: "s3:*",
+              Principal: { AWS: "*" },
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it("ages media by prefix, expires downloads and cleans up multipart uploads", () => {
+    const rules = new Capture();
+    s.templates.data.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: Match.anyValue(),
+      LifecycleConfiguration: { Rules: rules },
+      LoggingConfiguration: Match.anyValue(),
+    });
+    const byPrefix = (prefix: string) =>
+      (rules.asArray() as { Prefix?: string }[]).find((r) => r.Prefix === prefix);
+    expect(rules.asArray()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          AbortIncompleteMultipartUpload: {
+            DaysAfterInitiation: MEDIA_LIFECYCLE.abortIncompleteMultipartAfterDays,
+          },
+        }),
+        expect.objectContaining({
+          NoncurrentVersionExpiration: {
+            NoncurrentDays: MEDIA_LIFECYCLE.noncurrentVersionsExpireAfterDays,
+          },
+        }),
+      ]),
+    );
+    expect(byPrefix(MEDIA_PREFIXES.downloads)).toMatchObject({
+      ExpirationInDays: MEDIA_LIFECYCLE.downloadsExpireAfterDays,
+      Status: "Enabled",
+    });
+    for (const prefix of [MEDIA_PREFIXES.pictures, MEDIA_PREFIXES.videos]) {
+      expect(byPrefix(prefix)).toMatchObject({
+        ExpirationInDays: MEDIA_LIFECYCLE.mediaExpiresAfterDays,
+        Transitions: [
+          {
+            StorageClass: "STANDARD_IA",
+            TransitionInDays: MEDIA_LIFECYCLE.infrequentAccessAfterDays,
+          },
+        ],
+      });
+    }
+    expect(byPrefix(MEDIA_PREFIXES.firmware)).toBeUndefined();
+  });
+});
+
+describe("messaging stack", () => {
+  const queueIds = (key: (typeof QUEUE_KEYS)[number]) => ({
+    queue: logicalId(s.json.messaging, "AWS::SQS::Queue", `${QUEUES[key].logicalId}Queue`),
+    dlq: logicalId(s.json.messaging, "AWS::SQS::Queue", `${QUEUES[key].logicalId}DeadLetterQueue`),
+  });
+
+  it("gives every queue of queues.ts a DLQ with the contract's redrive and timeouts", () => {
+    s.templates.messaging.resourceCountIs("AWS::SQS::Queue", 2 * QUEUE_KEYS.length);
+    for (const key of QUEUE_KEYS) {
+      const def = QUEUES[key];
+      const { queue, dlq } = queueIds(key);
+      expect(s.json.messaging.Resources[queue]!.Properties).toMatchObject({
+        RedrivePolicy: {
+          deadLetterTargetArn: { "Fn::GetAtt": [dlq, "Arn"] },
+          maxReceiveCount: def.deadLetter.maxReceiveCount,
+        },
+        VisibilityTimeout: def.visibilityTimeoutSeconds,
+        MessageRetentionPeriod: def.retentionSeconds,
+      });
+      expect(s.json.messaging.Resources[dlq]!.Properties).toMatchObject({
+        MessageRetentionPeriod: def.deadLetter.retentionSeconds,
+      });
+    }
+  });
+
+  it("encrypts every queue, denies non-TLS access, retains, and hard-codes no name", () => {
+    for (const [id, queue] of resourcesOf(s.json.messaging, "AWS::SQS::Queue")) {
+      expect(queue, id).toMatchObject({
+        DeletionPolicy: "Retain",
+        Properties: { SqsManagedSseEnabled: true },
+      });
+      expect(queue.Properties).not.toHaveProperty("QueueName");
+      s.templates.messaging.hasResourceProperties("AWS::SQS::QueuePolicy", {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: "Deny",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it("alarms on the first message in each DLQ, to the encrypted alarm topic", () => {
+    const topic = logicalId(s.json.messaging, "AWS::SNS::Topic", "AlarmTopic");
+    s.templates.messaging.hasResourceProperties("AWS::SNS::Topic", {
+      KmsMasterKeyId: Match.anyValue(),
+    });
+    for (const key of QUEUE_KEYS) {
+      s.templates.messaging.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [
+          { Name: "QueueName", Value: { "Fn::GetAtt": [queueIds(key).dlq, "QueueName"] } },
+        ],
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        Threshold: 1,
+        AlarmActions: [{ Ref: topic }],
+      });
+    }
+  });
+});
+
+describe("functions", () => {
+  const allFunctions = () =>
+    STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
+
+  it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
+    expect(allFunctions()).toHaveLength(3);
+    for (const [id, fn] of allFunctions()) {
+      expect(fn.Properties, id).toMatchObject({
+        Runtime: "nodejs22.x",
+        Architectures: ["arm64"],
+        Handler: "index.handler",
+        LoggingConfig: { LogFormat: "JSON", LogGroup: { Ref: expect.any(String) } },
+      });
+    }
+  });
+
+  it("consume each queue with the contract's batch settings and partial batch failures", () => {
+    for (const key of QUEUE_KEYS) {
+      const def = QUEUES[key];
+      const fnPrefix = def.consumer.handler === "registry" ? "Registry" : "CommandResults";
+      const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
+      const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
+        ([, m]) => (m.Properties!.FunctionName as { Ref: string }).Ref === fnId,
+      );
+      expect(mapping, key).toBeDefined();
+      const props = mapping![1].Properties!;
+      expect(describeValue(props.EventSourceArn, "ehome-functions", s.json)).toMatch(
+        new RegExp(`^messaging/${def.logicalId}Queue[0-9A-F]{8}\\.Arn$`),
+      );
+      expect(props).toMatchObject({
+        BatchSize: def.consumer.batchSize,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      });
+      expect(props.MaximumBatchingWindowInSeconds ?? 0).toBe(def.consumer.maxBatchingWindowSeconds);
+      const timeout = s.json.functions.Resources[fnId]!.Properties!.Timeout as number;
+      expect(def.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * timeout);
+    }
+  });
+
+  it("receive table names through the env var names of env.ts", () => {
+    s.templates.functions.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("device events"),
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.DEVICES_TABLE]: Match.anyValue(),
+          [ENV.PRESENCE_TABLE]: Match.anyValue(),
+          [ENV.AGENTS_TABLE]: Match.anyValue(),
+        }),
+      },
+    });
+  });
+});
+
+describe("least privilege", () => {
+  type Grant = { actions: string[]; resource: string };
+  const grantsOf = (stack: "functions" | "api" | "edge", rolePrefix: string): Grant[] =>
+    roleStatements(s.json[stack], rolePrefix).flatMap((st) =>
+      asArray(st.Resource).map((r) => ({
+        actions: asArray(st.Action),
+        resource: describeValue(r, stack, s.json),
+      })),
+    );
+  const tableRes = (key: TableKey) =>
+    new RegExp(`^data/${TABLES[key].logicalId}[0-9A-F]{8}\\.Arn$`);
+  const actionsOn = (grants: Grant[], resource: RegExp | string) =>
+    new Set(
+      grants
+        .filter((g) =>
+          typeof resource === "string" ? g.resource === resource : resource.test(g.resource),
+        )
+        .flatMap((g) => g.actions),
+    );
+
+  it("no identity policy allows a data action on resource *", () => {
+    const allowedOnStar = new Set(["ec2:DescribeNetworkInterfaces", "ecr:GetAuthorizationToken"]);
+    for (const key of STACK_KEYS) {
+      for (const [id, policy] of resourcesOf(s.json[key], "AWS::IAM::Policy")) {
+        const doc = policy.Properties!.PolicyDocument as {
+          Statement: { Action: unknown; Resource: unknown }[];
+        };
+        for (const st of doc.Statement) {
+          const actions = asArray(st.Action) as string[];
+          for (const action of actions) expect(action, `${id} ${action}`).not.toMatch(/\*$|:\*/);
+          if (asArray(st.Resource).includes("*")) {
+            for (const action of actions)
+              expect(allowedOnStar, `${id}: ${action} on *`).toContain(action);
+          }
+        }
+      }
+    }
+  });
+
+  it("registry writes devices and presence, only reads agents, touches nothing else", () => {
+    const g = grantsOf("functions", "RegistryRole");
+    expect(actionsOn(g, tableRes("devices"))).toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, tableRes("devices"))).not.toContain("dynamodb:Scan");
+    expect(actionsOn(g, tableRes("presence"))).toContain("dynamodb:PutItem");
+    expect(
+      [...actionsOn(g, tableRes("agents"))].every((a) => !/Put|Update|Delete|Write/.test(a)),
+    ).toBe(true);
+    expect(g.some((x) => x.actions.some((a) => a.startsWith("s3:")))).toBe(false);
+    expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
+  });
+
+  it("command-results writes only the commands table", () => {
+    const g = grantsOf("functions", "CommandResultsRole");
+    const dynamo = g.filter((x) => x.actions.some((a) => a.startsWith("dynamodb:")));
+    expect(dynamo.map((x) => x.resource)).toEqual([expect.stringMatching(tableRes("commands"))]);
+  });
+
+  it("the api function reads indexes by name and sends only to agent queues under the prefix", () => {
+    const g = grantsOf("api", "ApiRole");
+    const devicesIndex = /^data\/Devices[0-9A-F]{8}\.Arn\/index\/byStatus$/;
+    const commandsIndex = /^data\/Commands[0-9A-F]{8}\.Arn\/index\/byDevice$/;
+    expect(actionsOn(g, devicesIndex)).toContain("dynamodb:Query");
+    expect(actionsOn(g, commandsIndex)).toContain("dynamodb:Query");
+    expect(g.some((x) => x.resource.includes("/index/*"))).toBe(false);
+    const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
+    expect(actionsOn(g, prefixArn)).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueUrl"]));
+    expect(actionsOn(g, tableRes("presence"))).not.toContain("dynamodb:PutItem");
+  });
+
+  it("the agent manages only queues under its prefix and sends to the two static queues", () => {
+    const g = grantsOf("edge", "AgentTaskRole");
+    const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
+    expect(actionsOn(g, prefixArn)).toEqual(
+      new Set([
+        "sqs:CreateQueue",
+        "sqs:DeleteQueue",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+      ]),
+    );
+    const creates = g.filter((x) => x.actions.includes("sqs:CreateQueue")).map((x) => x.resource);
+    expect(creates).toEqual([prefixArn]);
+    for (const key of QUEUE_KEYS) {
+      const queue = new RegExp(`^messaging/${QUEUES[key].logicalId}Queue[0-9A-F]{8}\\.Arn$`);
+      expect(actionsOn(g, queue)).toContain("sqs:SendMessage");
+      expect(actionsOn(g, queue)).not.toContain("sqs:ReceiveMessage");
+    }
+    expect(actionsOn(g, tableRes("devices"))).not.toContain("dynamodb:PutItem");
+    expect(actionsOn(g, tableRes("agents"))).toContain("dynamodb:PutItem");
+  });
+});
+
+describe("api stack", () => {
+  it("puts the IAM authorizer on every route, including /openapi.json", () => {
+    const routes = resourcesOf(s.json.api, "AWS::ApiGatewayV2::Route");
+    expect(routes.map(([, r]) => r.Properties!.RouteKey).sort()).toEqual([
+      "ANY /{proxy+}",
+      "GET /openapi.json",
+    ]);
+    for (const [id, route] of routes) {
+      expect(route.Properties!.AuthorizationType, id).toBe("AWS_IAM");
+    }
+  });
+
+  it("logs every request on the auto-deployed default stage and throttles it", () => {
+    s.templates.api.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      AutoDeploy: true,
+      AccessLogSettings: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp("\\$context.requestId"),
+      },
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+    });
+  });
+});
+
+describe("api stack with -c authorizer=jwt", () => {
+  let jwt: SynthResult;
+  beforeAll(() => {
+    jwt = synthEhomeApp({
+      context: {
+        authorizer: "jwt",
+        jwtIssuer: "https://issuer.example.com/",
+        jwtAudience: "ehome-api, ehome-console",
+      },
+    });
+  }, SYNTH_TIMEOUT_MS);
+  afterAll(() => jwt?.cleanup());
+
+  it("puts the JWT authorizer on every route", () => {
+    const authorizer = logicalId(
+      jwt.json.api,
+      "AWS::ApiGatewayV2::Authorizer",
+      "HttpApiJwtAuthorizer",
+    );
+    jwt.templates.api.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
+      AuthorizerType: "JWT",
+      JwtConfiguration: {
+        Issuer: "https://issuer.example.com/",
+        Audience: ["ehome-api", "ehome-console"],
+      },
+    });
+    const routes = resourcesOf(jwt.json.api, "AWS::ApiGatewayV2::Route");
+    expect(routes).toHaveLength(2);
+    for (const [id, route] of routes) {
+      expect(route.Properties, id).toMatchObject({
+        AuthorizationType: "JWT",
+        AuthorizerId: { Ref: authorizer },
+      });
+    }
+  });
+
+  it("refuses authorizer=jwt without an issuer and audience", () => {
+    expect(() => synthEhomeApp({ context: { authorizer: "jwt" } })).toThrow(/jwtIssuer/);
+  });
+});
+
+describe("edge stack", () => {
+  it("has NLB listeners for UDP signalling, UDP alarms and TCP device HTTP only", () => {
+    const listeners = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::Listener").map(
+      ([, l]) => `${l.Properties!.Protocol} ${l.Properties!.Port}`,
+    );
+    expect(listeners.sort()).toEqual(
+      [`TCP ${PORTS.deviceHttpTcp}`, `UDP ${PORTS.alarmUdp}`, `UDP ${PORTS.signallingUdp}`].sort(),
+    );
+  });
+
+  it("routes UDP to IP targets with source-IP stickiness, client IPs preserved, /healthz checks", () => {
+    const groups = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::TargetGroup");
+    expect(groups).toHaveLength(3);
+    for (const [id, group] of groups) {
+      const p = group.Properties!;
+      const attrs = Object.fromEntries(
+        (p.TargetGroupAttributes as { Key: string; Value: string }[]).map((a) => [a.Key, a.Value]),
+      );
+      expect(p, id).toMatchObject({
+        TargetType: "ip",
+        HealthCheckProtocol: "HTTP",
+        HealthCheckPath: "/healthz",
+        HealthCheckPort: String(PORTS.deviceHttpTcp),
+      });
+      expect(attrs["preserve_client_ip.enabled"], id).toBe("true");
+      if (p.Protocol === "UDP") {
+        expect(attrs["stickiness.enabled"], id).toBe("true");
+        expect(attrs["stickiness.type"], id).toBe("source_ip");
+      }
+    }
+  });
+
+  it("opens the media pool (TCP and UDP) on the task security group, not on the NLB", () => {
+    const ingress = new Capture();
+    s.templates.edge.hasResourceProperties("AWS::EC2::SecurityGroup", {
+      GroupDescription: Match.stringLikeRegexp("Edge agent"),
+      SecurityGroupIngress: ingress,
+    });
+    const rules = ingress.asArray() as {
+      IpProtocol: string;
+      FromPort: number;
+      ToPort: number;
+      CidrIp: string;
+    }[];
+    for (const proto of ["tcp", "udp"]) {
+      expect(rules).toContainEqual(
+        expect.objectContaining({
+          IpProtocol: proto,
+          FromPort: PORTS.mediaPool.min,
+          ToPort: PORTS.mediaPool.max,
+          CidrIp: "0.0.0.0/0",
+        }),
+      );
+    }
+    for (const [proto, port] of [
+      ["udp", PORTS.signallingUdp],
+      ["udp", PORTS.alarmUdp],
+      ["tcp", PORTS.deviceHttpTcp],
+      ["tcp", PORTS.viewerHttpTcp],
+    ] as const) {
+      expect(rules).toContainEqual(
+        expect.objectContaining({ IpProtocol: proto, FromPort: port, ToPort: port }),
+      );
+    }
+  });
+
+  it("runs tasks with public IPs in public subnets, with no NAT gateway", () => {
+    s.templates.edge.resourceCountIs("AWS::EC2::NatGateway", 0);
+    s.templates.edge.hasResourceProperties("AWS::ECS::Service", {
+      LaunchType: "FARGATE",
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: "ENABLED" }),
+      },
+      DeploymentConfiguration: Match.objectLike({
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+      }),
+    });
+    s.templates.edge.hasResourceProperties("AWS::EC2::FlowLog", { TrafficType: "ALL" });
+  });
+
+  it("runs the agent image from edge-agent/Dockerfile, non-root, read-only, with contract env", () => {
+    const containers = new Capture();
+    s.templates.edge.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      ContainerDefinitions: containers,
+    });
+    const [agent] = containers.asArray() as Record<string, unknown>[];
+    expect(agent).toMatchObject({
+      User: "node",
+      ReadonlyRootFilesystem: true,
+      MountPoints: [{ ContainerPath: "/tmp", SourceVolume: "tmp", ReadOnly: false }],
+      HealthCheck: { Command: expect.arrayContaining([expect.stringContaining("/healthz")]) },
+      PortMappings: expect.arrayContaining([
+        expect.objectContaining({
+          ContainerPortRange: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
+          Protocol: "udp",
+        }),
+        expect.objectContaining({
+          ContainerPortRange: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
+          Protocol: "tcp",
+        }),
+      ]),
+    });
+    const env = Object.fromEntries(
+      (agent!.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    );
+    for (const name of [
+      ENV.DEVICES_TABLE,
+      ENV.AGENTS_TABLE,
+      ENV.DEVICE_EVENTS_QUEUE_URL,
+      ENV.COMMAND_RESULTS_QUEUE_URL,
+      ENV.MEDIA_BUCKET,
+    ]) {
+      expect(env, name).toHaveProperty(name);
+    }
+    expect(env[ENV.AGENT_QUEUE_PREFIX]).toBe("ehome-agent-cmd-");
+    expect(env[ENV.EHOME_MEDIA_PORTS]).toBe(`${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`);
+
+    // The image is only staged at synth (built by `cdk deploy`): the repository minus what the
+    // agent does not need.
+    const manifest = JSON.parse(
+      readFileSync(join(s.outdir, `${s.stacks.edge.artifactId}.assets.json`), "utf8"),
+    ) as { dockerImages: Record<string, { source: { directory: string; dockerFile: string } }> };
+    const images = Object.values(manifest.dockerImages);
+    expect(images).toHaveLength(1);
+    expect(images[0]!.source.dockerFile).toBe("edge-agent/Dockerfile");
+    const staged = join(s.outdir, images[0]!.source.directory);
+    expect(existsSync(join(staged, "edge-agent", "Dockerfile"))).toBe(true);
+    expect(existsSync(join(staged, "package-lock.json"))).toBe(true);
+    expect(existsSync(join(staged, "node_modules"))).toBe(false);
+    expect(existsSync(join(staged, ".git"))).toBe(false);
+  });
+});
+
+describe("dashboard stack", () => {
+  it("charts DLQ depth, function errors and API 5xx", () => {
+    const body = JSON.stringify(
+      resourcesOf(s.json.dashboard, "AWS::CloudWatch::Dashboard")[0]![1].Properties!.DashboardBody,
+    );
+    expect(body).toContain("ApproximateNumberOfMessagesVisible");
+    expect(body).toContain('\\"Errors\\"');
+    expect(body).toContain('\\"5xx\\"');
+  });
+});
