@@ -17,32 +17,46 @@ import { createDevicesRepository, createPresenceRepository } from "./devices-rep
 
 /**
  * The app's dependencies from the environment the api stack (or the local runner) sets. The
- * local runner calls this too and adds its bearer-token middleware as `auth`.
+ * local runner calls this too and adds its bearer-token middleware as `auth`. `close()`
+ * releases the clients' sockets.
  */
-export function createApiDepsFromEnv(env: Env, extra: Pick<ApiDeps, "auth"> = {}): ApiDeps {
+export function createApiDepsFromEnv(
+  env: Env,
+  extra: Pick<ApiDeps, "auth"> = {},
+): ApiDeps & { close(): void } {
   const logger = createLogger({ service: "api", level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL) });
   const tables = tableNamesFromEnv(env);
   const aws = awsClientConfigFromEnv(env);
   const documentClient = createDocumentClient(aws);
+  const sqs = createSqsClient(aws);
   const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
   return {
     devices: createDevicesRepository({ devicesTable: tables.devices }, { documentClient }),
     presence: createPresenceRepository({ presenceTable: tables.presence }, { documentClient }),
     commands: createCommandsRepository({ commandsTable: tables.commands }, { documentClient }),
     agents: createAgentsRepository({ agentsTable: tables.agents }, { documentClient, logger }),
-    agentQueue: createAgentQueue({ sqs: createSqsClient(aws) }),
+    agentQueue: createAgentQueue({ sqs }),
     clock: systemClock,
     logger,
     ...(agentQueuePrefix ? { config: { agentQueuePrefix } } : {}),
     ...extra,
+    close: () => {
+      documentClient.destroy();
+      sqs.destroy();
+    },
   };
 }
 
-export function createApiAppFromEnv(env: Env, extra: Pick<ApiDeps, "auth"> = {}): OpenAPIHono {
-  return createApp(createApiDepsFromEnv(env, extra));
+/** The app from the environment, e.g. for the local runner's HTTP server. */
+export function createApiAppFromEnv(
+  env: Env,
+  extra: Pick<ApiDeps, "auth"> = {},
+): { app: OpenAPIHono; close(): void } {
+  const deps = createApiDepsFromEnv(env, extra);
+  return { app: createApp(deps), close: deps.close };
 }
 
-const root = lazy(() => handle(createApiAppFromEnv(process.env)));
+const root = lazy(() => handle(createApiAppFromEnv(process.env).app));
 
 /** Lambda entry point (API Gateway HTTP API, payload format 2.0; REST and ALB also work). */
 export const handler = (event: LambdaEvent, context?: LambdaContext) => root()(event, context);

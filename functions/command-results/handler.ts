@@ -30,20 +30,28 @@ export function createCommandResultsHandler(deps: {
     );
 }
 
-export function createCommandResultsHandlerFromEnv(env: Env): CommandResultsHandler {
+/** Composition root from the environment; `close()` releases the client's sockets. */
+export function createCommandResultsHandlerFromEnv(env: Env): {
+  handler: CommandResultsHandler;
+  close(): void;
+} {
   const logger = createLogger({
     service: "command-results",
     level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL),
   });
+  const documentClient = createDocumentClient(awsClientConfigFromEnv(env));
   const repository = createCommandResultsRepository(
     { commandsTable: requireEnv(env, [ENV.COMMANDS_TABLE]).COMMANDS_TABLE },
-    { documentClient: createDocumentClient(awsClientConfigFromEnv(env)) },
+    { documentClient },
   );
   const service = createCommandResultsService({ repository, clock: systemClock, logger });
-  return createCommandResultsHandler({ service, logger });
+  return {
+    handler: createCommandResultsHandler({ service, logger }),
+    close: () => documentClient.destroy(),
+  };
 }
 
-const root = lazy(() => createCommandResultsHandlerFromEnv(process.env));
+const root = lazy(() => createCommandResultsHandlerFromEnv(process.env).handler);
 
 /** Lambda entry point. */
 export const handler: CommandResultsHandler = (event) => root()(event);

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { CommandResult } from "../../lib/contracts/commands.ts";
 import { commandKey } from "../../lib/contracts/tables.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
@@ -54,16 +54,25 @@ export function createCommandResultsRepository(
               "attribute_exists(#commandId) AND #deviceId = :deviceId AND #state IN (:pending, :sent)",
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
         return { applied: true as const };
       } catch (error) {
-        if (isConditionalCheckFailed(error)) {
-          const item = (error as { Item?: CommandItem }).Item;
-          return { applied: false as const, current: item };
-        }
-        throw new StorageError("commands.UpdateItem", error);
+        if (!isConditionalCheckFailed(error)) throw new StorageError("commands.UpdateItem", error);
+      }
+      // Rare path (duplicates, late results): read the record to say why it was skipped. The
+      // condition failure's own copy of the item is not unmarshalled by the document client.
+      try {
+        const out = await deps.documentClient.send(
+          new GetCommand({
+            TableName: config.commandsTable,
+            Key: commandKey(result.commandId),
+            ConsistentRead: true,
+          }),
+        );
+        return { applied: false as const, current: out.Item as CommandItem | undefined };
+      } catch (error) {
+        throw new StorageError("commands.GetItem", error);
       }
     },
   };

@@ -40,26 +40,36 @@ export function createRegistryHandler(deps: {
     );
 }
 
-/** Composition root from the environment the stack (or the local runner) sets. */
-export function createRegistryHandlerFromEnv(env: Env): RegistryHandler {
+/**
+ * Composition root from the environment the stack (or the local runner) sets. `close()` releases
+ * the client's sockets (the local runner and tests call it; Lambda never needs to).
+ */
+export function createRegistryHandlerFromEnv(env: Env): {
+  handler: RegistryHandler;
+  close(): void;
+} {
   const logger = createLogger({
     service: "registry",
     level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL),
   });
   const tables = requireEnv(env, [ENV.DEVICES_TABLE, ENV.PRESENCE_TABLE]);
+  const documentClient = createDocumentClient(awsClientConfigFromEnv(env));
   const repository = createRegistryRepository(
     { devicesTable: tables.DEVICES_TABLE, presenceTable: tables.PRESENCE_TABLE },
-    { documentClient: createDocumentClient(awsClientConfigFromEnv(env)) },
+    { documentClient },
   );
   const service = createRegistryService(DEFAULT_REGISTRY_CONFIG, {
     repository,
     clock: systemClock,
     logger,
   });
-  return createRegistryHandler({ service, logger });
+  return {
+    handler: createRegistryHandler({ service, logger }),
+    close: () => documentClient.destroy(),
+  };
 }
 
-const root = lazy(() => createRegistryHandlerFromEnv(process.env));
+const root = lazy(() => createRegistryHandlerFromEnv(process.env).handler);
 
 /** Lambda entry point. */
 export const handler: RegistryHandler = (event) => root()(event);

@@ -27,17 +27,27 @@ const SDK_ENV = {
   endpoint: "AWS_ENDPOINT_URL",
   dynamodbEndpoint: "AWS_ENDPOINT_URL_DYNAMODB",
   sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
+  accessKeyId: "AWS_ACCESS_KEY_ID",
+  secretAccessKey: "AWS_SECRET_ACCESS_KEY",
 } as const;
 
 export function awsClientConfigFromEnv(env: Env): AwsClientConfig {
   const shared = optionalEnv(env, SDK_ENV.endpoint);
   const dynamodbEndpoint = optionalEnv(env, SDK_ENV.dynamodbEndpoint) ?? shared;
   const sqsEndpoint = optionalEnv(env, SDK_ENV.sqsEndpoint) ?? shared;
+  // With a local endpoint, take the (dummy) keys from the env object we were given: it need not
+  // be `process.env`, where the SDK's default chain would look. On AWS the chain is left alone.
+  const accessKeyId = optionalEnv(env, SDK_ENV.accessKeyId);
+  const secretAccessKey = optionalEnv(env, SDK_ENV.secretAccessKey);
+  const local = dynamodbEndpoint !== undefined || sqsEndpoint !== undefined;
   return {
     region:
       optionalEnv(env, SDK_ENV.region) ?? optionalEnv(env, SDK_ENV.defaultRegion) ?? "us-east-1",
     ...(dynamodbEndpoint ? { dynamodbEndpoint } : {}),
     ...(sqsEndpoint ? { sqsEndpoint } : {}),
+    ...(local && accessKeyId && secretAccessKey
+      ? { credentials: { accessKeyId, secretAccessKey } }
+      : {}),
   };
 }
 
