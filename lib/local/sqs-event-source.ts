@@ -7,6 +7,23 @@ import {
 } from "@aws-sdk/client-sqs";
 import { type LocalLog, silentLog } from "./log.ts";
 import type { LocalQueue } from "./resources.ts";
+import {
+  type LocalLambdaContext,
+  type SqsBatchResponse,
+  type SqsEvent,
+  type SqsHandler,
+  type SqsRecord,
+  toSqsRecord,
+} from "./sqs-event.ts";
+
+export type {
+  LocalLambdaContext,
+  SqsBatchResponse,
+  SqsEvent,
+  SqsHandler,
+  SqsMessageAttribute,
+  SqsRecord,
+} from "./sqs-event.ts";
 
 /**
  * What Lambda's SQS event source mapping does, for a handler running in this process: long-poll
@@ -16,55 +33,6 @@ import type { LocalQueue } from "./resources.ts";
  * visibility timeout. The dead-letter move after `maxReceiveCount` receives is done by fauxqs
  * itself from the queue's RedrivePolicy, as SQS does on AWS.
  */
-
-// Event shapes as Lambda delivers them (the fields of @types/aws-lambda's SQSEvent).
-export interface SqsMessageAttribute {
-  stringValue?: string;
-  binaryValue?: string;
-  stringListValues: string[];
-  binaryListValues: string[];
-  dataType: string;
-}
-
-export interface SqsRecord {
-  messageId: string;
-  receiptHandle: string;
-  body: string;
-  attributes: {
-    ApproximateReceiveCount: string;
-    SentTimestamp: string;
-    SenderId: string;
-    ApproximateFirstReceiveTimestamp: string;
-    [name: string]: string;
-  };
-  messageAttributes: Record<string, SqsMessageAttribute>;
-  md5OfBody: string;
-  md5OfMessageAttributes?: string;
-  eventSource: "aws:sqs";
-  eventSourceARN: string;
-  awsRegion: string;
-}
-
-export interface SqsEvent {
-  Records: SqsRecord[];
-}
-
-export interface SqsBatchResponse {
-  batchItemFailures: { itemIdentifier: string }[];
-}
-
-/** The part of Lambda's context object handlers here may use. */
-export interface LocalLambdaContext {
-  functionName: string;
-  awsRequestId: string;
-  getRemainingTimeInMillis(): number;
-}
-
-export type SqsHandler = (
-  event: SqsEvent,
-  context: LocalLambdaContext,
-  // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (`async () => {}` is typed void), which Lambda reads as "all succeeded"
-) => Promise<SqsBatchResponse | undefined | void>;
 
 export interface SqsEventSourceConfig {
   /** Function name, for logs and `context.functionName`. */
@@ -170,7 +138,7 @@ export function createSqsEventSource(
   };
 
   const invoke = async (messages: Message[]): Promise<void> => {
-    const event: SqsEvent = { Records: messages.map((m) => toRecord(m, config)) };
+    const event: SqsEvent = { Records: messages.map((m) => toSqsRecord(m, config)) };
     const ids = new Set(event.Records.map((r) => r.messageId));
     const startedAt = Date.now();
     const deadline = startedAt + config.functionTimeoutSeconds * 1000;
@@ -286,45 +254,6 @@ function failuresOf(response: unknown, ids: Set<string>): Set<string> {
     failed.add(id);
   }
   return failed;
-}
-
-function toRecord(message: Message, config: SqsEventSourceConfig): SqsRecord {
-  const system = message.Attributes ?? {};
-  const messageAttributes: Record<string, SqsMessageAttribute> = {};
-  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
-    messageAttributes[name] = {
-      ...(value.StringValue === undefined ? {} : { stringValue: value.StringValue }),
-      ...(value.BinaryValue === undefined
-        ? {}
-        : { binaryValue: Buffer.from(value.BinaryValue).toString("base64") }),
-      stringListValues: value.StringListValues ?? [],
-      binaryListValues: (value.BinaryListValues ?? []).map((b) =>
-        Buffer.from(b).toString("base64"),
-      ),
-      dataType: value.DataType ?? "String",
-    };
-  }
-  return {
-    messageId: message.MessageId ?? "",
-    receiptHandle: message.ReceiptHandle ?? "",
-    body: message.Body ?? "",
-    attributes: {
-      ...system,
-      ApproximateReceiveCount: system.ApproximateReceiveCount ?? "1",
-      SentTimestamp: system.SentTimestamp ?? String(Date.now()),
-      SenderId: system.SenderId ?? "000000000000",
-      ApproximateFirstReceiveTimestamp:
-        system.ApproximateFirstReceiveTimestamp ?? system.SentTimestamp ?? String(Date.now()),
-    },
-    messageAttributes,
-    md5OfBody: message.MD5OfBody ?? "",
-    ...(message.MD5OfMessageAttributes === undefined
-      ? {}
-      : { md5OfMessageAttributes: message.MD5OfMessageAttributes }),
-    eventSource: "aws:sqs",
-    eventSourceARN: config.queueArn,
-    awsRegion: config.region,
-  };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (close() must not wait out a backoff). */
