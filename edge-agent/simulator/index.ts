@@ -32,3 +32,9 @@ export {
   type StatsSnapshot,
 } from "./stats.ts";
 export type { ReceivedCommand, SimulatedDevice, SimulatorEvents } from "./types.ts";
+export {
+  runSimulatorWorkers,
+  type SimulatorWorkers,
+  type WorkerDeps,
+  type WorkersWaitCondition,
+} from "./workers.ts";

@@ -1,0 +1,187 @@
+import { parseArgs } from "node:util";
+import type { EncodingChoice, PtzChoice, SimulatorOptions } from "./options.ts";
+
+/** Devices one process plays before the CLI splits the work over processes (fd limit, README). */
+export const DEVICES_PER_WORKER = 15_000;
+
+export interface CliConfig {
+  options: SimulatorOptions;
+  /** Worker processes; 1 = play every device in this process. */
+  workers: number;
+  /** Status line period; 0 = no status lines. */
+  statusIntervalMs: number;
+  /** Stop after this long and print the summary; undefined = until Ctrl-C. */
+  durationSeconds: number | undefined;
+}
+
+export class CliUsageError extends Error {
+  readonly code = "SIMULATOR_USAGE";
+  constructor(message: string) {
+    super(message);
+    this.name = "CliUsageError";
+  }
+}
+
+export const USAGE = `Usage: npm run sim -- [options]
+
+Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
+
+  --agent HOST:PORT          agent signalling address (default 127.0.0.1:7660)
+  --devices N                number of devices (default 1)
+  --bind HOST                local address of the device sockets (default 127.0.0.1)
+  --id-prefix TEXT           DeviceID prefix (default sim-)
+  --id-start N               index of the first device (default 1)
+  --id-width N               digits of the zero-padded index (default: fit, at least 5)
+  --encoding E               gb2312 | utf8 | mixed (default gb2312)
+  --password TEXT            send Password in REGISTER
+  --dev-type N               DevType (default 31)
+  --firmware TEXT            FirmwareVersion (default "V5.5.0 build 180101")
+  --channels N               video channels per device, 1..64 (default 1; >1 plays an NVR)
+  --ptz MODE                 true | false | mixed (default false)
+  --register-spread-ms MS    spread first REGISTERs over this window (default 1000)
+  --register-retry-ms MS     retry an unanswered REGISTER after this (default 5000)
+  --keepalive-seconds S      override the agent's KeepAliveSeconds
+  --keepalive-miss-limit N   re-register after N unanswered KEEPALIVEs, 0 = never (default 3)
+  --gps-seconds S            GPS report period, 0 = off (default 0)
+  --gps-retry-ms MS          resend an unanswered GPS report after this (default 3000)
+  --reboot-ms MS             silence after REBOOT before re-registering (default 10000)
+  --upgrade-ms MS            after UPDATE, reboot into the new version after this;
+                             -1 = wait for REBOOT (default 3000)
+  --loss P                   drop probability 0..1, each direction (default 0)
+  --latency-ms MS            one-way delay, each direction (default 0)
+  --jitter-ms MS             ± uniform jitter on the delay (default 0)
+  --duplicate P              probability a device datagram is sent twice (default 0)
+  --malformed P              probability a reply is corrupted (default 0)
+  --seed N                   seed for all random decisions (default random)
+  --workers K                split devices over K processes (default: 1 per ${DEVICES_PER_WORKER} devices)
+  --status-interval-ms MS    status line period on stderr, 0 = none (default 2000)
+  --duration-s S             stop after S seconds (default: run until Ctrl-C)
+  -h, --help                 this text
+
+A status line goes to stderr every interval; the final JSON summary goes to stdout.`;
+
+function number(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v)) {
+    throw new CliUsageError(`--${name} expects a number, got "${text}"`);
+  }
+  return v;
+}
+
+function agentAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new CliUsageError(`--agent expects HOST:PORT, got "${text}"`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function ptzChoice(text: string | undefined): PtzChoice | undefined {
+  if (text === undefined) return undefined;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  if (text === "mixed") return "mixed";
+  throw new CliUsageError(`--ptz expects true, false or mixed, got "${text}"`);
+}
+
+function encodingChoice(text: string | undefined): EncodingChoice | undefined {
+  if (text === undefined) return undefined;
+  const t = text.toLowerCase().replace("-", "");
+  if (t === "gb2312" || t === "utf8" || t === "mixed") return t;
+  throw new CliUsageError(`--encoding expects gb2312, utf8 or mixed, got "${text}"`);
+}
+
+/** argv (without node and script) → configuration; null means --help. Throws CliUsageError. */
+export function parseCliArgs(argv: readonly string[]): CliConfig | null {
+  let values: Record<string, string | boolean | undefined>;
+  const str = { type: "string" } as const;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        agent: str,
+        devices: str,
+        bind: str,
+        "id-prefix": str,
+        "id-start": str,
+        "id-width": str,
+        encoding: str,
+        password: str,
+        "dev-type": str,
+        firmware: str,
+        channels: str,
+        ptz: str,
+        "register-spread-ms": str,
+        "register-retry-ms": str,
+        "keepalive-seconds": str,
+        "keepalive-miss-limit": str,
+        "gps-seconds": str,
+        "gps-retry-ms": str,
+        "reboot-ms": str,
+        "upgrade-ms": str,
+        loss: str,
+        "latency-ms": str,
+        "jitter-ms": str,
+        duplicate: str,
+        malformed: str,
+        seed: str,
+        workers: str,
+        "status-interval-ms": str,
+        "duration-s": str,
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new CliUsageError((err as Error).message);
+  }
+  if (values.help) return null;
+  const s = (k: string) => values[k] as string | undefined;
+  const n = (k: string) => number(k, s(k));
+  const devices = n("devices") ?? 1;
+  const options: SimulatorOptions = {
+    agent: agentAddress(s("agent") ?? "127.0.0.1:7660"),
+    devices,
+  };
+  const set = <K extends keyof SimulatorOptions>(key: K, v: SimulatorOptions[K] | undefined) => {
+    if (v !== undefined) options[key] = v;
+  };
+  set("bind", s("bind"));
+  set("idPrefix", s("id-prefix"));
+  set("firstIndex", n("id-start"));
+  set("idWidth", n("id-width"));
+  set("encoding", encodingChoice(s("encoding")));
+  set("password", s("password"));
+  set("devType", s("dev-type"));
+  set("firmwareVersion", s("firmware"));
+  set("channels", n("channels"));
+  set("ptz", ptzChoice(s("ptz")));
+  set("registerSpreadMs", n("register-spread-ms"));
+  set("registerRetryMs", n("register-retry-ms"));
+  set("keepAliveSeconds", n("keepalive-seconds"));
+  set("keepaliveMissLimit", n("keepalive-miss-limit"));
+  set("gpsIntervalSeconds", n("gps-seconds"));
+  set("gpsRetryMs", n("gps-retry-ms"));
+  set("rebootMs", n("reboot-ms"));
+  set("upgradeMs", n("upgrade-ms"));
+  set("loss", n("loss"));
+  set("latencyMs", n("latency-ms"));
+  set("jitterMs", n("jitter-ms"));
+  set("duplicate", n("duplicate"));
+  set("malformed", n("malformed"));
+  set("seed", n("seed"));
+  const workers = n("workers") ?? Math.max(1, Math.ceil(devices / DEVICES_PER_WORKER));
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new CliUsageError(`--workers expects a positive integer, got ${workers}`);
+  }
+  const statusIntervalMs = n("status-interval-ms") ?? 2000;
+  if (statusIntervalMs < 0) throw new CliUsageError("--status-interval-ms must be >= 0");
+  const durationSeconds = n("duration-s");
+  if (durationSeconds !== undefined && durationSeconds <= 0) {
+    throw new CliUsageError("--duration-s must be > 0");
+  }
+  return { options, workers, statusIntervalMs, durationSeconds };
+}
