@@ -55,6 +55,7 @@ export function addEhomeStacks(app: App): EhomeStacks {
     agentQueuePrefix,
     agentCount: config.agentCount,
     agentCpuArch: config.agentCpuArch,
+    autoProvision: config.autoProvision,
     deviceCidr: config.deviceCidr,
     viewerCidr: config.viewerCidr,
   });

@@ -40,6 +40,13 @@ const Context = z
     agentCount: z.coerce.number().int().min(0).max(50).default(1),
     /** CPU architecture of the agent task (the image is built for it). */
     agentCpuArch: z.enum(["x86_64", "arm64"]).default("x86_64"),
+    /**
+     * Let devices that are not provisioned register (the agent's EHOME_AUTO_PROVISION). Off on
+     * AWS unless asked for: the device ports face the internet.
+     */
+    autoProvision: z
+      .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")])
+      .default(false),
     /** Optional e-mail subscribed to the alarm topic. */
     alarmEmail: z.email().optional(),
   })

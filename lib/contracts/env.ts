@@ -31,6 +31,8 @@ export const ENV = {
   EHOME_HTTP_PORT: "EHOME_HTTP_PORT",
   /** Media pool as `min-max`, e.g. `31000-31999`. */
   EHOME_MEDIA_PORTS: "EHOME_MEDIA_PORTS",
+  /** `true`: devices missing from the devices table may register; `false`: refused (403). */
+  EHOME_AUTO_PROVISION: "EHOME_AUTO_PROVISION",
   /** The public address the agent announces in `SinkIP` and stream URLs. */
   EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
   /** How to discover the public address when `EHOME_PUBLIC_HOST` is unset (`PublicHostDiscovery`). */

@@ -23,6 +23,8 @@ export interface EdgeStackProps extends StackProps {
   readonly agentQueuePrefix: string;
   readonly agentCount: number;
   readonly agentCpuArch: AgentCpuArch;
+  /** Whether devices missing from the devices table may register. */
+  readonly autoProvision: boolean;
   readonly deviceCidr: string;
   readonly viewerCidr: string;
 }
@@ -86,6 +88,7 @@ export class EdgeStack extends Stack {
         [ENV.EHOME_ALARM_PORT]: String(PORTS.alarmUdp),
         [ENV.EHOME_HTTP_PORT]: String(PORTS.deviceHttpTcp),
         [ENV.EHOME_MEDIA_PORTS]: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
+        [ENV.EHOME_AUTO_PROVISION]: String(props.autoProvision),
         [ENV.EHOME_PUBLIC_HOST_DISCOVERY]: PUBLIC_HOST_DISCOVERY,
       },
     });

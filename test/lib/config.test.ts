@@ -13,18 +13,21 @@ describe("deployment context", () => {
       viewerCidr: "0.0.0.0/0",
       agentCount: 1,
       agentCpuArch: "x86_64",
+      autoProvision: false,
     });
   });
 
   it("reads -c values, which arrive as strings", () => {
     const config = configOf({
       agentCount: "3",
+      autoProvision: "true",
       deviceCidr: "203.0.113.0/24",
       authorizer: "jwt",
       jwtIssuer: "https://issuer.example.com/",
       jwtAudience: " a , b ,",
     });
     expect(config.agentCount).toBe(3);
+    expect(config.autoProvision).toBe(true);
     expect(authorizerConfig(config)).toEqual({
       kind: "jwt",
       issuer: "https://issuer.example.com/",
@@ -41,5 +44,6 @@ describe("deployment context", () => {
     ).toThrow(/jwtIssuer/);
     expect(() => configOf({ agentCount: "-1" })).toThrow(/agentCount/);
     expect(() => configOf({ prefix: "has space" })).toThrow(/prefix/);
+    expect(() => configOf({ autoProvision: "yes" })).toThrow(/autoProvision/);
   });
 });

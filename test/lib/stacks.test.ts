@@ -561,6 +561,8 @@ describe("edge stack", () => {
     }
     expect(env[ENV.AGENT_QUEUE_PREFIX]).toBe("ehome-agent-cmd-");
     expect(env[ENV.EHOME_MEDIA_PORTS]).toBe(`${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`);
+    // The device ports face the internet: unprovisioned devices are refused unless asked for.
+    expect(env[ENV.EHOME_AUTO_PROVISION]).toBe("false");
 
     // The image is only staged at synth (built by `cdk deploy`): the repository minus what the
     // agent does not need.
