@@ -1,0 +1,279 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { ENV } from "../../lib/contracts/env.ts";
+import { ConfigError } from "../config.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import {
+  type AgentHeartbeat,
+  type AgentHeartbeatConfig,
+  createAgentHeartbeat,
+} from "./agent-heartbeat.ts";
+import {
+  type AgentCommandTarget,
+  type AgentQueue,
+  type AgentQueueConfig,
+  createAgentQueue,
+} from "./agent-queue.ts";
+import { asGetter, type ClientSource, type DynamoSender, lazy, type SqsSender } from "./aws.ts";
+import {
+  createDynamoProvisioningSource,
+  type DynamoProvisioningConfig,
+  type DynamoProvisioningSource,
+} from "./dynamo-provisioning.ts";
+import {
+  createSqsEventSink,
+  type SqsEventSink,
+  type SqsEventSinkConfig,
+} from "./sqs-event-sink.ts";
+
+/**
+ * The edge agent's cloud adapters in one place (architecture §3 `cloud/`): device events to SQS,
+ * provisioning from DynamoDB, the agent's command queue, and its heartbeat. Composition:
+ *
+ *   const cloud = createCloudAdapters(cloudConfigFromEnv(process.env, config)!, { log });
+ *   const agent = createEdgeAgent(config, { ..., events: cloud.events, provisioning: cloud.provisioning });
+ *   await cloud.start(agent);   // queue + heartbeat first: the API can route to us from now on
+ *   await agent.start();
+ *   …
+ *   await agent.close();        // emits offline (agent-shutdown) into cloud.events
+ *   await cloud.close();        // stops polling, removes the heartbeat, flushes the events
+ *
+ * docs/agent-cloud.md lists the environment variables.
+ */
+
+export type { AgentCommandTarget } from "./agent-queue.ts";
+export type { DynamoSender, SqsSender } from "./aws.ts";
+export type { CloudProvisioningDecision, DynamoProvisioningSource } from "./dynamo-provisioning.ts";
+export type { SqsEventSink } from "./sqs-event-sink.ts";
+
+/** Where clients built here connect. Ignored for clients passed in `deps`. */
+export interface CloudAwsConfig {
+  region?: string;
+  /** Required with a local SQS (fauxqs): its queue URLs name hosts this process cannot reach. */
+  sqsEndpoint?: string;
+  dynamodbEndpoint?: string;
+  /** Static credentials (local engines); on AWS the default provider chain is used. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export interface CloudAdaptersConfig {
+  agentId: string;
+  publicHost: string;
+  /** `DEVICE_EVENTS_QUEUE_URL`. */
+  deviceEventsQueueUrl: string;
+  /** `COMMAND_RESULTS_QUEUE_URL`. */
+  commandResultsQueueUrl: string;
+  /** `AGENT_QUEUE_PREFIX`. */
+  agentQueuePrefix: string;
+  /** `DEVICES_TABLE`. */
+  devicesTable: string;
+  /** `AGENTS_TABLE`. */
+  agentsTable: string;
+  aws?: CloudAwsConfig;
+  /** Tuning; every field has a default. */
+  events?: Omit<SqsEventSinkConfig, "queueUrl">;
+  commands?: Omit<AgentQueueConfig, "agentId" | "queuePrefix" | "commandResultsQueueUrl">;
+  provisioning?: Omit<DynamoProvisioningConfig, "devicesTable">;
+  heartbeat?: Pick<AgentHeartbeatConfig, "intervalMs" | "ttlSeconds">;
+}
+
+export interface CloudAdaptersDeps {
+  /** An SQS client (or a getter); default: one built lazily from `config.aws`. */
+  sqs?: ClientSource<SqsSender>;
+  /** A DynamoDB client (or a getter); default: one built lazily from `config.aws`. */
+  dynamodb?: ClientSource<DynamoSender>;
+  log?: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface CloudAdapters {
+  /** Pass as `events` to createEdgeAgent. */
+  readonly events: SqsEventSink;
+  /** Pass as `provisioning` to createEdgeAgent. */
+  readonly provisioning: DynamoProvisioningSource;
+  /**
+   * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
+   * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
+   */
+  start(agent: AgentCommandTarget): Promise<{ commandQueueUrl: string }>;
+  /** Known after start(). */
+  readonly commandQueueUrl: string | undefined;
+  /** Flat counters (`events_sent`, `commands_received`, `provisioning_hits`, …). */
+  metrics(): Record<string, number>;
+  /**
+   * Stops polling, deletes the heartbeat record, sends the queued events (bounded by
+   * `events.closeTimeoutMs`), releases clients built here. Idempotent; call after `agent.close()`.
+   */
+  close(): Promise<void>;
+}
+
+function prefixed(prefix: string, counters: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counters)) {
+    if (typeof v === "number")
+      out[`${prefix}_${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`] = v;
+  }
+  return out;
+}
+
+export function createCloudAdapters(
+  config: CloudAdaptersConfig,
+  deps: CloudAdaptersDeps = {},
+): CloudAdapters {
+  const log = deps.log ?? silentLogger;
+  const aws = config.aws ?? {};
+  // Unset: the SDK's own chain (AWS_REGION on ECS and Lambda).
+  const region = aws.region ? { region: aws.region } : {};
+  const built: Array<{ destroy(): void }> = [];
+  const sqs = deps.sqs
+    ? asGetter(deps.sqs)
+    : lazy(() => {
+        const client = new SQSClient({
+          ...region,
+          ...(aws.sqsEndpoint ? { endpoint: aws.sqsEndpoint, useQueueUrlAsEndpoint: false } : {}),
+          ...(aws.credentials ? { credentials: aws.credentials } : {}),
+        });
+        built.push(client);
+        return client;
+      });
+  const dynamodb = deps.dynamodb
+    ? asGetter(deps.dynamodb)
+    : lazy(() => {
+        const client = new DynamoDBClient({
+          ...region,
+          ...(aws.dynamodbEndpoint ? { endpoint: aws.dynamodbEndpoint } : {}),
+          ...(aws.credentials ? { credentials: aws.credentials } : {}),
+        });
+        built.push(client);
+        return client;
+      });
+
+  const events = createSqsEventSink(
+    { ...config.events, queueUrl: config.deviceEventsQueueUrl },
+    { sqs, log: log.child({ part: "cloud-events" }), random: deps.random },
+  );
+  const provisioning = createDynamoProvisioningSource(
+    { ...config.provisioning, devicesTable: config.devicesTable },
+    { dynamodb, now: deps.now },
+  );
+  const heartbeat: AgentHeartbeat = createAgentHeartbeat(
+    {
+      ...config.heartbeat,
+      agentsTable: config.agentsTable,
+      agentId: config.agentId,
+      publicHost: config.publicHost,
+    },
+    { dynamodb, now: deps.now, log: log.child({ part: "cloud-heartbeat" }) },
+  );
+  let queue: AgentQueue | undefined;
+  let closing: Promise<void> | undefined;
+
+  return {
+    events,
+    provisioning,
+    async start(agent) {
+      if (queue) throw new Error("cloud adapters already started");
+      if (closing) throw new Error("cloud adapters are closed");
+      queue = createAgentQueue(
+        {
+          ...config.commands,
+          agentId: config.agentId,
+          queuePrefix: config.agentQueuePrefix,
+          commandResultsQueueUrl: config.commandResultsQueueUrl,
+        },
+        {
+          sqs,
+          agent,
+          provisioning,
+          log: log.child({ part: "cloud-commands" }),
+          now: deps.now,
+          random: deps.random,
+        },
+      );
+      const commandQueueUrl = await queue.start();
+      await heartbeat.start(commandQueueUrl);
+      log.info("cloud adapters started", { commandQueueUrl });
+      return { commandQueueUrl };
+    },
+    get commandQueueUrl() {
+      return queue?.url;
+    },
+    metrics: () => ({
+      ...prefixed("events", events.counters()),
+      ...(queue ? prefixed("commands", queue.counters()) : {}),
+      ...prefixed("provisioning", provisioning.counters()),
+      ...prefixed("heartbeat", heartbeat.counters()),
+    }),
+    close() {
+      closing ??= (async () => {
+        await queue?.close();
+        await heartbeat.close();
+        await events.close();
+        provisioning.close();
+        for (const client of built) client.destroy();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Standard AWS SDK variables (not ours, so not in lib/contracts/env.ts). */
+const SDK_ENV = {
+  region: "AWS_REGION",
+  defaultRegion: "AWS_DEFAULT_REGION",
+  endpoint: "AWS_ENDPOINT_URL",
+  sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
+  dynamodbEndpoint: "AWS_ENDPOINT_URL_DYNAMODB",
+} as const;
+
+/** The resource variables the cloud adapters need, all or none. */
+export const CLOUD_ENV = [
+  ENV.DEVICE_EVENTS_QUEUE_URL,
+  ENV.COMMAND_RESULTS_QUEUE_URL,
+  ENV.AGENT_QUEUE_PREFIX,
+  ENV.DEVICES_TABLE,
+  ENV.AGENTS_TABLE,
+] as const;
+
+/**
+ * The adapters' configuration from the environment the stacks (or the local runner) set.
+ * `undefined` when none of `CLOUD_ENV` is set (the agent runs stand-alone); throws the agent's
+ * `ConfigError` (`CONFIG_INVALID`) naming the missing ones when only some are.
+ */
+export function cloudConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  agent: { agentId: string; publicHost: string },
+): CloudAdaptersConfig | undefined {
+  const get = (name: string) => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+  const missing = CLOUD_ENV.filter((name) => get(name) === undefined);
+  if (missing.length === CLOUD_ENV.length) return undefined;
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing.join(", "),
+      `not set, but ${CLOUD_ENV.filter((n) => !missing.includes(n)).join(", ")} are: the cloud ` +
+        "adapters need all of them (or none, to run stand-alone)",
+    );
+  }
+  const shared = get(SDK_ENV.endpoint);
+  const sqsEndpoint = get(SDK_ENV.sqsEndpoint) ?? shared;
+  const dynamodbEndpoint = get(SDK_ENV.dynamodbEndpoint) ?? shared;
+  const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
+  return {
+    agentId: agent.agentId,
+    publicHost: agent.publicHost,
+    deviceEventsQueueUrl: get(ENV.DEVICE_EVENTS_QUEUE_URL)!,
+    commandResultsQueueUrl: get(ENV.COMMAND_RESULTS_QUEUE_URL)!,
+    agentQueuePrefix: get(ENV.AGENT_QUEUE_PREFIX)!,
+    devicesTable: get(ENV.DEVICES_TABLE)!,
+    agentsTable: get(ENV.AGENTS_TABLE)!,
+    aws: {
+      ...(region ? { region } : {}),
+      ...(sqsEndpoint ? { sqsEndpoint } : {}),
+      ...(dynamodbEndpoint ? { dynamodbEndpoint } : {}),
+    },
+  };
+}
