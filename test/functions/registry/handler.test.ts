@@ -1,3 +1,4 @@
+import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,10 +13,12 @@ import {
 import { systemClock } from "../../../functions/shared/clock.ts";
 import type { DeviceItem, PresenceItem } from "../../../functions/shared/items.ts";
 import type { DeviceEvent } from "../../../lib/contracts/events.ts";
-import { useLocalBackends } from "../../helpers/local-backends.ts";
+import { createSqsEventSource, eventSourceConfigFor } from "../../../lib/local/sqs-event-source.ts";
+import { eventually, useLocalBackends } from "../../helpers/local-backends.ts";
 import { type FunctionClients, functionClients, silentLogger, sqsEvent } from "../support.ts";
 
-const backends = useLocalBackends();
+// 1 s visibility timeout: the DLQ test below sees maxReceiveCount receives in seconds.
+const backends = useLocalBackends({ visibilityTimeoutSeconds: 1 });
 let clients: FunctionClients;
 let handler: RegistryHandler;
 
@@ -233,4 +236,38 @@ describe("registry handler on DynamoDB Local", () => {
     await handler(sqsEvent(event(id, 3, { type: "offline", reason: "keepalive-timeout" })));
     expect(await device(id)).toMatchObject({ status: "online", agentId: "agent-b" });
   });
+
+  it("behind the device-events queue: a poison event reaches the DLQ, a valid one is applied", async () => {
+    const id = newDevice();
+    const queue = backends().resources.queues.deviceEvents;
+    const source = createSqsEventSource(
+      { ...eventSourceConfigFor(queue, backends().endpoints.region), waitTimeSeconds: 1 },
+      { sqs: clients.sqs, handler },
+    );
+    try {
+      await clients.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queue.url,
+          Entries: [
+            { Id: "poison", MessageBody: JSON.stringify({ type: "registered", deviceId: id }) },
+            { Id: "valid", MessageBody: JSON.stringify(registered(id, 1)) },
+          ],
+        }),
+      );
+      const dead = await eventually(
+        async () => {
+          const out = await clients.sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: queue.deadLetter.url, WaitTimeSeconds: 1 }),
+          );
+          return out.Messages?.[0];
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect(JSON.parse(dead.Body!)).toEqual({ type: "registered", deviceId: id });
+      expect((await device(id))?.status).toBe("online");
+      expect(source.stats.failed).toBe(queue.definition.deadLetter.maxReceiveCount);
+    } finally {
+      await source.close();
+    }
+  }, 30_000);
 });
