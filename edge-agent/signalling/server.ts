@@ -4,18 +4,24 @@ import type { DatagramHandlers, DatagramTransport, Peer } from "../ports.ts";
 
 /**
  * The UDP adapter of the signalling port (the only file of the core that imports node:dgram; style
- * rule 1). A 64 KiB receive buffer: devices send up to 1500-byte messages but bursts of thousands
- * of keepalives must not overflow the kernel queue (ehome-2.0 §1.1, C).
+ * rule 1). Every datagram is read into a 64 KiB buffer (libuv's UDP read size), so nothing is
+ * truncated the way FE's 1024-byte reads are (ehome-2.0 §1.1, C); what is larger than
+ * EHOME_MAX_DATAGRAM_BYTES is refused by the agent.
+ *
+ * The kernel queue (SO_RCVBUF) is a different thing: the kernel charges each queued datagram its
+ * buffer overhead (1-2 KiB+), so a 64 KiB queue holds only a few dozen REGISTERs and a registration
+ * storm of 1,000 devices loses half of them. We ask for 4 MiB; Linux caps the request at
+ * net.core.rmem_max, which operators of large fleets should raise.
  */
 
 export interface UdpTransportOptions {
   host: string;
   port: number;
-  /** SO_RCVBUF in bytes. Default 64 KiB. */
+  /** Requested SO_RCVBUF in bytes (the kernel may cap it). Default 4 MiB. */
   recvBufferSize?: number;
 }
 
-export const DEFAULT_RECV_BUFFER = 64 * 1024;
+export const DEFAULT_RECV_BUFFER = 4 * 1024 * 1024;
 
 export function createUdpTransport(options: UdpTransportOptions): DatagramTransport {
   let socket: Socket | undefined;
