@@ -1,4 +1,3 @@
-import { XMLParser } from "fast-xml-parser";
 import {
   type CatalogueView,
   type COMMANDS,
@@ -6,28 +5,15 @@ import {
   ENVELOPE,
   REPEATABLE_ELEMENTS,
 } from "../catalogue.ts";
-import { checkStructure } from "./structure.ts";
 import { decodeText } from "./text.ts";
 import type { CodecError, DecodeResult, Header, Message, XmlElement } from "./types.ts";
+import { parseXml } from "./xml-parse.ts";
 import { childElement, childText, childTexts, readFields } from "./xml-tree.ts";
 
 export const DEFAULT_MAX_INBOUND_BYTES = 8 * 1024;
 export const DEFAULT_MAX_DEPTH = 12;
 
-const repeatable = new Set<string>(REPEATABLE_ELEMENTS.map((n) => n.toLowerCase()));
-
-// style rule 3: one configured parser. parseTagValue off keeps `0012` a string; DOCTYPE never
-// reaches it (checkStructure refuses it first), so only the five predefined entities are expanded.
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  parseTagValue: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  processEntities: true,
-  htmlEntities: false,
-  trimValues: true,
-  isArray: (name) => repeatable.has(name.toLowerCase()),
-});
+const repeatable: ReadonlySet<string> = new Set(REPEATABLE_ELEMENTS.map((n) => n.toLowerCase()));
 
 export interface DecodeOptions {
   /** Refuse datagrams larger than this. Default 8 KiB. */
@@ -83,10 +69,10 @@ function decodeUnsafe(raw: Uint8Array, options: DecodeOptions): DecodeResult {
   const { text, encoding } = decoded;
   if (text.includes("\u0000")) return fail("MALFORMED_XML", "NUL inside the document");
 
-  const structural = checkStructure(text, options.maxDepth ?? DEFAULT_MAX_DEPTH);
-  if (structural) return { ok: false, error: structural };
-
-  const doc = parser.parse(text) as XmlElement;
+  // style rule 3: one parser; no DOCTYPE, no entities beyond the predefined ones, strings only.
+  const parsed = parseXml(text, { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, repeatable });
+  if (!parsed.ok) return { ok: false, error: parsed.error };
+  const doc = parsed.doc;
   const root = childElement(doc, ENVELOPE.root);
   if (!root || Object.keys(doc).length !== 1) {
     return fail("NOT_PPVSP", `root element is not ${ENVELOPE.root}`);

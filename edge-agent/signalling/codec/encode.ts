@@ -8,28 +8,12 @@ import type {
   OutboundMessage,
   XmlValue,
 } from "./types.ts";
+import { RESERVED_NAMES, trimXml } from "./xml-parse.ts";
 
 /** ehome-2.0 §1.1: the SDK sizes protocol messages at 1500 bytes. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 1500;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-
-/**
- * Names the decoder's parser refuses or renames (prototype-pollution guards in fast-xml-parser), so
- * writing them would produce a datagram our own decoder (and the simulator) cannot read back.
- */
-const RESERVED_NAMES = new Set([
-  "__proto__",
-  "constructor",
-  "prototype",
-  "hasOwnProperty",
-  "toString",
-  "valueOf",
-  "__defineGetter__",
-  "__defineSetter__",
-  "__lookupGetter__",
-  "__lookupSetter__",
-]);
 
 /**
  * Characters XML 1.0 does not allow (C0 controls other than tab, LF and CR; U+FFFE/U+FFFF) and
@@ -45,9 +29,14 @@ const MAX_SEQUENCE = 0xffffffff;
 /** The decoder reads Status as one to four digits. */
 const MAX_STATUS = 9999;
 
+/** `\r` goes out as a reference: a raw CR would be read back as LF (XML 1.0 §2.11). */
 function escapeText(s: string): string {
-  if (!/[&<>]/.test(s)) return s;
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  if (!/[&<>\r]/.test(s)) return s;
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/\r/g, "&#13;");
 }
 
 class Refused extends Error {
@@ -101,12 +90,12 @@ function checkEnvelope(message: OutboundMessage): CodecError | undefined {
     return { code: "BAD_SEQUENCE", message: `Sequence ${sequence} is not a 32-bit counter` };
   }
   if (message.kind === "request") {
-    if (typeof message.command !== "string" || message.command.trim() === "") {
+    if (typeof message.command !== "string" || trimXml(message.command) === "") {
       return { code: "MISSING_FIELD", message: `${ENVELOPE.command} is empty` };
     }
     return undefined;
   }
-  if (typeof message.whichCommand !== "string" || message.whichCommand.trim() === "") {
+  if (typeof message.whichCommand !== "string" || trimXml(message.whichCommand) === "") {
     return { code: "MISSING_FIELD", message: `${ENVELOPE.whichCommand} is empty` };
   }
   const { status } = message;

@@ -171,6 +171,59 @@ describe("layout quirks", () => {
   });
 });
 
+describe("XML details", () => {
+  const withId = (inner: string): Buffer =>
+    Buffer.from(
+      keepalive("").replace("<DeviceID>cam-0001</DeviceID>", `<DeviceID>${inner}</DeviceID>`),
+    );
+
+  it("decodes the predefined entities and character references, and keeps unknown entities", () => {
+    expect(decodeOk(withId("&lt;&gt;&amp;&quot;&apos;"))).toMatchObject({ deviceId: "<>&\"'" });
+    expect(decodeOk(withId("&#65;&#x4E2D;&#x1F600;"))).toMatchObject({ deviceId: "A中😀" });
+    expect(decodeOk(withId("a&nbsp;b & c"))).toMatchObject({ deviceId: "a&nbsp;b & c" });
+  });
+
+  it("trims XML whitespace around values after decoding, but not U+3000 or NBSP", () => {
+    expect(decodeOk(withId(" \r\n\t cam-1 \n"))).toMatchObject({ deviceId: "cam-1" });
+    expect(decodeOk(withId("&#32;cam-2&#x20;"))).toMatchObject({ deviceId: "cam-2" });
+    expect(decodeOk(withId("\u3000门\u00a0"))).toMatchObject({ deviceId: "\u3000门\u00a0" });
+  });
+
+  it("reads CR LF and lone CR as LF (XML 1.0 §2.11), and a CR reference as CR", () => {
+    const m = decodeOk(Buffer.from(fx.gpsUtf8().toString().replace("车辆定位", "a\r\nb\rc&#13;d")));
+    if (m.kind !== "gps") throw new Error("kind");
+    expect(childText(m.params, COMMANDS.gps.params.remark)).toBe("a\nb\nc\rd");
+  });
+
+  it("keeps the text of an element that also has children under #text", () => {
+    const m = decodeOk(
+      Buffer.from(keepalive("").replace("<Params>", "<Params>loose<Extra>1</Extra> text")),
+    );
+    if (m.kind !== "keepalive") throw new Error("kind");
+    expect(m.deviceId).toBe("cam-0001");
+    const again = decode(
+      Buffer.from(fx.statusNoDeclaration().toString().replace("<Params>", "<Params>loose")),
+    );
+    expect(again.ok && again.message.kind === "device-request" && again.message.params).toEqual({
+      "#text": "loose",
+      DeviceID: "cam-0001",
+      CPU: "12",
+      Mem: "40",
+      Temperature: "41",
+    });
+  });
+
+  it("makes repeated elements lists, and catalogue-repeatable ones lists even when single", () => {
+    const xml = fx
+      .statusNoDeclaration()
+      .toString()
+      .replace("<CPU>12</CPU>", "<CPU>1</CPU><CPU>2</CPU><PicID>p</PicID>");
+    const m = decodeOk(Buffer.from(xml));
+    if (m.kind !== "device-request") throw new Error("kind");
+    expect(m.params).toMatchObject({ CPU: ["1", "2"], PicID: ["p"] });
+  });
+});
+
 describe("answering in kind (§1.3)", () => {
   it("answers a GB2312 request with GB2312 bytes that decode back to the same Chinese text", () => {
     const request = decodeOk(fx.registerGb2312ChineseComments());

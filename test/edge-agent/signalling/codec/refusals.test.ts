@@ -179,8 +179,23 @@ describe("structure", () => {
     expect(refusedWith(`\u0000${KEEPALIVE}`)).toBe("MALFORMED_XML");
   });
 
-  it("refuses element names the parser reserves against prototype pollution", () => {
-    for (const name of ["__proto__", "constructor", "prototype"]) {
+  it("refuses character references to characters XML forbids", () => {
+    for (const ref of [
+      "&#0;",
+      "&#x0;",
+      "&#xD800;",
+      "&#x110000;",
+      "&#xFFFE;",
+      "&#1;",
+      "&#xZZ;",
+      "&#;",
+    ]) {
+      expect(refusedWith(KEEPALIVE.replace("cam-0001", `cam${ref}`)), ref).toBe("MALFORMED_XML");
+    }
+  });
+
+  it("refuses element names that would shadow Object.prototype members", () => {
+    for (const name of ["__proto__", "constructor", "prototype", "toString", "hasOwnProperty"]) {
       const xml = KEEPALIVE.replace("<Params>", `<Params><${name}><x>1</x></${name}>`);
       expect(refusedWith(xml)).toBe("MALFORMED_XML");
     }
