@@ -4,7 +4,7 @@ import type { AgentMetrics } from "../metrics.ts";
 import { CONFIG_CMD } from "./catalogue.ts";
 import type { CommandSender } from "./command-sender.ts";
 import { parseServerInfo, parseWorkStatus } from "./device-status.ts";
-import type { DeviceInfo, DeviceSession, SessionStore } from "./sessions.ts";
+import { type DeviceInfo, type DeviceSession, ownString, type SessionStore } from "./sessions.ts";
 
 /**
  * After a registration the agent learns the device, as FE does (ehome-2.0 §2.1, B):
@@ -56,7 +56,8 @@ export function createLearner(options: { concurrency: number }, deps: LearnerDep
       const si = parseServerInfo(serverInfo.params, session.view);
       if (si) {
         learned = true;
-        if (si.serialNumber !== undefined) info.serialNumber = si.serialNumber.slice(0, 64);
+        if (si.serialNumber !== undefined)
+          info.serialNumber = ownString(si.serialNumber.slice(0, 64));
         if (si.channelCount !== undefined) info.channelCount = si.channelCount;
         if (si.alarmInCount !== undefined) info.alarmInCount = si.alarmInCount;
         if (si.alarmOutCount !== undefined) info.alarmOutCount = si.alarmOutCount;
