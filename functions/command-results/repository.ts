@@ -1,8 +1,8 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { CommandResult } from "../../lib/contracts/commands.ts";
+import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { CommandResult, CommandState } from "../../lib/contracts/commands.ts";
 import { commandKey } from "../../lib/contracts/tables.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
-import type { CommandItem } from "../shared/items.ts";
+import { conditionFailureItem, rawString } from "../shared/raw-item.ts";
 import type { CommandResultsRepository } from "./service.ts";
 
 export function createCommandResultsRepository(
@@ -54,25 +54,20 @@ export function createCommandResultsRepository(
               "attribute_exists(#commandId) AND #deviceId = :deviceId AND #state IN (:pending, :sent)",
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
+            // Why the condition failed comes back with the failure: no read, no read permission.
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
         return { applied: true as const };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw new StorageError("commands.UpdateItem", error);
-      }
-      // Rare path (duplicates, late results): read the record to say why it was skipped. The
-      // condition failure's own copy of the item is not unmarshalled by the document client.
-      try {
-        const out = await deps.documentClient.send(
-          new GetCommand({
-            TableName: config.commandsTable,
-            Key: commandKey(result.commandId),
-            ConsistentRead: true,
-          }),
-        );
-        return { applied: false as const, current: out.Item as CommandItem | undefined };
-      } catch (error) {
-        throw new StorageError("commands.GetItem", error);
+        const item = conditionFailureItem(error);
+        const state = item && rawString(item, "state");
+        const deviceId = item && rawString(item, "deviceId");
+        return {
+          applied: false as const,
+          current: state && deviceId ? { state: state as CommandState, deviceId } : undefined,
+        };
       }
     },
   };

@@ -19,10 +19,16 @@ export interface CommandResultsRepository {
   applyResult(
     result: CommandResult,
     now: string,
-  ): Promise<{ applied: true } | { applied: false; current: CommandItem | undefined }>;
+  ): Promise<{ applied: true } | { applied: false; current: StoredCommand | undefined }>;
 }
 
-export function skipReason(result: CommandResult, current: CommandItem | undefined): ResultOutcome {
+/** What a failed condition tells about the stored record. */
+export type StoredCommand = Pick<CommandItem, "state" | "deviceId">;
+
+export function skipReason(
+  result: CommandResult,
+  current: StoredCommand | undefined,
+): ResultOutcome {
   if (!current) return "unknown-command";
   if (current.deviceId !== result.deviceId) return "device-mismatch";
   return "already-final";

@@ -1,12 +1,8 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { deviceKey } from "../../lib/contracts/tables.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
 import { ASPECT_SEQ_ATTRIBUTE, ASPECTS, type PresenceItem } from "../shared/items.ts";
+import { conditionFailureItem, type RawItem, rawNumber, rawString } from "../shared/raw-item.ts";
 import type { DeviceUpdatePlan, RegistryRepository, StoredDeviceState } from "./service.ts";
 
 export interface RegistryRepositoryConfig {
@@ -63,12 +59,21 @@ export function buildDeviceUpdate(plan: DeviceUpdatePlan) {
   };
 }
 
-const STATE_ATTRIBUTES = [
-  "deviceId",
-  "agentId",
-  "deletedAt",
-  ...ASPECTS.map((a) => ASPECT_SEQ_ATTRIBUTE[a]),
-];
+/** The attributes the planner compares against, from a condition failure's item. */
+export function storedStateOf(item: RawItem): StoredDeviceState | undefined {
+  const deviceId = rawString(item, "deviceId");
+  if (deviceId === undefined) return undefined;
+  const state: StoredDeviceState = { deviceId };
+  const agentId = rawString(item, "agentId");
+  if (agentId !== undefined) state.agentId = agentId;
+  const deletedAt = rawString(item, "deletedAt");
+  if (deletedAt !== undefined) state.deletedAt = deletedAt;
+  for (const aspect of ASPECTS) {
+    const seq = rawNumber(item, ASPECT_SEQ_ATTRIBUTE[aspect]);
+    if (seq !== undefined) state[ASPECT_SEQ_ATTRIBUTE[aspect]] = seq;
+  }
+  return state;
+}
 
 export function createRegistryRepository(
   config: RegistryRepositoryConfig,
@@ -79,31 +84,19 @@ export function createRegistryRepository(
     async applyDeviceUpdate(plan) {
       try {
         await db.send(
-          new UpdateCommand({ TableName: config.devicesTable, ...buildDeviceUpdate(plan) }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw new StorageError("devices.UpdateItem", error);
-      }
-    },
-
-    async readDeviceState(deviceId) {
-      try {
-        const out = await db.send(
-          new GetCommand({
+          new UpdateCommand({
             TableName: config.devicesTable,
-            Key: deviceKey(deviceId),
-            ConsistentRead: true,
-            ProjectionExpression: STATE_ATTRIBUTES.map((_, i) => `#p${i}`).join(", "),
-            ExpressionAttributeNames: Object.fromEntries(
-              STATE_ATTRIBUTES.map((a, i) => [`#p${i}`, a]),
-            ),
+            ...buildDeviceUpdate(plan),
+            // A failed condition returns the stored item: the planner needs no extra read (and
+            // the function no read permission).
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
-        return out.Item as StoredDeviceState | undefined;
+        return { applied: true };
       } catch (error) {
-        throw new StorageError("devices.GetItem", error);
+        if (!isConditionalCheckFailed(error)) throw new StorageError("devices.UpdateItem", error);
+        const item = conditionFailureItem(error);
+        return { applied: false, stored: item ? storedStateOf(item) : undefined };
       }
     },
 

@@ -22,19 +22,23 @@ import type { Logger } from "../shared/logger.ts";
  * - a frequent event (last-seen, every 600 s) cannot block an older event of another aspect that
  *   arrives late (say a device-info retried from the queue), which one item-wide version would.
  * An event carrying several aspects (registered, online) writes the ones that are newer: the first
- * attempt conditions on all of them; if that fails, the stored versions are read and the write is
- * retried with the aspects that are still newer.
+ * attempt conditions on all of them; if that fails, the failure carries the stored versions and
+ * the write is retried with the aspects that are still newer.
  *
- * Cost: every event is one conditional UpdateItem (a last-seen is exactly one write and no read);
- * presence events add one PutItem to the history. Nothing is written per keepalive.
+ * Cost: every event is one conditional UpdateItem, never a read (a last-seen is exactly one
+ * write); presence events add one PutItem to the history; only an event that is partly stale
+ * costs a second UpdateItem. Nothing is written per keepalive.
  */
 
 /** What the service needs from storage. */
 export interface RegistryRepository {
-  /** Applies `plan` with its conditions; false when a condition failed (nothing written). */
-  applyDeviceUpdate(plan: DeviceUpdatePlan): Promise<boolean>;
-  /** Strongly consistent read of what the planner compares against. */
-  readDeviceState(deviceId: string): Promise<StoredDeviceState | undefined>;
+  /**
+   * Applies `plan` with its conditions. When a condition fails nothing is written, and the
+   * stored state that made it fail comes back (from the failure itself: no read).
+   */
+  applyDeviceUpdate(
+    plan: DeviceUpdatePlan,
+  ): Promise<{ applied: true } | { applied: false; stored: StoredDeviceState | undefined }>;
   /** Idempotent: the key derives from the event, so a redelivery overwrites the same item. */
   putPresence(item: PresenceItem): Promise<void>;
 }
@@ -257,27 +261,25 @@ export function createRegistryService(
       if (presence) await repository.putPresence(presence);
 
       const now = new Date(clock.now()).toISOString();
+      const stale = (): ApplyResult => {
+        logger.debug("stale device event", { eventId: event.eventId, type: event.type });
+        return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
+      };
       let stored: StoredDeviceState | undefined;
       for (let attempt = 1; attempt <= config.maxAttempts; attempt++) {
         const plan = planDeviceUpdate(event, now, stored);
-        if (!plan) {
-          logger.debug("stale device event", { eventId: event.eventId, type: event.type });
-          return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
-        }
-        if (await repository.applyDeviceUpdate(plan)) {
+        if (!plan) return stale();
+        const outcome = await repository.applyDeviceUpdate(plan);
+        if (outcome.applied) {
           return {
             outcome: "applied",
             aspects: plan.aspects,
             presenceWritten: presence !== undefined,
           };
         }
-        // A single-aspect write that failed its condition is stale by definition; only a
-        // multi-aspect event may still hold newer aspects worth a read and a second write.
-        if (plan.aspects.length === 1 && stored === undefined && !plan.revive) {
-          logger.debug("stale device event", { eventId: event.eventId, type: event.type });
-          return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
-        }
-        stored = (await repository.readDeviceState(event.deviceId)) ?? { deviceId: event.deviceId };
+        // A condition can only fail on an item that exists; without it there is nothing to retry.
+        if (!outcome.stored) return stale();
+        stored = outcome.stored;
       }
       throw new RegistryContentionError(event.deviceId, config.maxAttempts);
     },

@@ -152,8 +152,11 @@ describe("presenceItemFor: history entries", () => {
   });
 });
 
-/** Records calls; answers the conditional write from a script. */
-function scriptedRepository(writeResults: boolean[], stored?: StoredDeviceState) {
+/**
+ * Records calls; answers each conditional write from a script: `true` applies it, a stored state
+ * fails it (as DynamoDB returns the item with the failure).
+ */
+function scriptedRepository(script: (true | StoredDeviceState | undefined)[]) {
   const calls: string[] = [];
   const plans: DeviceUpdatePlan[] = [];
   const presence: PresenceItem[] = [];
@@ -161,11 +164,8 @@ function scriptedRepository(writeResults: boolean[], stored?: StoredDeviceState)
     async applyDeviceUpdate(plan) {
       calls.push("update");
       plans.push(plan);
-      return writeResults.shift() ?? true;
-    },
-    async readDeviceState() {
-      calls.push("read");
-      return stored;
+      const next = script.length > 0 ? script.shift() : true;
+      return next === true ? { applied: true } : { applied: false, stored: next };
     },
     async putPresence(item) {
       calls.push("presence");
@@ -191,8 +191,8 @@ describe("registry service", () => {
     expect(repo.calls).toEqual(["presence", "update"]);
   });
 
-  it("a single-aspect event whose condition fails is stale: no read, no retry", async () => {
-    const repo = scriptedRepository([false]);
+  it("an event whose condition fails on stored state at least as new is stale: one write", async () => {
+    const repo = scriptedRepository([{ deviceId: "dev-1", lastSeenSeq: 5 }]);
     const result = await service(repo.repository).apply({
       ...base,
       version: 1,
@@ -203,16 +203,18 @@ describe("registry service", () => {
     expect(repo.calls).toEqual(["update"]);
   });
 
-  it("a multi-aspect event whose condition fails reads and writes only the newer aspects", async () => {
-    const repo = scriptedRepository([false, true], { deviceId: "dev-1", lastSeenSeq: 100 });
+  it("a multi-aspect event whose condition fails writes again only the newer aspects", async () => {
+    const repo = scriptedRepository([{ deviceId: "dev-1", lastSeenSeq: 100 }, true]);
     const result = await service(repo.repository).apply(registered(10));
-    expect(repo.calls).toEqual(["presence", "update", "read", "update"]);
+    expect(repo.calls).toEqual(["presence", "update", "update"]);
     expect(result).toMatchObject({ outcome: "applied" });
-    expect(repo.plans[1]?.aspects).not.toContain("lastSeen");
+    expect(repo.plans[1]?.aspects).toEqual(["presence", "address", "firmware", "identity"]);
   });
 
   it("gives up after the configured attempts so SQS retries the record later", async () => {
-    const repo = scriptedRepository([false, false, false, false], { deviceId: "dev-1" });
+    // Each failure reports state that lets the event through, as racing writers would.
+    const racing = { deviceId: "dev-1" };
+    const repo = scriptedRepository([racing, racing, racing, racing]);
     await expect(service(repo.repository).apply(registered(10))).rejects.toMatchObject({
       code: "REGISTRY_CONTENTION",
     });
