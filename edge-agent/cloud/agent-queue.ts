@@ -106,7 +106,11 @@ function deadLetterName(queueName: string): string {
   return `${queueName.slice(0, 76)}-dlq`;
 }
 
-const ALREADY_EXISTS = new Set(["QueueNameExists", "QueueAlreadyExists"]);
+/** `QueueNameExists` (AWS names it `QueueAlreadyExists` in places; emulators may prefix it). */
+function alreadyExists(err: unknown): boolean {
+  const name = String((err as { name?: unknown } | undefined)?.name ?? "");
+  return /(^|\.)(QueueNameExists|QueueAlreadyExists)$/.test(name);
+}
 
 export function createAgentQueue(config: AgentQueueConfig, deps: AgentQueueDeps): AgentQueue {
   const concurrency = Math.max(1, config.concurrency ?? 16);
@@ -171,11 +175,20 @@ export function createAgentQueue(config: AgentQueueConfig, deps: AgentQueueDeps)
       ).QueueUrl;
     } catch (err) {
       // Same name, other attributes (an older agent or contract): converge instead of failing.
-      if (!ALREADY_EXISTS.has((err as Error).name)) throw err;
+      if (!alreadyExists(err)) throw err;
       queueUrl = (await sqs().send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
-      await sqs().send(
-        new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: attributes }),
-      );
+      try {
+        await sqs().send(
+          new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: attributes }),
+        );
+      } catch (setErr) {
+        // The queue exists and works with its old attributes; a role without
+        // sqs:SetQueueAttributes must not stop the agent.
+        log.warn("agent queue exists with other attributes; keeping them", {
+          queue: name,
+          err: setErr,
+        });
+      }
     }
     if (!queueUrl) throw new Error(`CreateQueue ${name} returned no URL`);
     return queueUrl;

@@ -278,6 +278,56 @@ describe("the agent's command queue", () => {
     expect(s.cloud.metrics()).toMatchObject({ commands_expired: 1 });
   });
 
+  it("after a restart under the same id, reuses the queue and answers commands left in it", async () => {
+    const b = backends();
+    const agentId = `agent-${uid()}`;
+    const config = cloudConfigFromEnv(b.env, { agentId, publicHost: "127.0.0.1" })!;
+    const results = queueReader(b.clients.sqs, resultsQueue());
+    const stub = {
+      commands: { execute: () => Promise.reject(new Error("not started")) },
+      provisioningChanged: async () => false,
+    };
+    const first = createCloudAdapters(
+      { ...config, commands: { waitTimeSeconds: 1 } },
+      { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb },
+    );
+    const { commandQueueUrl } = await first.start(stub);
+    await first.close();
+    // close() aborts its long poll, but the server still holds it until its wait ends; a message
+    // arriving meanwhile would go to the abandoned poll (and reappear after the visibility
+    // timeout), as on SQS.
+    await new Promise((r) => setTimeout(r, 1_100));
+    // A command that arrived while no agent was polling, now past its deadline.
+    const commandId = `cmd-${uid()}`;
+    await b.clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: commandQueueUrl,
+        MessageBody: JSON.stringify({
+          kind: "command",
+          commandId,
+          deviceId: "cam-1",
+          type: "reboot",
+          params: {},
+          deadline: Date.now() - 1,
+        } satisfies AgentQueueMessage),
+      }),
+    );
+    // The new process asks for other queue attributes: it converges instead of failing.
+    const second = createCloudAdapters(
+      { ...config, commands: { maxReceiveCount: 3 } },
+      { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb },
+    );
+    try {
+      expect((await second.start(stub)).commandQueueUrl).toBe(commandQueueUrl);
+      const result = await results.until((m) =>
+        m.map((x) => CommandResult.parse(x)).find((r) => r.commandId === commandId),
+      );
+      expect(result).toMatchObject({ state: "timed-out", agentId });
+    } finally {
+      await second.close();
+    }
+  });
+
   it("deletes an invalid message and keeps serving", async () => {
     const s = await startStack();
     await backends().clients.sqs.send(
