@@ -28,7 +28,8 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
 
   --agent HOST:PORT          agent signalling address (default 127.0.0.1:7660)
   --devices N                number of devices (default 1)
-  --bind HOST                local address of the device sockets (default 127.0.0.1)
+  --bind ADDR[,ADDR…]        local address(es) of the device sockets, used round-robin
+                             (default 127.0.0.1; ~28k devices per address)
   --id-prefix TEXT           DeviceID prefix (default sim-)
   --id-start N               index of the first device (default 1)
   --id-width N               digits of the zero-padded index (default: fit, at least 5)
@@ -149,7 +150,12 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   const set = <K extends keyof SimulatorOptions>(key: K, v: SimulatorOptions[K] | undefined) => {
     if (v !== undefined) options[key] = v;
   };
-  set("bind", s("bind"));
+  set(
+    "bind",
+    s("bind")
+      ?.split(",")
+      .map((a) => a.trim()),
+  );
   set("idPrefix", s("id-prefix"));
   set("firstIndex", n("id-start"));
   set("idWidth", n("id-width"));

@@ -500,8 +500,11 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     this.keepalives.clear();
     this.setState("online");
     this.keepaliveTimer?.cancel();
-    this.keepaliveDueAt = this.env.scheduler.now() + seconds * 1000;
-    this.keepaliveTimer = this.env.scheduler.after(seconds * 1000, () => this.keepaliveTick());
+    // The first KEEPALIVE goes out somewhere in the first period rather than exactly one period
+    // later, so a fleet registered in a burst (start, agent restart) keepalives evenly, not in bursts.
+    const firstMs = seconds * 1000 * (0.1 + 0.9 * this.env.random());
+    this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
+    this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.scheduleGps();
     if (this.env.events.has("registered")) {
       this.env.events.emit("registered", { device: this, keepAliveSeconds: seconds });

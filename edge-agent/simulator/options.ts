@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { WireEncoding } from "../signalling/codec/index.ts";
 
 /** Which encoding the devices write. `mixed`: odd indexes GB2312, even indexes UTF-8. */
@@ -23,8 +24,12 @@ export interface SimulatorOptions {
   agent: AgentAddress;
   /** Number of devices. */
   devices: number;
-  /** Address the device sockets bind to (one socket per device, port 0). Default 127.0.0.1. */
-  bind?: string;
+  /**
+   * Local address(es) the device sockets bind to (one socket per device, port 0). Several addresses
+   * are used round-robin by device index: one address offers only the ephemeral port range (~28k
+   * on Linux), so 100k loopback devices need e.g. 127.0.0.1–127.0.0.4. Default 127.0.0.1.
+   */
+  bind?: string | readonly string[];
   /** DeviceID = prefix + zero-padded index. Default `sim-`. */
   idPrefix?: string;
   /** Index of the first device. Default 1. */
@@ -83,7 +88,7 @@ export interface SimulatorOptions {
 export interface ResolvedOptions {
   agent: AgentAddress;
   devices: number;
-  bind: string;
+  bind: readonly string[];
   idPrefix: string;
   firstIndex: number;
   idWidth: number;
@@ -144,6 +149,16 @@ function num(
 
 const HOUR = 3_600_000;
 
+function bindAddresses(value: string | readonly string[] | undefined): string[] {
+  const list =
+    value === undefined ? ["127.0.0.1"] : typeof value === "string" ? [value] : [...value];
+  if (list.length === 0) throw new SimulatorOptionsError("bind", "needs at least one address");
+  const families = new Set(list.map((a) => isIP(a)));
+  if (families.has(0)) throw new SimulatorOptionsError("bind", "must be IP addresses");
+  if (families.size > 1) throw new SimulatorOptionsError("bind", "mixes IPv4 and IPv6");
+  return list;
+}
+
 /** Applies defaults and validates; throws SimulatorOptionsError naming the bad option. */
 export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   if (!o || typeof o !== "object") throw new SimulatorOptionsError("options", "required");
@@ -180,7 +195,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   return {
     agent: { host: o.agent.host, port },
     devices,
-    bind: text("bind", o.bind, "127.0.0.1"),
+    bind: bindAddresses(o.bind),
     idPrefix: o.idPrefix ?? "sim-",
     firstIndex,
     idWidth,

@@ -130,7 +130,7 @@ export async function createSimulator(
   states.stopped = opts.devices;
   const totals = emptyCounters();
   const latency = emptyHistogram();
-  const family = isIP(opts.bind) === 6 ? 6 : 4;
+  const family = isIP(opts.bind[0]!) === 6 ? 6 : 4;
   const agentHost = await resolveHost(opts.agent.host, family);
 
   const sockets: dgram.Socket[] = [];
@@ -138,7 +138,10 @@ export async function createSimulator(
     for (let i = 0; i < opts.devices; i += BIND_BATCH) {
       const n = Math.min(BIND_BATCH, opts.devices - i);
       const batch = await Promise.allSettled(
-        Array.from({ length: n }, () => openSocket(opts.bind, agentHost, opts.agent.port)),
+        Array.from({ length: n }, (_, k) => {
+          const bind = opts.bind[(opts.firstIndex + i + k) % opts.bind.length]!;
+          return openSocket(bind, agentHost, opts.agent.port);
+        }),
       );
       for (const r of batch) if (r.status === "fulfilled") sockets.push(r.value);
       const failed = batch.find((r) => r.status === "rejected");
@@ -150,9 +153,11 @@ export async function createSimulator(
     const hint =
       code === "EMFILE" || code === "ENFILE"
         ? " (out of file descriptors: one socket per device; raise `ulimit -n` or use workers)"
-        : "";
+        : code === "EADDRINUSE"
+          ? " (out of ephemeral ports on that address: bind more addresses, e.g. 127.0.0.2)"
+          : "";
     throw new SimulatorBindError(
-      `could not bind ${opts.devices} sockets on ${opts.bind}: ${(err as Error).message}${hint}`,
+      `could not bind ${opts.devices} sockets on ${opts.bind.join(",")}: ${(err as Error).message}${hint}`,
       { cause: err },
     );
   }

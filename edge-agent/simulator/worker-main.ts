@@ -7,7 +7,8 @@ import { emptySnapshot } from "./stats.ts";
 import type { ParentMessage, WorkerMessage } from "./worker-protocol.ts";
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // The callback swallows EPIPE when the parent is already gone.
+  if (process.connected) process.send?.(message, undefined, {}, (err) => void err);
 }
 
 function run(): void {

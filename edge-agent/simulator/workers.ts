@@ -51,6 +51,10 @@ function defaultExecArgv(): string[] {
   return ["--import", pathToFileURL(loader).href];
 }
 
+function tell(child: ChildProcess, message: ParentMessage): void {
+  if (child.connected) child.send(message, (err) => void err);
+}
+
 interface Worker {
   index: number;
   child: ChildProcess;
@@ -94,6 +98,9 @@ export async function runSimulatorWorkers(
       execArgv,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
+    // An IPC write to a worker that just died (EPIPE) must not crash the parent; its exit is
+    // handled below.
+    child.on("error", () => {});
     const w: Worker = {
       index: k,
       child,
@@ -134,7 +141,7 @@ export async function runSimulatorWorkers(
         });
       }),
     );
-    child.send({ type: "start", options: slice } satisfies ParentMessage);
+    tell(child, { type: "start", options: slice });
   }
 
   const snapshot = async (timeoutMs = 5000): Promise<StatsSnapshot> => {
@@ -152,7 +159,7 @@ export async function runSimulatorWorkers(
           const timer = setTimeout(() => done(w.last), timeoutMs);
           pendingSnapshots.set(id, done);
           void w.exit.then(() => done(w.last));
-          w.child.send({ type: "snapshot", id } satisfies ParentMessage);
+          tell(w.child, { type: "snapshot", id });
         });
       }),
     );
@@ -164,8 +171,7 @@ export async function runSimulatorWorkers(
     closing = (async () => {
       await Promise.all(
         list.map(async (w) => {
-          if (!w.exited && w.child.connected)
-            w.child.send({ type: "close" } satisfies ParentMessage);
+          if (!w.exited && w.child.connected) tell(w.child, { type: "close" });
           const timer = setTimeout(() => w.child.kill("SIGKILL"), CLOSE_TIMEOUT_MS);
           await w.exit;
           clearTimeout(timer);

@@ -25,7 +25,7 @@ describe("simulator CLI arguments", () => {
     const c = parseCliArgs([
       "--devices=1000",
       "--agent=10.0.0.5:7661",
-      "--bind=0.0.0.0",
+      "--bind=127.0.0.1, 127.0.0.2",
       "--id-prefix=cam",
       "--id-start=100",
       "--id-width=8",
@@ -56,7 +56,7 @@ describe("simulator CLI arguments", () => {
     expect(c.options).toEqual({
       agent: { host: "10.0.0.5", port: 7661 },
       devices: 1000,
-      bind: "0.0.0.0",
+      bind: ["127.0.0.1", "127.0.0.2"],
       idPrefix: "cam",
       firstIndex: 100,
       idWidth: 8,

@@ -79,6 +79,23 @@ describe("simulator registration (ehome-2.0 §2.1)", () => {
     }
   });
 
+  it("several bind addresses are used round-robin (more than one ephemeral port range)", async () => {
+    const { platform, sim } = await harness({ devices: 4, bind: ["127.0.0.1", "127.0.0.2"] });
+    await sim.start();
+    await sim.waitFor("all-online", 2000);
+    expect(sim.devices.map((d) => d.localAddress.address)).toEqual([
+      "127.0.0.2",
+      "127.0.0.1",
+      "127.0.0.2",
+      "127.0.0.1",
+    ]);
+    for (const d of sim.devices) {
+      expect(platform.sessions.get(d.id)?.address).toBe(d.localAddress.address);
+    }
+    const [r] = platform.messages("register", sim.devices[0]!.id);
+    expect(r!.localIp).toBe("127.0.0.2");
+  });
+
   it("spreads the first REGISTERs over registerSpreadMs", async () => {
     const { platform, sim } = await harness({ devices: 10, registerSpreadMs: 300 });
     await sim.start();
