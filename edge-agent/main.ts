@@ -40,20 +40,23 @@ async function main(): Promise<void> {
     bindings: { agentId: config.agentId },
   });
 
-  let provisioning: ProvisioningSource = createMemoryProvisioningSource();
-  let dialect: Dialect = createDialect();
-  try {
-    if (config.provisioningFile) provisioning = await loadProvisioningFile(config.provisioningFile);
-    if (config.dialectFile) dialect = await loadDialectFile(config.dialectFile);
-  } catch (err) {
-    const variable =
-      config.dialectFile && String(err).includes(config.dialectFile)
-        ? "EHOME_DIALECT_FILE"
-        : "EHOME_PROVISIONING_FILE";
+  const fail = (variable: string, err: unknown): never => {
     process.stderr.write(
       `edge agent: invalid configuration: ${variable}: ${(err as Error).message}\n`,
     );
     process.exit(2);
+  };
+  let provisioning: ProvisioningSource = createMemoryProvisioningSource();
+  if (config.provisioningFile) {
+    provisioning = await loadProvisioningFile(config.provisioningFile).catch((err: unknown) =>
+      fail("EHOME_PROVISIONING_FILE", err),
+    );
+  }
+  let dialect: Dialect = createDialect();
+  if (config.dialectFile) {
+    dialect = await loadDialectFile(config.dialectFile).catch((err: unknown) =>
+      fail("EHOME_DIALECT_FILE", err),
+    );
   }
 
   let trace: TraceRecorder | undefined;

@@ -46,10 +46,13 @@ function run(env: Record<string, string>) {
 }
 
 describe("npm run agent (edge-agent/main.ts)", () => {
-  it("an invalid variable stops start-up with a message naming it", async () => {
+  it("an invalid variable or file stops start-up with a message naming the variable", async () => {
     const r = run({ EHOME_KEEPALIVE_SECONDS: "soon" });
     expect(await r.exited).toBe(2);
     expect(r.err()).toContain("EHOME_KEEPALIVE_SECONDS");
+    const f = run({ EHOME_SIGNAL_PORT: "0", EHOME_DIALECT_FILE: "/nonexistent/dialect.json" });
+    expect(await f.exited).toBe(2);
+    expect(f.err()).toContain("EHOME_DIALECT_FILE: /nonexistent/dialect.json: cannot read");
   });
 
   it("serves devices, logs events as JSON lines, and on SIGTERM marks devices offline (agent-shutdown)", async () => {
