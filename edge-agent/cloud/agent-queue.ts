@@ -74,7 +74,8 @@ export interface AgentQueueDeps {
 
 export interface AgentQueueCounters {
   received: number;
-  commands: number;
+  /** `command` messages received (redeliveries included). */
+  commandMessages: number;
   /** Commands past their deadline on arrival (reported `timed-out`, not run). */
   expired: number;
   /** Redeliveries of a command already running or done here. */
@@ -136,7 +137,7 @@ export function createAgentQueue(config: AgentQueueConfig, deps: AgentQueueDeps)
   const queueName = agentCommandQueueName(config.queuePrefix, config.agentId);
   const c: AgentQueueCounters = {
     received: 0,
-    commands: 0,
+    commandMessages: 0,
     expired: 0,
     duplicates: 0,
     invalid: 0,
@@ -293,7 +294,7 @@ export function createAgentQueue(config: AgentQueueConfig, deps: AgentQueueDeps)
   };
 
   const handleCommand = async (cmd: AgentCommand, receipt: string) => {
-    c.commands++;
+    c.commandMessages++;
     const active = running.get(cmd.commandId);
     if (active) {
       // Redelivered while running (a visibility timeout shorter than the command): delete the

@@ -279,6 +279,6 @@ describe("agent command queue", () => {
     const r2 = fake.deliver("m2", JSON.stringify({ kind: "command", commandId: "c1" }));
     await vi.advanceTimersByTimeAsync(0);
     expect(fake.deleted).toEqual([r1, r2]);
-    expect(q.counters()).toMatchObject({ invalid: 2, commands: 0 });
+    expect(q.counters()).toMatchObject({ invalid: 2, commandMessages: 0 });
   });
 });
