@@ -1,5 +1,10 @@
 import type { DeviceEvent } from "../lib/contracts/events.ts";
 import { createEdgeAgent } from "./agent.ts";
+import {
+  type CloudAdaptersConfig,
+  cloudConfigFromEnv,
+  createCloudAdapters,
+} from "./cloud/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
@@ -10,7 +15,10 @@ import { createTraceWriter } from "./signalling/trace.ts";
 
 /**
  * Composition root of `npm run agent` (architecture §3): the only place that reads process.env and
- * binds sockets. Events and reports are written as JSON lines on stdout; logs go to stderr.
+ * binds sockets. Stand-alone (no cloud variables): events and reports are JSON lines on stdout,
+ * provisioning from EHOME_PROVISIONING_FILE. With the cloud variables the stacks set
+ * (edge-agent/cloud, docs/agent-cloud.md): events to SQS, provisioning from DynamoDB, commands from
+ * the agent's own queue. Logs go to stderr.
  */
 
 function jsonLinesSink(write: (line: string) => void): EventSink & ReportSink {
@@ -26,8 +34,10 @@ function jsonLinesSink(write: (line: string) => void): EventSink & ReportSink {
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  let cloudConfig: CloudAdaptersConfig | undefined;
   try {
     config = loadConfig(process.env);
+    cloudConfig = cloudConfigFromEnv(process.env, config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`edge agent: invalid configuration: ${err.message}\n`);
@@ -46,8 +56,13 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   };
-  let provisioning: ProvisioningSource = createMemoryProvisioningSource();
-  if (config.provisioningFile) {
+  const cloud = cloudConfig
+    ? createCloudAdapters(cloudConfig, { log: log.child({ part: "cloud" }) })
+    : undefined;
+  let provisioning: ProvisioningSource = cloud?.provisioning ?? createMemoryProvisioningSource();
+  if (config.provisioningFile && cloud) {
+    log.warn("EHOME_PROVISIONING_FILE is ignored: provisioning comes from the devices table");
+  } else if (config.provisioningFile) {
     provisioning = await loadProvisioningFile(config.provisioningFile).catch((err: unknown) =>
       fail("EHOME_PROVISIONING_FILE", err),
     );
@@ -67,7 +82,7 @@ async function main(): Promise<void> {
   const sink = jsonLinesSink((line) => process.stdout.write(`${line}\n`));
   const agent = createEdgeAgent(config, {
     transport: createUdpTransport({ host: config.host, port: config.signalPort }),
-    events: sink,
+    events: cloud?.events ?? sink,
     reports: sink,
     provisioning,
     dialect,
@@ -80,20 +95,31 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal, sessions: agent.sessions.size });
-    agent.close().then(
-      () => {
-        log.info("stopped", { metrics: agent.metrics() });
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error("shutdown failed", { err });
-        process.exit(1);
-      },
-    );
+    agent
+      .close()
+      .then(() => cloud?.close())
+      .then(
+        () => {
+          log.info("stopped", { metrics: { ...agent.metrics(), ...cloud?.metrics() } });
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error("shutdown failed", { err });
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 
+  try {
+    // Queue and heartbeat first: the API may route commands here from then on.
+    await cloud?.start(agent);
+  } catch (err) {
+    log.error("cannot start the cloud adapters", { err });
+    await cloud?.close();
+    process.exit(1);
+  }
   try {
     await agent.start();
   } catch (err) {
@@ -104,6 +130,7 @@ async function main(): Promise<void> {
       port: config.signalPort,
     });
     await agent.close();
+    await cloud?.close();
     process.exit(1);
   }
   const address = agent.signalAddress();
@@ -114,6 +141,7 @@ async function main(): Promise<void> {
     autoProvision: config.autoProvision,
     trace: config.traceFile ?? null,
     dialectProfiles: dialect.profiles.length,
+    cloud: cloud ? { commandQueueUrl: cloud.commandQueueUrl } : null,
   });
 }
 
