@@ -1,54 +1,31 @@
-import {
-  type CatalogueView,
-  type CommandEntry,
-  type CommandId,
-  ENVELOPE,
-} from "../signalling/catalogue.ts";
+import { type CommandEntry, ENVELOPE } from "../signalling/catalogue.ts";
 import {
   buildFields,
   childText,
   decode,
   encode,
-  type PlatformRequestMessage,
   type ResponseMessage,
   readFields,
   type XmlElement,
 } from "../signalling/codec/index.ts";
-import type { SafeEmitter } from "./emitter.ts";
-import { advance, fixOf, type GpsTrack, startTrack } from "./gps.ts";
+import type { DeviceEnv, DevicePort } from "./device-env.ts";
+import { GpsReporter } from "./gps-reporter.ts";
 import { deviceLocalNow, formatDeviceTime } from "./handlers/clock.ts";
-import type { DeviceActions, DeviceData, HandlerContext } from "./handlers/context.ts";
-import { handlerFor } from "./handlers/index.ts";
+import type { DeviceActions, DeviceData } from "./handlers/context.ts";
 import { configKey } from "./handlers/param.ts";
-import { badRequest } from "./handlers/status.ts";
-import type { HistogramData } from "./histogram.ts";
 import { recordLatency } from "./histogram.ts";
 import { createLink, type DatagramPort, type Link } from "./link.ts";
-import type { ResolvedOptions } from "./options.ts";
 import type { DeviceProfile } from "./profile.ts";
-import { type Random, randomInt } from "./random.ts";
-import type { Scheduler, TaskHandle } from "./scheduler.ts";
+import { randomInt } from "./random.ts";
+import { CommandResponder } from "./responder.ts";
+import type { TaskHandle } from "./scheduler.ts";
 import { type CounterName, type Counters, type DeviceState, emptyCounters } from "./stats.ts";
-import type { ReceivedCommand, SimulatedDevice, SimulatorEvents } from "./types.ts";
+import type { ReceivedCommand, SimulatedDevice } from "./types.ts";
 
-/** What every device shares with the simulator that owns it. */
-export interface DeviceEnv {
-  readonly options: ResolvedOptions;
-  readonly view: CatalogueView;
-  readonly scheduler: Scheduler;
-  readonly random: Random;
-  readonly wallClock: () => number;
-  readonly totals: Counters;
-  readonly latency: HistogramData;
-  readonly events: SafeEmitter<SimulatorEvents>;
-  stateChanged(from: DeviceState, to: DeviceState): void;
-  onError(err: unknown): void;
-}
+export type { DeviceEnv } from "./device-env.ts";
 
 /** ehome-2.0 §2.1 (SDK): KeepAliveSeconds 0 or absent means 15. */
 const DEFAULT_KEEPALIVE_SECONDS = 15;
-/** Replies remembered for answering retransmitted platform requests (§3.3 triple send). */
-const DEDUPE_WINDOW = 16;
 /** Late KEEPALIVE answers are still matched this far back. */
 const MAX_OUTSTANDING_KEEPALIVES = 8;
 /** ehome-2.0 §3.2: counters wrap below 2^31. */
@@ -57,23 +34,13 @@ const SEQUENCE_LIMIT = 0x7fffffff;
 const NET_UNIT_TYPE = "PU";
 const MANUFACTURE = "0";
 
-interface CachedReply {
-  bytes: Uint8Array;
-  status: number;
-  description: string;
-}
-
-interface PendingGps {
-  sequence: number;
-  params: XmlElement;
-}
-
 /**
- * One simulated EHOME 2.0 device: registration with retry, keepalive at the agent's interval, GPS
- * with retransmission, and answers to platform requests (handlers/ does the per-command work).
- * All timing goes through the shared scheduler; all I/O through its link.
+ * One simulated EHOME 2.0 device: registration with retry, keepalive at the agent's interval,
+ * reboot and upgrade. GPS reports (gps-reporter.ts) and answers to platform requests
+ * (responder.ts → handlers/) are its parts. All timing goes through the shared scheduler, all I/O
+ * through its link.
  */
-export class SimDevice implements SimulatedDevice, DeviceActions {
+export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   readonly counters: Counters = emptyCounters();
   readonly commands: ReceivedCommand[] = [];
   keepAliveSeconds: number | null = null;
@@ -83,24 +50,20 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
 
   private readonly link: Link;
   private readonly data: DeviceData;
-  private readonly ctx: HandlerContext;
-  private readonly dedupe = new Map<string, CachedReply>();
+  private readonly gps: GpsReporter;
+  private readonly responder: CommandResponder;
   private sequence: number;
   private closed = false;
 
   private registerSeq: number | null = null;
   /** KEEPALIVEs sent and not yet answered: Sequence → send time (a slow link answers late). */
   private readonly keepalives = new Map<number, number>();
-  private keepaliveSeq: number | null = null;
+  private lastKeepalive: number | null = null;
   private keepaliveDueAt = 0;
   private missed = 0;
-  private gpsPending: PendingGps | null = null;
-  private gpsTrack: GpsTrack | null = null;
 
   private registerTimer: TaskHandle | null = null;
   private keepaliveTimer: TaskHandle | null = null;
-  private gpsTimer: TaskHandle | null = null;
-  private gpsResendTimer: TaskHandle | null = null;
   private bootTimer: TaskHandle | null = null;
   private upgradeTimer: TaskHandle | null = null;
 
@@ -126,7 +89,11 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
       timeZone: "+08:00",
       pendingFirmware: null,
     };
-    this.ctx = {
+    this.gps = new GpsReporter(env, this, profile, {
+      deviceTime: () => this.deviceTime(),
+      timeZone: () => this.data.timeZone,
+    });
+    const ctx = {
       device: this.data,
       actions: this,
       view: env.view,
@@ -134,6 +101,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
       random: env.random,
       wallClock: env.wallClock,
     };
+    this.responder = new CommandResponder(env, this, this, ctx, this.link, this.commands);
   }
 
   get id(): string {
@@ -157,14 +125,13 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
 
   storedConfig(configCmd: string, ...configParams: Array<string | number>): XmlElement | undefined {
     const [p1, p2, p3, p4] = configParams.map(String);
-    return this.data.config.get(
-      configKey(configCmd, {
-        configParam1: p1,
-        configParam2: p2,
-        configParam3: p3,
-        configParam4: p4,
-      }),
-    );
+    const key = configKey(configCmd, {
+      configParam1: p1,
+      configParam2: p2,
+      configParam3: p3,
+      configParam4: p4,
+    });
+    return this.data.config.get(key);
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -193,12 +160,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     }
     // Carry on as if the outage never happened; an agent that gave up answers 403 (§2.2).
     this.setState("online");
-    this.keepaliveSeq = null;
-    this.keepalives.clear();
-    this.missed = 0;
+    this.forgetKeepalives();
     this.keepaliveDueAt = this.env.scheduler.now();
     this.keepaliveTick();
-    this.scheduleGps();
+    this.gps.start();
   }
 
   reregister(): void {
@@ -223,18 +188,17 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     this.cancelUpgrade();
     this.count("reboots");
     this.setState("rebooting");
-    this.dedupe.clear();
+    this.responder.clear();
+    this.gps.reset();
     this.data.sessions.clear();
-    this.gpsPending = null;
     this.registerSeq = null;
-    this.keepaliveSeq = null;
-    this.keepalives.clear();
+    this.forgetKeepalives();
     this.bootTimer = this.env.scheduler.after(silenceMs, () => this.boot());
   }
 
   upgrade(_version: string, afterMs: number): void {
     if (afterMs < 0 || this.closed) return;
-    this.upgradeTimer?.cancel();
+    this.cancelUpgrade();
     // Downloading and flashing happen while the device stays online; then it reboots (§6).
     this.upgradeTimer = this.env.scheduler.after(afterMs, () => {
       this.upgradeTimer = null;
@@ -246,6 +210,37 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
 
   ptzAction(): void {
     this.count("ptzActions");
+  }
+
+  // ---- DevicePort (used by the GPS reporter and the responder) --------------------------------
+
+  count(name: CounterName, n = 1): void {
+    this.counters[name] += n;
+    this.env.totals[name] += n;
+  }
+
+  nextSequence(): number {
+    this.sequence = this.sequence >= SEQUENCE_LIMIT ? 1 : this.sequence + 1;
+    return this.sequence;
+  }
+
+  sendRequest(entry: CommandEntry, sequence: number, params: XmlElement): void {
+    // Device requests carry no Method in the 2.0 captures (ehome-2.0 §1.2).
+    const encoded = encode(
+      {
+        kind: "request",
+        version: ENVELOPE.deviceVersion,
+        sequence,
+        command: entry.command,
+        params,
+      },
+      { encoding: this.profile.encoding },
+    );
+    if (!encoded.ok) {
+      this.count("encodeErrors");
+      return;
+    }
+    this.link.send(encoded.bytes, false);
   }
 
   // ---- inbound --------------------------------------------------------------------------------
@@ -272,13 +267,12 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     }
     const m = decoded.message;
     if (m.kind === "response") this.onResponse(m);
-    else if (m.kind === "platform-request") this.onPlatformRequest(m);
+    else if (m.kind === "platform-request") this.responder.handle(m);
     else this.count("decodeErrors");
   }
 
   private onResponse(m: ResponseMessage): void {
     const seq = m.header.sequence;
-    const c = this.env.view.commands;
     if (seq === this.registerSeq) {
       if (m.status === 200) this.registered(m);
       else {
@@ -295,25 +289,13 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
         this.missed = 0;
         recordLatency(this.env.latency, this.env.scheduler.now() - keepaliveSentAt);
       } else if (m.status === 403) {
-        // ehome-2.0 §2.2: the agent does not know us (restarted, or timed us out): register again,
-        // a little later so a whole fleet answered 403 at once does not re-register in one burst.
         this.count("keepalive403");
         this.reject(m);
-        this.cancelTimers();
-        this.setState("registering");
-        const spread = Math.min(1000, (this.keepAliveSeconds ?? 1) * 100);
-        this.registerTimer = this.env.scheduler.after(spread * this.env.random(), () =>
-          this.register(),
-        );
+        this.reregisterSoon();
       }
       return;
     }
-    if (this.gpsPending && seq === this.gpsPending.sequence && sameCommand(m, c.gps)) {
-      this.count("gpsAnswered");
-      this.gpsPending = null;
-      this.gpsResendTimer?.cancel();
-      this.gpsResendTimer = null;
-    }
+    this.gps.onResponse(m);
   }
 
   private reject(m: ResponseMessage): void {
@@ -326,136 +308,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     });
   }
 
-  private onPlatformRequest(m: PlatformRequestMessage): void {
-    this.count("commandsReceived");
-    const key = `${m.header.sequence}|${m.command.toUpperCase()}`;
-    const cached = this.dedupe.get(key);
-    if (cached) {
-      // ehome-2.0 §3.3: the platform may send a request up to three times with one Sequence:
-      // answer every copy, act once.
-      this.count("commandDuplicates");
-      this.sendReply(cached);
-      this.logCommand(m, true, cached.status, cached.description);
-      return;
-    }
-    const handler = handlerFor(m.commandId);
-    let reply: ReturnType<NonNullable<typeof handler>>;
-    if (!handler) {
-      this.count("unknownCommands");
-      reply = badRequest(`unknown command ${m.command}`);
-    } else {
-      try {
-        reply = handler(this.ctx, m);
-      } catch (err) {
-        this.env.onError(err);
-        reply = { status: 500, description: "internal error" };
-      }
-    }
-    // Known commands are answered with the catalogue's spelling, unknown ones echoed as received.
-    const whichCommand = m.commandId
-      ? this.env.view.commands[m.commandId as CommandId].command
-      : m.command;
-    const encoded = this.encodeReply(m, whichCommand, reply);
-    if (this.dedupe.size >= DEDUPE_WINDOW) {
-      const oldest = this.dedupe.keys().next().value;
-      if (oldest !== undefined) this.dedupe.delete(oldest);
-    }
-    this.dedupe.set(key, encoded);
-    this.sendReply(encoded);
-    this.logCommand(m, false, encoded.status, encoded.description);
-    if (encoded.status === reply.status) reply.afterReply?.();
-  }
-
-  private encodeReply(
-    m: PlatformRequestMessage,
-    whichCommand: string,
-    reply: { status: number; description: string; params?: XmlElement },
-  ): CachedReply {
-    const message = {
-      kind: "response" as const,
-      version: ENVELOPE.deviceVersion,
-      sequence: m.header.sequence,
-      whichCommand,
-      status: reply.status,
-      description: reply.description,
-      params: reply.params ?? {},
-    };
-    const opts = { encoding: this.profile.encoding, maxBytes: this.env.options.maxReplyBytes };
-    const encoded = encode(message, opts);
-    if (encoded.ok)
-      return { bytes: encoded.bytes, status: reply.status, description: reply.description };
-    // E.g. a stored config holding characters GB2312 lacks: answer, but as a failure.
-    this.count("encodeErrors");
-    const fallback = { ...message, status: 500, description: "reply not encodable", params: {} };
-    const again = encode(fallback, opts);
-    return {
-      bytes: again.ok ? again.bytes : new Uint8Array(0),
-      status: fallback.status,
-      description: fallback.description,
-    };
-  }
-
-  private sendReply(reply: CachedReply): void {
-    this.count("commandsAnswered");
-    if (reply.status !== 200) this.count("commandsRefused");
-    if (reply.bytes.length > 0) this.link.send(reply.bytes, true);
-  }
-
-  private logCommand(
-    m: PlatformRequestMessage,
-    duplicate: boolean,
-    status: number,
-    description: string,
-  ): void {
-    const size = this.env.options.commandLogSize;
-    const hasListener = this.env.events.has("command");
-    if (size === 0 && !hasListener) return;
-    const entry: ReceivedCommand = {
-      at: this.env.wallClock(),
-      sequence: m.header.sequence,
-      command: m.command,
-      commandId: m.commandId,
-      params: m.params,
-      duplicate,
-      status,
-      description,
-    };
-    if (size > 0) {
-      this.commands.push(entry);
-      if (this.commands.length > size) this.commands.shift();
-    }
-    if (hasListener) this.env.events.emit("command", { device: this, command: entry });
-  }
-
-  // ---- outbound requests ----------------------------------------------------------------------
-
-  private nextSequence(): number {
-    this.sequence = this.sequence >= SEQUENCE_LIMIT ? 1 : this.sequence + 1;
-    return this.sequence;
-  }
-
-  private randomSequence(): number {
-    return randomInt(this.env.random, 1, 1_000_000);
-  }
-
-  private sendRequest(entry: CommandEntry, sequence: number, params: XmlElement): void {
-    // Device requests carry no Method in the 2.0 captures (ehome-2.0 §1.2).
-    const encoded = encode(
-      {
-        kind: "request",
-        version: ENVELOPE.deviceVersion,
-        sequence,
-        command: entry.command,
-        params,
-      },
-      { encoding: this.profile.encoding },
-    );
-    if (!encoded.ok) {
-      this.count("encodeErrors");
-      return;
-    }
-    this.link.send(encoded.bytes, false);
-  }
+  // ---- registration and keepalive -------------------------------------------------------------
 
   /** ehome-2.0 §2.1: REGISTER, retried until answered 200. */
   private register(): void {
@@ -465,8 +318,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     const c = this.env.view.commands.register;
     const seq = this.nextSequence();
     this.registerSeq = seq;
-    this.keepaliveSeq = null;
-    this.keepalives.clear();
+    this.forgetKeepalives();
     const params = buildFields(c.params, {
       netUnitType: NET_UNIT_TYPE,
       deviceId: this.profile.id,
@@ -483,6 +335,19 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     this.registerTimer = this.env.scheduler.after(retry, () => this.register());
   }
 
+  /**
+   * ehome-2.0 §2.2: the agent does not know us (restarted, or timed us out): register again, a
+   * little later, so a whole fleet answered 403 at once does not re-register in one burst.
+   */
+  private reregisterSoon(): void {
+    this.cancelTimers();
+    this.setState("registering");
+    const spreadMs = Math.min(1000, (this.keepAliveSeconds ?? 1) * 100);
+    this.registerTimer = this.env.scheduler.after(spreadMs * this.env.random(), () =>
+      this.register(),
+    );
+  }
+
   private registered(m: ResponseMessage): void {
     this.registerTimer?.cancel();
     this.registerTimer = null;
@@ -495,17 +360,15 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
       (Number.isFinite(offered) && offered > 0 ? offered : DEFAULT_KEEPALIVE_SECONDS);
     this.keepAliveSeconds = seconds;
     this.count("registrations");
-    this.missed = 0;
-    this.keepaliveSeq = null;
-    this.keepalives.clear();
+    this.forgetKeepalives();
     this.setState("online");
     this.keepaliveTimer?.cancel();
     // The first KEEPALIVE goes out somewhere in the first period rather than exactly one period
-    // later, so a fleet registered in a burst (start, agent restart) keepalives evenly, not in bursts.
+    // later, so a fleet registered in a burst (start, agent restart) keepalives evenly.
     const firstMs = seconds * 1000 * (0.1 + 0.9 * this.env.random());
     this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
-    this.scheduleGps();
+    this.gps.start();
     if (this.env.events.has("registered")) {
       this.env.events.emit("registered", { device: this, keepAliveSeconds: seconds });
     }
@@ -515,7 +378,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
   private keepaliveTick(): void {
     this.keepaliveTimer = null;
     if (this.state !== "online" || this.keepAliveSeconds === null) return;
-    if (this.keepaliveSeq !== null && this.keepalives.has(this.keepaliveSeq)) {
+    if (this.lastKeepalive !== null && this.keepalives.has(this.lastKeepalive)) {
       this.count("keepalivesMissed");
       this.missed++;
       const limit = this.env.options.keepaliveMissLimit;
@@ -527,7 +390,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     const c = this.env.view.commands.keepalive;
     const seq = this.nextSequence();
     const now = this.env.scheduler.now();
-    this.keepaliveSeq = seq;
+    this.lastKeepalive = seq;
     this.keepalives.set(seq, now);
     if (this.keepalives.size > MAX_OUTSTANDING_KEEPALIVES) {
       const oldest = this.keepalives.keys().next().value;
@@ -535,65 +398,16 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     }
     this.count("keepalivesSent");
     this.sendRequest(c, seq, buildFields(c.params, { deviceId: this.profile.id }));
-    const periodMs = this.keepAliveSeconds * 1000;
-    this.keepaliveDueAt = Math.max(this.keepaliveDueAt + periodMs, now + 1);
+    this.keepaliveDueAt = Math.max(this.keepaliveDueAt + this.keepAliveSeconds * 1000, now + 1);
     this.keepaliveTimer = this.env.scheduler.after(this.keepaliveDueAt - now, () =>
       this.keepaliveTick(),
     );
   }
 
-  // ---- GPS ------------------------------------------------------------------------------------
-
-  private scheduleGps(): void {
-    const seconds = this.env.options.gpsIntervalSeconds;
-    if (seconds <= 0 || this.state !== "online") return;
-    this.gpsTimer?.cancel();
-    // The first report lands somewhere in the first period, so a fleet's reports are spread out.
-    this.gpsTimer = this.env.scheduler.after(seconds * 1000 * this.env.random(), () =>
-      this.gpsTick(),
-    );
-    if (this.gpsPending) this.scheduleGpsResend();
-  }
-
-  private gpsTick(): void {
-    const seconds = this.env.options.gpsIntervalSeconds;
-    this.gpsTimer = this.env.scheduler.after(seconds * 1000, () => this.gpsTick());
-    if (this.state !== "online") return;
-    const random = this.env.random;
-    if (this.gpsTrack === null) this.gpsTrack = startTrack(this.profile.index, random);
-    else advance(this.gpsTrack, seconds, random);
-    // A report still unanswered keeps being resent; the new position waits for the next period.
-    if (this.gpsPending) return;
-    const c = this.env.view.commands.gps;
-    const fix = fixOf(this.gpsTrack, random);
-    const sequence = this.nextSequence();
-    const params = buildFields(c.params, {
-      deviceId: this.profile.id,
-      time: this.deviceTime(),
-      ...fix,
-      retransFlag: 0,
-      needsResponse: 1,
-      timeZone: this.data.timeZone,
-    });
-    this.gpsPending = { sequence, params };
-    this.count("gpsSent");
-    this.sendRequest(c, sequence, params);
-    this.scheduleGpsResend();
-  }
-
-  /** ehome-2.0 §2.9 (C): NeedsResponse reports are resent with RetransFlag 1 until answered. */
-  private scheduleGpsResend(): void {
-    this.gpsResendTimer?.cancel();
-    this.gpsResendTimer = this.env.scheduler.after(this.env.options.gpsRetryMs, () => {
-      this.gpsResendTimer = null;
-      const pending = this.gpsPending;
-      if (!pending || this.state !== "online") return;
-      const c = this.env.view.commands.gps;
-      pending.params[c.params.retransFlag!] = "1";
-      this.count("gpsResent");
-      this.sendRequest(c, pending.sequence, pending.params);
-      this.scheduleGpsResend();
-    });
+  private forgetKeepalives(): void {
+    this.lastKeepalive = null;
+    this.keepalives.clear();
+    this.missed = 0;
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -611,22 +425,19 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     this.register();
   }
 
+  private randomSequence(): number {
+    return randomInt(this.env.random, 1, 1_000_000);
+  }
+
   /** Session timers; a pending upgrade survives re-registration (cancelUpgrade). */
   private cancelTimers(): void {
-    for (const t of [
-      this.registerTimer,
-      this.keepaliveTimer,
-      this.gpsTimer,
-      this.gpsResendTimer,
-      this.bootTimer,
-    ]) {
-      t?.cancel();
-    }
+    this.registerTimer?.cancel();
+    this.keepaliveTimer?.cancel();
+    this.bootTimer?.cancel();
     this.registerTimer = null;
     this.keepaliveTimer = null;
-    this.gpsTimer = null;
-    this.gpsResendTimer = null;
     this.bootTimer = null;
+    this.gps.stop();
   }
 
   private cancelUpgrade(): void {
@@ -641,13 +452,4 @@ export class SimDevice implements SimulatedDevice, DeviceActions {
     this.env.stateChanged(from, to);
     if (this.env.events.has("state")) this.env.events.emit("state", { device: this, from, to });
   }
-
-  private count(name: CounterName, n = 1): void {
-    this.counters[name] += n;
-    this.env.totals[name] += n;
-  }
-}
-
-function sameCommand(m: ResponseMessage, entry: CommandEntry): boolean {
-  return m.whichCommand.toUpperCase() === entry.command.toUpperCase();
 }
