@@ -1,6 +1,10 @@
 import { resolve } from "node:path";
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
-import { createSqsEventSink } from "../edge-agent/cloud/sqs-event-sink.ts";
+import {
+  type CloudAdapters,
+  cloudConfigFromEnv,
+  createCloudAdapters,
+} from "../edge-agent/cloud/index.ts";
 import { type AgentConfig, ConfigError, loadConfig } from "../edge-agent/config.ts";
 import { createLogger, type Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
@@ -159,21 +163,8 @@ async function main(): Promise<void> {
     missing.push(`HTTP API on port ${apiPort}: ${(err as Error).message}`);
   }
 
-  // 4. The edge agent. Device events go to the device-events queue through the agent's own
-  // batched SQS sink (edge-agent/cloud/sqs-event-sink.ts).
-  // INTEGRATION POINT (edge-agent/cloud/index.ts, not committed yet): replace `events` and the
-  // two interim lines below with the full adapters, so provisioning comes from the devices
-  // table and API commands reach devices through the agent's command queue and heartbeat:
-  //   const cloud = createCloudAdapters(cloudConfigFromEnv(env, agentConfig)!, {
-  //     sqs: backends.clients.sqs, dynamodb: backends.clients.dynamodb, log });
-  //   createEdgeAgent(agentConfig, { ..., events: cloud.events, provisioning: cloud.provisioning });
-  //   await cloud.start(agent); await agent.start();
-  //   stops: agent.close() first, then cloud.close().
-  const events = createSqsEventSink(
-    { queueUrl: backends.resources.queues.deviceEvents.url },
-    { sqs: () => backends.clients.sqs, log: log.child({ part: "cloud-events" }) },
-  );
-  stops.push({ name: "agent events", close: events.close });
+  // 4. The edge agent with its cloud adapters: device events to SQS, provisioning from the
+  // devices table, its own command queue and heartbeat (so API commands reach it).
   const interimReports: ReportSink = {
     report(report) {
       log.info("device report (not forwarded yet)", {
@@ -182,25 +173,34 @@ async function main(): Promise<void> {
       });
     },
   };
-  missing.push(
-    "agent command channel and heartbeat (edge-agent/cloud): API commands cannot reach devices yet",
-  );
-  missing.push(
-    "provisioning from the devices table (edge-agent/cloud): EHOME_AUTO_PROVISION decides",
-  );
+  // INTEGRATION POINT: alarm/picture/report forwarding (alarms function) is not built yet.
   missing.push("alarm and report forwarding: reports are only logged");
   let agent: EdgeAgent | undefined;
+  let cloud: CloudAdapters | undefined;
   try {
+    const cloudConfig = cloudConfigFromEnv(env, agentConfig);
+    if (!cloudConfig) throw new Error("the local resources did not reach the environment");
+    cloud = createCloudAdapters(cloudConfig, {
+      sqs: backends.clients.sqs,
+      dynamodb: backends.clients.dynamodb,
+      log: log.child({ part: "cloud" }),
+    });
     agent = createEdgeAgent(agentConfig, {
       transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
-      events,
+      events: cloud.events,
+      provisioning: cloud.provisioning,
       reports: interimReports,
       log: log.child({ part: "agent", agentId: agentConfig.agentId }),
     });
+    // Command queue and heartbeat first: the API can route to the agent from then on.
+    await cloud.start(agent);
     await agent.start();
-    stops.push({ name: "agent", close: agent.close });
+    const started = { agent, cloud };
+    stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+    stops.push({ name: "agent", close: () => started.agent.close() });
   } catch (err) {
     await agent?.close();
+    await cloud?.close();
     agent = undefined;
     missing.push(
       `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,

@@ -34,7 +34,7 @@ interface Ready {
 }
 
 describe("npm start", () => {
-  it("serves the API with the token, registers a device end to end, and Ctrl-C stops everything", async () => {
+  it("serves the API with the token, registers a device, routes a command to it, and Ctrl-C stops everything", async () => {
     dataDir = await mkdtemp(join(tmpdir(), "ehome-npm-start-"));
     const proc = spawn(process.execPath, ["--import", "tsx", "bin/local.ts"], {
       cwd: ROOT,
@@ -76,11 +76,14 @@ describe("npm start", () => {
     const register = await readFile(
       join(ROOT, "test/fixtures/datagrams/register-gb2312-chinese-comments.bin"),
     );
+    // The test socket plays the device: it registers, then receives what the agent sends it.
     const socket = createSocket("udp4");
-    const reply = new Promise<void>((resolve) => socket.once("message", () => resolve()));
+    let datagrams = 0;
+    socket.on("message", () => {
+      datagrams++;
+    });
     socket.send(register, Number(port), host);
-    await reply;
-    socket.close();
+    await eventually(async () => (datagrams > 0 ? true : undefined));
 
     // REGISTER → agent → device-events queue → registry poller → DynamoDB → API.
     const device = await eventually(async () => {
@@ -91,6 +94,18 @@ describe("npm start", () => {
       return body.items.find((d) => d.deviceId === "0012");
     });
     expect(device.status).toBe("online");
+
+    // API → commands table → agent command queue (agents table) → agent → device socket.
+    const before = datagrams;
+    const command = await fetch(`${ready.api}/devices/0012/commands?wait=1`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "reboot" }),
+    });
+    expect(command.status).toBe(202);
+    expect(await command.json()).toMatchObject({ deviceId: "0012", agentId: "local" });
+    await eventually(async () => (datagrams > before ? true : undefined));
+    socket.close();
     expect(processesMentioning(dataDir).length).toBeGreaterThan(0);
 
     proc.kill("SIGINT");
