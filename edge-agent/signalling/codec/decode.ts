@@ -69,7 +69,8 @@ function decodeUnsafe(raw: Uint8Array, options: DecodeOptions): DecodeResult {
   const { text, encoding } = decoded;
   if (text.includes("\u0000")) return fail("MALFORMED_XML", "NUL inside the document");
 
-  // style rule 3: one parser; no DOCTYPE, no entities beyond the predefined ones, strings only.
+  // style rule 3: one parser; no DOCTYPE, only predefined entities and character references,
+  // every value a string (`0012` stays "0012").
   const parsed = parseXml(text, { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, repeatable });
   if (!parsed.ok) return { ok: false, error: parsed.error };
   const doc = parsed.doc;
