@@ -53,6 +53,12 @@ export interface ProvisioningSource {
   lookup(
     deviceId: string,
   ): ProvisioningDecision | undefined | Promise<ProvisioningDecision | undefined>;
+  /**
+   * For sources that keep only a password hash (the cloud registry): whether `password`, as the
+   * device sent it in REGISTER, matches. Used when the decision carries no clear `password`.
+   * Sources without stored passwords answer true.
+   */
+  verifyPassword?(deviceId: string, password: string): boolean | Promise<boolean>;
 }
 
 /** A provisioning source that accepts pushed changes (API-driven updates plug in here). */

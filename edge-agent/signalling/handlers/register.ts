@@ -116,6 +116,15 @@ function accept(
   ctx.learn(session);
 }
 
+function refusePassword(ctx: HandlerContext, msg: RegisterMessage, host: string, port: number) {
+  ctx.metrics.c.registers_unauthorized++;
+  ctx.logLimited(`password:${host}`, "warn", "register refused: password mismatch", {
+    deviceId: msg.deviceId.slice(0, 64),
+    address: formatAddress(host, port),
+  });
+  refuse(ctx, msg, host, port, BAD_PASSWORD);
+}
+
 function decide(
   ctx: HandlerContext,
   msg: RegisterMessage,
@@ -135,18 +144,40 @@ function decide(
     refuse(ctx, msg, host, port, REFUSED);
     return;
   }
-  if (
-    decision?.password !== undefined &&
-    msg.password !== undefined &&
-    !samePassword(decision.password, msg.password)
-  ) {
-    c.registers_unauthorized++;
-    ctx.logLimited(`password:${host}`, "warn", "register refused: password mismatch", {
-      deviceId: msg.deviceId,
-      address: formatAddress(host, port),
-    });
-    refuse(ctx, msg, host, port, BAD_PASSWORD);
-    return;
+  if (msg.password !== undefined) {
+    // The password is checked only when the device sends one (issue 2 item 5; EHome 2.0 has no
+    // key, §7.3). A clear password from the allowlist is compared here; a source that stores only a
+    // hash (the cloud registry) verifies it itself, possibly asynchronously.
+    let ok: boolean | Promise<boolean> = true;
+    if (decision?.password !== undefined) ok = samePassword(decision.password, msg.password);
+    else if (ctx.provisioning.verifyPassword) {
+      try {
+        ok = ctx.provisioning.verifyPassword(msg.deviceId, msg.password);
+      } catch (err) {
+        ctx.logLimited("provisioning-error", "error", "password verification failed", { err });
+        return; // unanswered: the device retries
+      }
+    }
+    if (ok instanceof Promise) {
+      const key = `${msg.deviceId}#${msg.header.sequence}`;
+      ctx.registering.add(key);
+      ok.then(
+        (good) => {
+          if (!ctx.registering.delete(key)) return; // the agent closed meanwhile
+          if (good) accept(ctx, msg, host, port, Date.now());
+          else refusePassword(ctx, msg, host, port);
+        },
+        (err: unknown) => {
+          ctx.registering.delete(key);
+          ctx.logLimited("provisioning-error", "error", "password verification failed", { err });
+        },
+      );
+      return;
+    }
+    if (!ok) {
+      refusePassword(ctx, msg, host, port);
+      return;
+    }
   }
   accept(ctx, msg, host, port, now);
 }

@@ -185,6 +185,40 @@ describe("provisioning (issue 2 item 5)", () => {
     expect(h.lastResponse(40015).status).toBe(200);
   });
 
+  it("lets a hash-only source verify the password asynchronously: mismatch → 401, match → 200", async () => {
+    const checked: string[] = [];
+    h = await startHarness(
+      { EHOME_AUTO_PROVISION: "false" },
+      {
+        provisioning: {
+          lookup: () => ({ allowed: true }),
+          verifyPassword: async (deviceId, password) => {
+            checked.push(`${deviceId}:${password}`);
+            return password === "s3cret";
+          },
+        },
+      },
+    );
+    h.transport.deliver(
+      registerDatagram({ deviceId: "cam-h", sequence: 1, password: "wrong" }),
+      DEV,
+      40016,
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(h.lastResponse(40016).status).toBe(401);
+    expect(h.agent.sessions.get("cam-h")).toBeUndefined();
+
+    h.transport.deliver(
+      registerDatagram({ deviceId: "cam-h", sequence: 2, password: "s3cret" }),
+      DEV,
+      40016,
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(h.lastResponse(40016).status).toBe(200);
+    expect(h.agent.sessions.get("cam-h")).toBeDefined();
+    expect(checked).toEqual(["cam-h:wrong", "cam-h:s3cret"]);
+  });
+
   it("waits for an asynchronous provisioning source and answers once it decides", async () => {
     let release: (v: { allowed: boolean }) => void = () => {};
     h = await startHarness(
