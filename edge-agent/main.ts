@@ -6,6 +6,7 @@ import {
   createCloudAdapters,
 } from "./cloud/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { createDeviceHttpServer } from "./http/device-http.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
 import { createDialect, type Dialect, loadDialectFile } from "./signalling/dialect.ts";
@@ -90,13 +91,19 @@ async function main(): Promise<void> {
     log,
   });
 
+  const http = createDeviceHttpServer(
+    { host: config.host, port: config.httpPort },
+    { health: () => ({ ok: !stopping, agentId: config.agentId, sessions: agent.sessions.size }) },
+  );
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal, sessions: agent.sessions.size });
-    agent
+    http
       .close()
+      .then(() => agent.close())
       .then(() => cloud?.close())
       .then(
         () => {
@@ -133,9 +140,23 @@ async function main(): Promise<void> {
     await cloud?.close();
     process.exit(1);
   }
+  try {
+    await http.start();
+  } catch (err) {
+    log.error("cannot bind the device HTTP port", {
+      err,
+      variable: "EHOME_HTTP_PORT",
+      host: config.host,
+      port: config.httpPort,
+    });
+    await agent.close();
+    await cloud?.close();
+    process.exit(1);
+  }
   const address = agent.signalAddress();
   log.info("edge agent listening", {
     signalling: `${address.host}:${address.port}`,
+    http: `${http.address().host}:${http.address().port}`,
     publicHost: config.publicHost,
     keepAliveSeconds: config.keepAliveSeconds,
     autoProvision: config.autoProvision,

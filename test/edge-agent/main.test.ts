@@ -59,6 +59,7 @@ describe("npm run agent (edge-agent/main.ts)", () => {
     const r = run({
       EHOME_HOST: "127.0.0.1",
       EHOME_SIGNAL_PORT: "0",
+      EHOME_HTTP_PORT: "0",
       EHOME_LEARN_DEVICES: "false",
     });
     await r.waitFor(() => r.err().includes("edge agent listening"));
@@ -75,6 +76,10 @@ describe("npm run agent (edge-agent/main.ts)", () => {
       whichCommand: COMMANDS.register.command,
     });
     await r.waitFor(() => r.out().includes('"online"'));
+    const http = (JSON.parse(line) as { http: string }).http;
+    const health = await fetch(`http://${http}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, sessions: 1 });
 
     r.p.kill("SIGTERM");
     expect(await r.exited).toBe(0);
