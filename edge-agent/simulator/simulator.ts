@@ -97,7 +97,11 @@ function openSocket(bind: string, host: string, port: number): Promise<dgram.Soc
   const socket = dgram.createSocket(isIP(bind) === 6 ? "udp6" : "udp4");
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => {
-      socket.close();
+      try {
+        socket.close();
+      } catch {
+        // Never bound: nothing to release.
+      }
       reject(err);
     };
     socket.once("error", fail);
