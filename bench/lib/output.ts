@@ -1,0 +1,70 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { type MachineInfo, machineInfo } from "./machine.ts";
+
+/**
+ * The common shape of every benchmark's JSON result (style rule 10: machine-readable, with a
+ * same-run baseline inside `scenarios`). bench/run-all.ts reads these files to regenerate
+ * docs/BENCHMARKS.md.
+ */
+export interface BenchmarkResult<S = unknown> {
+  benchmark: string;
+  mode: "quick" | "full";
+  /** The command line that produced the result, for the docs. */
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  elapsedSeconds: number;
+  machine: MachineInfo;
+  /** Benchmark-specific settings (rates, durations, repetitions, ...). */
+  settings: Record<string, unknown>;
+  /** One object per scenario; each carries its own baseline and ratio. */
+  scenarios: S[];
+}
+
+export interface CommonArgs {
+  quick: boolean;
+  /** Where to write the JSON besides stdout. */
+  out: string | undefined;
+}
+
+/** The flags every benchmark entry understands: `--quick`, `--out <file>`. */
+export const COMMON_OPTIONS = {
+  quick: { type: "boolean", default: false },
+  out: { type: "string" },
+} as const;
+
+export function startResult(
+  benchmark: string,
+  mode: "quick" | "full",
+  command: string,
+): { finish<S>(settings: Record<string, unknown>, scenarios: S[]): BenchmarkResult<S> } {
+  const started = Date.now();
+  const machine = machineInfo();
+  return {
+    finish(settings, scenarios) {
+      const finished = Date.now();
+      return {
+        benchmark,
+        mode,
+        command,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(finished).toISOString(),
+        elapsedSeconds: Math.round((finished - started) / 100) / 10,
+        machine,
+        settings,
+        scenarios,
+      };
+    },
+  };
+}
+
+/** Prints the result as JSON on stdout (and to `out` when given). */
+export function writeResult(result: BenchmarkResult, out: string | undefined): void {
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, text);
+  }
+  process.stdout.write(text);
+}

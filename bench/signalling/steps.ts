@@ -1,0 +1,170 @@
+import type { ChildHandle } from "../lib/child.ts";
+import {
+  emptyLatencyHistogram,
+  type LatencyHistogram,
+  latencyQuantileMs,
+  mergeLatency,
+} from "../lib/histogram.ts";
+import { diffUdpCounters, readUdpCounters, type UdpCounters } from "../lib/machine.ts";
+import { round } from "../lib/stats.ts";
+import type { ServerCounters, ServerReady, StepResult } from "./protocol.ts";
+
+/** One offered rate held for a while, summed over the generators. */
+export interface StepSummary {
+  /** KEEPALIVEs per second asked of the generators. */
+  targetRate: number;
+  /** KEEPALIVEs per second actually sent (first to last send). */
+  offeredRate: number;
+  /** Matched 200 replies per second (first send to last reply). */
+  answeredRate: number;
+  sent: number;
+  answered: number;
+  rejected: number;
+  unmatched: number;
+  lost: number;
+  lossPct: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Server CPU per datagram it received (user + system, µs). */
+  serverCpuUsPerMessage: number;
+  /** Server CPU over the step as a share of one core. */
+  serverCpuPct: number;
+  generatorCpuUsPerMessage: number;
+  /** Worst generator stall between send ticks, and the largest catch-up burst. */
+  maxTickGapMs: number;
+  maxBurst: number;
+  server: {
+    datagramsIn: number;
+    datagramsOut: number;
+    keepalivesUnknown: number;
+    sendErrors: number;
+  };
+  /** Host-wide UDP counter deltas: rcvbufErrors = datagrams dropped at a full receive queue. */
+  kernel: UdpCounters | null;
+  /** Loss below the threshold and no rejected KEEPALIVE. */
+  pass: boolean;
+}
+
+export interface StepSettings {
+  durationMs: number;
+  idleMs: number;
+  maxDrainMs: number;
+  lossThresholdPct: number;
+}
+
+export async function runStep(
+  rate: number,
+  generators: readonly ChildHandle<unknown>[],
+  server: ChildHandle<ServerReady>,
+  s: StepSettings,
+): Promise<StepSummary> {
+  const c0 = await server.request<ServerCounters>({ type: "counters" });
+  const k0 = readUdpCounters();
+  const parts = await Promise.all(
+    generators.map((g) =>
+      g.request<StepResult>(
+        {
+          type: "step",
+          rate: rate / generators.length,
+          durationMs: s.durationMs,
+          idleMs: s.idleMs,
+          maxDrainMs: s.maxDrainMs,
+        },
+        s.durationMs + s.maxDrainMs + 60_000,
+      ),
+    ),
+  );
+  const k1 = readUdpCounters();
+  const c1 = await server.request<ServerCounters>({ type: "counters" });
+
+  const latency: LatencyHistogram = emptyLatencyHistogram();
+  let sent = 0;
+  let answered = 0;
+  let rejected = 0;
+  let unmatched = 0;
+  let genCpu = 0;
+  let maxTickGapMs = 0;
+  let maxBurst = 0;
+  let first = Number.POSITIVE_INFINITY;
+  let lastSend = 0;
+  let lastReply = 0;
+  for (const p of parts) {
+    mergeLatency(latency, p.latency);
+    sent += p.sent;
+    answered += p.answered;
+    rejected += p.rejected;
+    unmatched += p.unmatched;
+    genCpu += p.cpuUs;
+    maxTickGapMs = Math.max(maxTickGapMs, p.maxTickGapMs);
+    maxBurst = Math.max(maxBurst, p.maxBurst);
+    if (p.sent > 0) first = Math.min(first, p.firstSendAt);
+    lastSend = Math.max(lastSend, p.lastSendAt);
+    lastReply = Math.max(lastReply, p.lastReplyAt);
+  }
+  const sendSeconds = Math.max(1e-3, (lastSend - first) / 1000);
+  const answerSeconds = Math.max(1e-3, (Math.max(lastReply, lastSend) - first) / 1000);
+  const lost = Math.max(0, sent - answered - rejected);
+  const lossPct = sent === 0 ? 0 : (100 * lost) / sent;
+  const serverIn = c1.datagramsIn - c0.datagramsIn;
+  const serverCpu = c1.cpuUs - c0.cpuUs;
+  return {
+    targetRate: rate,
+    offeredRate: Math.round(sent / sendSeconds),
+    answeredRate: Math.round(answered / answerSeconds),
+    sent,
+    answered,
+    rejected,
+    unmatched,
+    lost,
+    lossPct: round(lossPct, 3),
+    p50Ms: round(latencyQuantileMs(latency, 0.5), 3),
+    p99Ms: round(latencyQuantileMs(latency, 0.99), 3),
+    maxMs: round(latency.maxUs / 1000, 3),
+    serverCpuUsPerMessage: serverIn === 0 ? 0 : round(serverCpu / serverIn, 1),
+    serverCpuPct: round((100 * serverCpu) / 1000 / (answerSeconds * 1000), 1),
+    generatorCpuUsPerMessage: sent === 0 ? 0 : round(genCpu / sent, 1),
+    maxTickGapMs,
+    maxBurst,
+    server: {
+      datagramsIn: serverIn,
+      datagramsOut: c1.datagramsOut - c0.datagramsOut,
+      keepalivesUnknown: c1.keepalivesUnknown - c0.keepalivesUnknown,
+      sendErrors: c1.sendErrors - c0.sendErrors,
+    },
+    kernel: diffUdpCounters(k0, k1),
+    pass: lossPct < s.lossThresholdPct && rejected === 0 && sent > 0,
+  };
+}
+
+/**
+ * Finds the saturation point: the offered rates in order until one fails (loss ≥ threshold),
+ * then `refine` bisections between the last passing and the first failing rate.
+ */
+export async function searchSaturation(
+  rates: readonly number[],
+  refine: number,
+  run: (rate: number) => Promise<StepSummary>,
+): Promise<StepSummary[]> {
+  const steps: StepSummary[] = [];
+  let pass: StepSummary | undefined;
+  let fail: StepSummary | undefined;
+  for (const r of rates) {
+    const s = await run(r);
+    steps.push(s);
+    if (s.pass) pass = s;
+    else {
+      fail = s;
+      break;
+    }
+  }
+  for (let i = 0; i < refine && pass && fail; i++) {
+    const mid = Math.round((pass.targetRate + fail.targetRate) / 2 / 500) * 500;
+    if (mid <= pass.targetRate || mid >= fail.targetRate) break;
+    const s = await run(mid);
+    steps.push(s);
+    if (s.pass) pass = s;
+    else fail = s;
+  }
+  return steps;
+}
