@@ -1,0 +1,265 @@
+import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
+import {
+  type CloudAdapters,
+  type CloudAdaptersConfig,
+  cloudConfigFromEnv,
+  createCloudAdapters,
+} from "../edge-agent/cloud/index.ts";
+import type { AgentConfig } from "../edge-agent/config.ts";
+import type { Logger } from "../edge-agent/log.ts";
+import type { ReportSink } from "../edge-agent/ports.ts";
+import { createUdpTransport } from "../edge-agent/signalling/server.ts";
+import { createApp } from "../functions/api/app.ts";
+import type { ApiConfig } from "../functions/api/config.ts";
+import { createApiDepsFromEnv } from "../functions/api/handler.ts";
+import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
+import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
+import {
+  type LocalBackends,
+  type LocalBackendsConfig,
+  startLocalBackends,
+} from "../lib/local/backends.ts";
+import { type LocalHttpApi, startHttpApi } from "../lib/local/http-api.ts";
+import {
+  createSqsEventSource,
+  eventSourceConfigFor,
+  type SqsEventSource,
+  type SqsHandler,
+} from "../lib/local/sqs-event-source.ts";
+
+/**
+ * The whole platform in one process on the embedded backends (architecture §5): DynamoDB Local
+ * and fauxqs, the registry and command-results functions behind SQS pollers with their event
+ * source settings, the api function behind the bearer-token server, and the edge agent with its
+ * cloud adapters. `npm start` (bin/local.ts) runs it from the environment; end-to-end tests run
+ * it with short timers. No process.env is read or written here.
+ *
+ *   const platform = createLocalPlatform(options, { log });
+ *   await platform.start();   // rejects only when the backends cannot start
+ *   platform.missing;         // parts that did not start, with the reason
+ *   await platform.close();   // reverse start order; may be called while start() runs
+ */
+
+export interface LocalPlatformOptions {
+  backends: LocalBackendsConfig;
+  api: {
+    port: number;
+    host: string;
+    token: string;
+    /** Overrides of the api function's settings (tests shorten command deadlines). */
+    config?: Partial<ApiConfig>;
+  };
+  /** The agent's configuration; `false` runs no agent here (a test runs it as a child process). */
+  agent: AgentConfig | false;
+  /** Tuning of the agent's cloud adapters (defaults otherwise). */
+  cloud?: Pick<CloudAdaptersConfig, "events" | "commands" | "provisioning" | "heartbeat">;
+  /** Environment the functions read, under the backends' variables. Default none. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface LocalPlatformDeps {
+  log: Logger;
+}
+
+export interface LocalPlatform {
+  /** Starts every part in order. Rejects (having closed what started) if the backends fail. */
+  start(): Promise<void>;
+  readonly backends: LocalBackends | undefined;
+  readonly api: LocalHttpApi | undefined;
+  readonly agent: EdgeAgent | undefined;
+  readonly cloud: CloudAdapters | undefined;
+  /** What the functions and an agent process read: `options.env` plus the backends' variables. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Parts that are not running, each with the reason. */
+  readonly missing: readonly string[];
+  /** Stops every part in reverse start order; idempotent. */
+  close(reason?: string): Promise<void>;
+}
+
+type Stop = { name: string; close: () => Promise<void> };
+
+export function createLocalPlatform(
+  options: LocalPlatformOptions,
+  deps: LocalPlatformDeps,
+): LocalPlatform {
+  const { log } = deps;
+  const stops: Stop[] = [];
+  const missing: string[] = [];
+  let env: Readonly<Record<string, string | undefined>> = { ...options.env };
+  let backends: LocalBackends | undefined;
+  let api: LocalHttpApi | undefined;
+  let agent: EdgeAgent | undefined;
+  let cloud: CloudAdapters | undefined;
+  let starting: Promise<void> | undefined;
+  let stopped = false;
+  let closing: Promise<void> | undefined;
+
+  const startPollers = (b: LocalBackends): void => {
+    const { queues } = b.resources;
+    const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
+      ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
+      ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
+    ];
+    for (const [key, build] of pollers) {
+      const name = queues[key].definition.consumer.handler;
+      try {
+        const fn = build();
+        const source: SqsEventSource = createSqsEventSource(
+          eventSourceConfigFor(queues[key], b.endpoints.region),
+          { sqs: b.clients.sqs, handler: fn.handler, log: log.child({ function: name }) },
+        );
+        stops.push({
+          name,
+          close: async () => {
+            await source.close();
+            fn.close();
+          },
+        });
+      } catch (err) {
+        missing.push(`${name} function: ${(err as Error).message}`);
+      }
+    }
+  };
+
+  const startApi = async (): Promise<void> => {
+    const { port, host, token } = options.api;
+    try {
+      const fnDeps = createApiDepsFromEnv(env);
+      const app = createApp(
+        options.api.config
+          ? { ...fnDeps, config: { ...fnDeps.config, ...options.api.config } }
+          : fnDeps,
+      );
+      const server = await startHttpApi(
+        { port, host, token },
+        { app, log: log.child({ function: "api" }) },
+      ).catch((err: unknown) => {
+        fnDeps.close();
+        throw err;
+      });
+      api = server;
+      stops.push({
+        name: "api",
+        close: async () => {
+          await server.close();
+          fnDeps.close();
+        },
+      });
+    } catch (err) {
+      missing.push(`HTTP API on port ${port}: ${(err as Error).message}`);
+    }
+  };
+
+  const startAgent = async (b: LocalBackends, agentConfig: AgentConfig): Promise<void> => {
+    const interimReports: ReportSink = {
+      report(report) {
+        log.info("device report (not forwarded yet)", {
+          kind: report.kind,
+          deviceId: report.deviceId,
+        });
+      },
+    };
+    // INTEGRATION POINT: alarm/picture/report forwarding (alarms function) is not built yet.
+    missing.push("alarm and report forwarding: reports are only logged");
+    let a: EdgeAgent | undefined;
+    let c: CloudAdapters | undefined;
+    try {
+      const cloudConfig = cloudConfigFromEnv(env, agentConfig);
+      if (!cloudConfig) throw new Error("the local resources did not reach the environment");
+      c = createCloudAdapters(
+        { ...cloudConfig, ...options.cloud },
+        { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
+      );
+      a = createEdgeAgent(agentConfig, {
+        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
+        events: c.events,
+        provisioning: c.provisioning,
+        reports: interimReports,
+        log: log.child({ part: "agent", agentId: agentConfig.agentId }),
+      });
+      // Command queue and heartbeat first: the API can route to the agent from then on.
+      await c.start(a);
+      await a.start();
+      const started = { agent: a, cloud: c };
+      stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      stops.push({ name: "agent", close: () => started.agent.close() });
+      agent = a;
+      cloud = c;
+    } catch (err) {
+      await a?.close();
+      await c?.close();
+      missing.push(
+        `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,
+      );
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    // 1. Backends: fatal if they cannot start.
+    const b = await startLocalBackends(options.backends, { log: log.child({ part: "backends" }) });
+    stops.push({ name: "backends", close: b.close });
+    backends = b;
+    // Functions read their resources, region, dummy credentials and AWS_ENDPOINT_URL_* from the
+    // environment, as on Lambda.
+    env = { ...options.env, ...b.env };
+    if (stopped) return;
+    // 2. SQS consumers, with the event source settings of their queues.
+    startPollers(b);
+    // 3. The api function behind the local stand-in for API Gateway.
+    await startApi();
+    if (stopped) return;
+    // 4. The edge agent with its cloud adapters: device events to SQS, provisioning from the
+    // devices table, its own command queue and heartbeat (so API commands reach it).
+    if (options.agent) await startAgent(b, options.agent);
+  };
+
+  const platform: LocalPlatform = {
+    start() {
+      if (starting) throw new Error("platform already started");
+      if (stopped) throw new Error("platform is closed");
+      starting = run().catch(async (err: unknown) => {
+        // close() called meanwhile waits for this rejection, then stops what started.
+        if (!closing) await platform.close("start failed");
+        throw err;
+      });
+      return starting;
+    },
+    get backends() {
+      return backends;
+    },
+    get api() {
+      return api;
+    },
+    get agent() {
+      return agent;
+    },
+    get cloud() {
+      return cloud;
+    },
+    get env() {
+      return env;
+    },
+    get missing() {
+      return missing;
+    },
+    close(reason = "close") {
+      closing ??= (async () => {
+        stopped = true;
+        log.info("stopping", { reason });
+        // A part being started is finished first, so it is stopped with the others.
+        await starting?.catch(() => {});
+        // Reverse start order: the agent's shutdown events still reach a running queue.
+        for (const part of stops.reverse()) {
+          try {
+            await part.close();
+          } catch (err) {
+            log.error("stop failed", { part: part.name, err });
+          }
+        }
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+  return platform;
+}
