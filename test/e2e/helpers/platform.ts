@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
+import {
+  createLocalPlatform,
+  type LocalPlatform,
+  type LocalPlatformOptions,
+} from "../../../bin/local-platform.ts";
+import type { EdgeAgent } from "../../../edge-agent/agent.ts";
+import { loadConfig } from "../../../edge-agent/config.ts";
+import { createLogger } from "../../../edge-agent/log.ts";
+import {
+  createSimulator,
+  type Simulator,
+  type SimulatorOptions,
+} from "../../../edge-agent/simulator/index.ts";
+import type { LocalBackends } from "../../../lib/local/backends.ts";
+import { uniquePrefix } from "../../helpers/local-backends.ts";
+
+/**
+ * The platform `npm start` runs (bin/local-platform.ts), started once per test file on in-memory
+ * backends with a unique resource prefix, free ports and the given agent variables, plus simulators
+ * pointed at its agent. Everything is closed in afterAll. `EHOME_TEST_LOG=debug` shows the logs.
+ *
+ *   const p = usePlatform({ agentEnv: { EHOME_KEEPALIVE_SECONDS: "1" } });
+ *   const res = await p().api("GET", "/devices");
+ */
+
+export interface PlatformFixtureOptions {
+  /** EHOME_* variables of the in-process agent; `false` runs no agent in this process. */
+  agentEnv?: Record<string, string> | false;
+  /** Backend tuning (e.g. a short visibility timeout for DLQ tests). */
+  backends?: Omit<LocalPlatformOptions["backends"], "dataDir" | "prefix">;
+  api?: LocalPlatformOptions["api"]["config"];
+  cloud?: LocalPlatformOptions["cloud"];
+}
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+}
+
+export interface PlatformFixture {
+  readonly platform: LocalPlatform;
+  readonly backends: LocalBackends;
+  readonly agent: EdgeAgent;
+  readonly agentId: string;
+  readonly apiUrl: string;
+  readonly token: string;
+  /** A request with the bearer token (or `token: null` for none), JSON in and out. */
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<ApiResponse<T>>;
+  /** A simulator against the in-process agent (or `agent`), closed in afterAll. */
+  simulator(
+    options: Omit<SimulatorOptions, "agent"> & Partial<Pick<SimulatorOptions, "agent">>,
+  ): Promise<Simulator>;
+}
+
+export function usePlatform(options: PlatformFixtureOptions = {}): () => PlatformFixture {
+  let fixture: PlatformFixture | undefined;
+  let platform: LocalPlatform | undefined;
+  const simulators: Simulator[] = [];
+
+  beforeAll(async () => {
+    const token = randomBytes(12).toString("hex");
+    const agentId = uniquePrefix("agent");
+    const level = process.env.EHOME_TEST_LOG === "debug" ? "debug" : "silent";
+    const log = createLogger({ level, bindings: { test: "e2e" } });
+    const agentConfig =
+      options.agentEnv === false
+        ? false
+        : loadConfig(
+            {
+              EHOME_AGENT_ID: agentId,
+              EHOME_HOST: "127.0.0.1",
+              EHOME_SIGNAL_PORT: "0",
+              EHOME_LOG_LEVEL: level,
+              ...options.agentEnv,
+            },
+            { hostname: "e2e", pid: process.pid },
+          );
+    const p = createLocalPlatform(
+      {
+        backends: { prefix: uniquePrefix("e2e"), ...options.backends },
+        api: { port: 0, host: "127.0.0.1", token, config: options.api },
+        agent: agentConfig,
+        // Short linger: events reach the registry in tens of ms (the default 100 ms also works).
+        cloud: { events: { lingerMs: 20 }, ...options.cloud },
+      },
+      { log },
+    );
+    platform = p;
+    await p.start();
+    const expectedMissing = options.agentEnv === false ? 0 : 1; // alarm forwarding, not built yet
+    if (!p.backends || !p.api || (agentConfig && !p.agent) || p.missing.length > expectedMissing) {
+      throw new Error(`platform did not fully start: ${p.missing.join("; ")}`);
+    }
+    const apiUrl = p.api.url;
+    fixture = {
+      platform: p,
+      backends: p.backends,
+      get agent() {
+        if (!p.agent) throw new Error("no agent in this process");
+        return p.agent;
+      },
+      agentId,
+      apiUrl,
+      token,
+      async api<T>(method: string, path: string, body?: unknown, bearer: string | null = token) {
+        const headers: Record<string, string> = {};
+        if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+        if (body !== undefined) headers["content-type"] = "application/json";
+        const res = await fetch(`${apiUrl}${path}`, {
+          method,
+          headers,
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await res.text();
+        return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+      },
+      async simulator(simOptions) {
+        const agent =
+          simOptions.agent ??
+          (() => {
+            const address = fixture!.agent.signalAddress();
+            return { host: address.host, port: address.port };
+          })();
+        const sim = await createSimulator({ registerSpreadMs: 50, ...simOptions, agent });
+        simulators.push(sim);
+        return sim;
+      },
+    };
+  });
+
+  afterAll(async () => {
+    await Promise.all(simulators.splice(0).map((s) => s.close()));
+    await platform?.close("tests done");
+    platform = undefined;
+    fixture = undefined;
+  });
+
+  return () => {
+    if (!fixture) throw new Error("the platform is not running (use inside a test)");
+    return fixture;
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined (like `eventually`, named for API reads). */
+export { eventually } from "../../helpers/local-backends.ts";
