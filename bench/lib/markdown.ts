@@ -27,7 +27,7 @@ export function provenance(r: BenchmarkResult): string {
     `- Command: \`${r.command}\` (${r.mode} mode; ${r.elapsedSeconds} s)`,
     `- Run: ${r.startedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")}`,
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${gib} GiB, Node ${m.nodeVersion}, ${m.platform} ${m.kernel}; ` +
-      `load average ${m.loadAverage1m} at the start; net.core.rmem_max ${int(m.udpRmemMaxBytes)} B; ` +
+      `load average ${m.loadAverage1m} at the start, ${r.loadAverageEnd} at the end; net.core.rmem_max ${int(m.udpRmemMaxBytes)} B; ` +
       `open files ${int(m.openFilesLimit)}`,
   ].join("\n");
 }

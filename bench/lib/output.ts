@@ -16,6 +16,8 @@ export interface BenchmarkResult<S = unknown> {
   finishedAt: string;
   elapsedSeconds: number;
   machine: MachineInfo;
+  /** 1-minute load average when the benchmark finished (machine.loadAverage1m is at the start). */
+  loadAverageEnd: number;
   /** Benchmark-specific settings (rates, durations, repetitions, ...). */
   settings: Record<string, unknown>;
   /** One object per scenario; each carries its own baseline and ratio. */
@@ -52,6 +54,7 @@ export function startResult(
         finishedAt: new Date(finished).toISOString(),
         elapsedSeconds: Math.round((finished - started) / 100) / 10,
         machine,
+        loadAverageEnd: machineInfo().loadAverage1m,
         settings,
         scenarios,
       };

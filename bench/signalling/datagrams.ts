@@ -28,6 +28,18 @@ export function deviceIdOf(prefix: string, index: number): string {
   return `${prefix}${String(index).padStart(7, "0")}`;
 }
 
+/**
+ * Every device gets its own loopback source address (127.0.0.0/8 is all local on Linux), as devices
+ * behind different NATs have different public addresses. It also lifts the ceiling of one address:
+ * the ephemeral port range (net.ipv4.ip_local_port_range, ~28k ports) is per address, so 100k
+ * sockets on 127.0.0.1 alone cannot bind.
+ */
+export function sourceAddressOf(index: number): string {
+  const host = index % 254;
+  const net = Math.floor(index / 254);
+  return `127.${10 + (net >> 8)}.${net & 255}.${host + 1}`;
+}
+
 /** ehome-2.0 §2.1 REGISTER of a typical camera (the same fields the simulator sends). */
 export function registerDatagram(deviceId: string, sequence: number): Buffer {
   const spec = COMMANDS.register;

@@ -17,6 +17,7 @@ import {
   registerDatagram,
   SEQUENCE_BASE,
   SEQUENCE_SPAN,
+  sourceAddressOf,
   writeSequence,
 } from "./datagrams.ts";
 import type {
@@ -35,7 +36,7 @@ const TICK_MS = 1;
 
 type Phase = "idle" | "register" | "step";
 
-function openSocket(host: string, port: number): Promise<Socket> {
+function openSocket(bind: string, host: string, port: number): Promise<Socket> {
   const socket = createSocket("udp4");
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => {
@@ -43,7 +44,7 @@ function openSocket(host: string, port: number): Promise<Socket> {
       reject(err);
     };
     socket.once("error", fail);
-    socket.bind(0, "127.0.0.1", () => {
+    socket.bind(0, bind, () => {
       // Connected: the kernel fills in the destination (no per-send address lookup) and accepts
       // datagrams from the target only.
       socket.connect(port, host, () => {
@@ -103,7 +104,7 @@ function createGenerator() {
     }
   };
 
-  async function init(m: GeneratorInit): Promise<{ devices: number; ports: [number, number] }> {
+  async function init(m: GeneratorInit): Promise<{ devices: number }> {
     count = m.count;
     deviceIds = Array.from({ length: count }, (_, i) => deviceIdOf(m.idPrefix, m.firstIndex + i));
     templates = deviceIds.map(keepaliveTemplate);
@@ -114,7 +115,9 @@ function createGenerator() {
     for (let i = 0; i < count; i += BIND_BATCH) {
       const n = Math.min(BIND_BATCH, count - i);
       const batch = await Promise.all(
-        Array.from({ length: n }, () => openSocket(m.target.host, m.target.port)),
+        Array.from({ length: n }, (_, j) =>
+          openSocket(sourceAddressOf(m.firstIndex + i + j), m.target.host, m.target.port),
+        ),
       );
       for (const s of batch) {
         const device = sockets.length;
@@ -126,8 +129,7 @@ function createGenerator() {
         sockets.push(s);
       }
     }
-    const ports = sockets.map((s) => s.address().port);
-    return { devices: count, ports: [Math.min(...ports), Math.max(...ports)] };
+    return { devices: count };
   }
 
   function register(m: GeneratorRegister): Promise<RegisterResult> {

@@ -22,7 +22,12 @@ export function render(result: BenchmarkResult): string {
       `medians over repetitions.`,
   );
   out.push("");
-  out.push("Saturation: the highest offered rate answered with less than the loss threshold.");
+  out.push(
+    "Saturation: the highest offered rate answered with less than the loss threshold. " +
+      "(≥): a repetition never failed, so the true saturation is higher. Peak ratio: highest " +
+      "answered rates of any step (loss allowed). CPU ratio: echo CPU per datagram ÷ agent CPU " +
+      "per datagram at the highest rate both passed.",
+  );
   out.push("");
   out.push(
     table(
@@ -38,8 +43,9 @@ export function render(result: BenchmarkResult): string {
         "Echo p50 ms",
         "Echo p99 ms",
         "Echo CPU µs/msg",
-        "Ratio agent/echo",
-        "Ratio per repetition",
+        "Ratio agent/echo (per repetition)",
+        "Peak ratio",
+        "CPU ratio (at rate)",
       ],
       sc.map((x) => [
         int(x.devices),
@@ -53,8 +59,9 @@ export function render(result: BenchmarkResult): string {
         dec(x.echo.p50Ms),
         dec(x.echo.p99Ms),
         dec(x.echo.cpuUsPerMessage, 1),
-        dec(x.ratio),
-        x.ratios.map((v) => dec(v)).join(", "),
+        `${dec(x.ratio)} (${x.ratios.map((v) => dec(v)).join(", ")})`,
+        dec(x.peakRatio),
+        `${dec(x.cpuRatio)} (${int(x.cpuRatioAtRate)}/s)`,
       ]),
     ),
   );
@@ -68,6 +75,21 @@ export function render(result: BenchmarkResult): string {
         )
         .join("; ") +
       ".",
+  );
+  const retried = sc.flatMap((x) =>
+    x.runs.flatMap((run, i) =>
+      (["agent", "echo"] as const).flatMap((k) =>
+        run[k].passedOnRetry.map(
+          (rate) => `${int(x.devices)} devices, repetition ${i + 1}, ${k} at ${int(rate)}/s`,
+        ),
+      ),
+    ),
+  );
+  out.push("");
+  out.push(
+    retried.length === 0
+      ? "No rate needed its second attempt."
+      : `Rates that failed once and passed on the second attempt: ${retried.join("; ")}.`,
   );
   out.push("");
   out.push("Same offered rate for both servers (medians; – where a repetition stopped below it):");

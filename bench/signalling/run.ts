@@ -97,6 +97,15 @@ export interface SignallingScenario extends ServerFigures {
   /** Median over repetitions of agent answeredRate / echo answeredRate at saturation. */
   ratio: number;
   ratios: number[];
+  /** Median over repetitions of agent / echo highest answered rate (loss allowed). */
+  peakRatio: number;
+  /**
+   * Echo CPU per datagram ÷ agent CPU per datagram at the same offered rate (the highest rate both
+   * passed), median over repetitions: the share of the echo's per-core capacity the agent reaches,
+   * independent of how fast the generators are.
+   */
+  cpuRatio: number;
+  cpuRatioAtRate: number | null;
   /** (after − before) / N over registering all N devices, medians over repetitions. */
   rssPerSessionBytes: number;
   heapPerSessionBytes: number;
@@ -143,7 +152,7 @@ function figures(runs: TargetRun[]): ServerFigures {
 
 function ladderCell(runs: TargetRun[], rate: number): LadderRow["agent"] {
   const at = runs
-    .map((r) => r.steps.find((s) => s.targetRate === rate))
+    .map((r) => r.steps.findLast((s) => s.targetRate === rate))
     .filter((s): s is StepSummary => s !== undefined);
   // Only when every repetition reached this rate, so the median compares like with like.
   if (at.length < runs.length || at.length === 0) return null;
@@ -162,6 +171,19 @@ function ladderCell(runs: TargetRun[], rate: number): LadderRow["agent"] {
       3,
     ),
   };
+}
+
+/** The highest fixed rate that both servers passed in every repetition. */
+function commonRate(runs: Array<{ agent: TargetRun; echo: TargetRun }>): number | null {
+  const passed = (r: TargetRun) =>
+    new Set(
+      [...new Map(r.steps.map((x) => [x.targetRate, x])).values()]
+        .filter((x) => x.pass)
+        .map((x) => x.targetRate),
+    );
+  const sets = runs.flatMap((r) => [passed(r.agent), passed(r.echo)]);
+  const common = [...(sets[0] ?? [])].filter((rate) => sets.every((set) => set.has(rate)));
+  return common.length === 0 ? null : Math.max(...common);
 }
 
 export async function runSignallingBench(
@@ -205,6 +227,24 @@ export async function runSignallingBench(
       ),
     );
     const agent = figures(agentRuns);
+    const peakRatio = round(
+      median(runs.map((r) => r.agent.peakAnsweredRate / Math.max(1, r.echo.peakAnsweredRate))),
+      3,
+    );
+    const common = commonRate(runs);
+    const cpuRatio =
+      common === null
+        ? Number.NaN
+        : round(
+            median(
+              runs.map((r) => {
+                const a = r.agent.steps.findLast((x) => x.targetRate === common)!;
+                const e = r.echo.steps.findLast((x) => x.targetRate === common)!;
+                return e.serverCpuUsPerMessage / Math.max(0.1, a.serverCpuUsPerMessage);
+              }),
+            ),
+            3,
+          );
     const rss = Math.round(medianOf(agentRuns, (r) => r.memory?.rssPerSessionBytes));
     const heap = Math.round(medianOf(agentRuns, (r) => r.memory?.heapPerSessionBytes));
     const lostBelowSaturation = Math.max(0, ...agentRuns.map((r) => r.lostBelowSaturation));
@@ -218,6 +258,9 @@ export async function runSignallingBench(
       echo: figures(echoRuns),
       ratio,
       ratios,
+      peakRatio,
+      cpuRatio,
+      cpuRatioAtRate: common,
       rssPerSessionBytes: rss,
       heapPerSessionBytes: heap,
       rssMarginalPerSessionBytes: Math.round(

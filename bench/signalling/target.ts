@@ -48,6 +48,8 @@ export interface TargetRun {
   peakAnsweredRate: number;
   /** Datagrams lost in passing steps (target: zero below saturation). */
   lostBelowSaturation: number;
+  /** Rates that failed once and passed when run again (see searchSaturation). */
+  passedOnRetry: number[];
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -178,7 +180,9 @@ export async function runTarget(kind: TargetKind, s: TargetSettings): Promise<Ta
       await runStep(s.rates[0]!, generators, server, { ...s, durationMs: s.warmupMs });
     }
     const steps = await searchSaturation(s.rates, s.refine, run);
-    const passing = steps.filter((x) => x.pass);
+    // The outcome of a rate is its last attempt.
+    const finals = new Map(steps.map((x) => [x.targetRate, x]));
+    const passing = [...finals.values()].filter((x) => x.pass);
     const saturation = passing.reduce<StepSummary | null>(
       (best, x) => (best === null || x.offeredRate > best.offeredRate ? x : best),
       null,
@@ -191,9 +195,10 @@ export async function runTarget(kind: TargetKind, s: TargetSettings): Promise<Ta
       memory,
       steps,
       saturation,
-      saturationIsLowerBound: steps.every((x) => x.pass),
+      saturationIsLowerBound: [...finals.values()].every((x) => x.pass),
       peakAnsweredRate: Math.max(0, ...steps.map((x) => x.answeredRate)),
       lostBelowSaturation: passing.reduce((a, x) => a + x.lost, 0),
+      passedOnRetry: steps.filter((x) => x.pass && x.attempt > 1).map((x) => x.targetRate),
     };
   } finally {
     await Promise.all(generators.map((g) => g.close()));
