@@ -31,7 +31,7 @@ const LIMIT = 150;
  * SQS standard $0.40 per million requests; DynamoDB on-demand $0.625 per million write request
  * units; Lambda arm64 $0.20 per million requests and $0.0000133334 per GB-second.
  */
-export const PRICES_USD = {
+const PRICES_USD = {
   sqsPerRequest: 0.4e-6,
   dynamoPerWru: 0.625e-6,
   lambdaPerInvocation: 0.2e-6,

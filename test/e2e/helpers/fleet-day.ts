@@ -135,9 +135,12 @@ export async function simulateFleetDay(options: FleetDayOptions): Promise<FleetD
 
     const agent = createEdgeAgent(config, { transport, events: sink });
     await agent.start();
-    const deliver = (bytes: Buffer, d: (typeof devices)[number]) =>
+    const deliver = (bytes: Buffer, d: (typeof devices)[number]): void => {
       handlers!.onDatagram(bytes, d.host, d.port);
-    devices.forEach((d, i) => deliver(registerDatagram({ deviceId: d.id, sequence: i + 1 }), d));
+    };
+    for (const [i, d] of devices.entries()) {
+      deliver(registerDatagram({ deviceId: d.id, sequence: i + 1 }), d);
+    }
     // Learning runs on microtasks; the sink lingers 100 ms before sending.
     await vi.advanceTimersByTimeAsync(500);
     learning = false;
@@ -148,7 +151,7 @@ export async function simulateFleetDay(options: FleetDayOptions): Promise<FleetD
     let elapsed = 500;
     for (; elapsed + stepMs <= seconds * 1000; elapsed += stepMs) {
       await vi.advanceTimersByTimeAsync(stepMs);
-      devices.forEach((d, i) => deliver(keepalives[i]!, d));
+      for (const [i, d] of devices.entries()) deliver(keepalives[i]!, d);
       sentKeepalives++;
     }
     // To the end of the day (the flush due at exactly 24 h included), plus the sink's linger.
