@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { type MachineInfo, machineInfo } from "./machine.ts";
@@ -16,12 +17,42 @@ export interface BenchmarkResult<S = unknown> {
   finishedAt: string;
   elapsedSeconds: number;
   machine: MachineInfo;
+  /** The code measured: HEAD, and whether the working tree differed from it under `paths`. */
+  source: SourceInfo;
   /** 1-minute load average when the benchmark finished (machine.loadAverage1m is at the start). */
   loadAverageEnd: number;
   /** Benchmark-specific settings (rates, durations, repetitions, ...). */
   settings: Record<string, unknown>;
   /** One object per scenario; each carries its own baseline and ratio. */
   scenarios: S[];
+}
+
+export interface SourceInfo {
+  commit: string | null;
+  /** Uncommitted changes under the measured paths (the numbers are then for a dirty tree). */
+  dirty: boolean | null;
+  paths: string[];
+}
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync("git", args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The commit under test; `paths` are what the benchmark measures (e.g. edge-agent). */
+export function sourceInfo(paths: string[]): SourceInfo {
+  const status = git(["status", "--porcelain", "--", ...paths]);
+  return {
+    commit: git(["rev-parse", "--short=12", "HEAD"]),
+    dirty: status === null ? null : status !== "",
+    paths,
+  };
 }
 
 export interface CommonArgs {
@@ -40,9 +71,11 @@ export function startResult(
   benchmark: string,
   mode: "quick" | "full",
   command: string,
+  measuredPaths: string[],
 ): { finish<S>(settings: Record<string, unknown>, scenarios: S[]): BenchmarkResult<S> } {
   const started = Date.now();
   const machine = machineInfo();
+  const source = sourceInfo(measuredPaths);
   return {
     finish(settings, scenarios) {
       const finished = Date.now();
@@ -54,6 +87,7 @@ export function startResult(
         finishedAt: new Date(finished).toISOString(),
         elapsedSeconds: Math.round((finished - started) / 100) / 10,
         machine,
+        source,
         loadAverageEnd: machineInfo().loadAverage1m,
         settings,
         scenarios,

@@ -119,6 +119,7 @@ export interface SignallingScenario extends ServerFigures {
   targets: {
     ratio: { min: number; met: boolean };
     zeroLossBelowSaturation: { met: boolean };
+    /** Judged on heap (all N) and RSS (second half); see rssPerSessionBytes for the all-N RSS. */
     memoryPerSession: { maxBytes: number; met: boolean };
   };
   runs: Array<{ agent: TargetRun; echo: TargetRun }>;
@@ -189,7 +190,10 @@ function commonRate(runs: Array<{ agent: TargetRun; echo: TargetRun }>): number 
 export async function runSignallingBench(
   o: SignallingBenchOptions,
 ): Promise<BenchmarkResult<SignallingScenario>> {
-  const result = startResult("signalling", o.quick ? "quick" : "full", o.command);
+  const result = startResult("signalling", o.quick ? "quick" : "full", o.command, [
+    "edge-agent",
+    "bench",
+  ]);
   const scenarios: SignallingScenario[] = [];
   for (const devices of o.devices) {
     const generators = o.generators ?? Math.max(2, Math.ceil(devices / DEVICES_PER_GENERATOR));
@@ -280,7 +284,13 @@ export async function runSignallingBench(
         zeroLossBelowSaturation: { met: lostBelowSaturation <= TARGETS.lossPctBelowSaturation },
         memoryPerSession: {
           maxBytes: TARGETS.memoryPerSessionMaxBytes,
-          met: Math.max(rss, heap) < TARGETS.memoryPerSessionMaxBytes,
+          // The all-N RSS also carries one-time growth (V8's young generation grows to its
+          // maximum under any allocation-heavy load, ~30 MB); the second half's RSS is per session.
+          met:
+            Math.max(
+              heap,
+              medianOf(agentRuns, (r) => r.memory?.rssMarginalPerSessionBytes),
+            ) < TARGETS.memoryPerSessionMaxBytes,
         },
       },
       runs,
