@@ -6,6 +6,7 @@ import {
   createCloudAdapters,
 } from "../edge-agent/cloud/index.ts";
 import type { AgentConfig } from "../edge-agent/config.ts";
+import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/http/device-http.ts";
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
@@ -68,6 +69,8 @@ export interface LocalPlatform {
   readonly api: LocalHttpApi | undefined;
   readonly agent: EdgeAgent | undefined;
   readonly cloud: CloudAdapters | undefined;
+  /** The agent's device-facing HTTP port (health check; uploads and firmware later). */
+  readonly deviceHttp: DeviceHttpServer | undefined;
   /** What the functions and an agent process read: `options.env` plus the backends' variables. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Parts that are not running, each with the reason. */
@@ -90,6 +93,7 @@ export function createLocalPlatform(
   let api: LocalHttpApi | undefined;
   let agent: EdgeAgent | undefined;
   let cloud: CloudAdapters | undefined;
+  let deviceHttp: DeviceHttpServer | undefined;
   let starting: Promise<void> | undefined;
   let stopped = false;
   let closing: Promise<void> | undefined;
@@ -191,6 +195,23 @@ export function createLocalPlatform(
       missing.push(
         `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,
       );
+      return;
+    }
+    const running = a;
+    const h: DeviceHttpServer = createDeviceHttpServer(
+      { host: agentConfig.host, port: agentConfig.httpPort },
+      {
+        health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
+      },
+    );
+    try {
+      await h.start();
+      stops.push({ name: "device HTTP", close: () => h.close() });
+      deviceHttp = h;
+    } catch (err) {
+      missing.push(
+        `device HTTP (TCP ${agentConfig.host}:${agentConfig.httpPort}): ${(err as Error).message}`,
+      );
     }
   };
 
@@ -235,6 +256,9 @@ export function createLocalPlatform(
     },
     get cloud() {
       return cloud;
+    },
+    get deviceHttp() {
+      return deviceHttp;
     },
     get env() {
       return env;

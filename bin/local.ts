@@ -82,13 +82,27 @@ async function main(): Promise<void> {
   log.info("local platform ready", {
     api: api?.url ?? null,
     signalling: signal ? `${signal.host}:${signal.port}` : null,
+    deviceHttp: platform.deviceHttp
+      ? `${platform.deviceHttp.address().host}:${platform.deviceHttp.address().port}`
+      : null,
     dynamodb: backends.endpoints.dynamodb,
     fauxqs: backends.endpoints.fauxqs,
     dataDir,
     startupMs: backends.timings,
     notWired: missing,
   });
-  printBanner({ backends, api, token, generated, agent, agentConfig, dataDir, missing });
+  const deviceHttp = platform.deviceHttp?.address();
+  printBanner({
+    backends,
+    api,
+    token,
+    generated,
+    agent,
+    agentConfig,
+    dataDir,
+    missing,
+    deviceHttp,
+  });
 }
 
 function printBanner(facts: {
@@ -100,6 +114,7 @@ function printBanner(facts: {
   agentConfig: AgentConfig;
   dataDir: string;
   missing: string[];
+  deviceHttp: { host: string; port: number } | undefined;
 }): void {
   const { backends, api, agentConfig: c } = facts;
   const signal = facts.agent?.signalAddress();
@@ -114,7 +129,7 @@ function printBanner(facts: {
     "  Device-facing ports",
     `    signalling   udp ${signal ? `${signal.host}:${signal.port}` : "NOT RUNNING"}   (point devices' EHOME server here; public host ${c.publicHost})`,
     `    alarms       udp ${c.host}:${c.alarmPort}`,
-    `    device HTTP  tcp ${c.host}:${c.httpPort}`,
+    `    device HTTP  tcp ${facts.deviceHttp ? `${facts.deviceHttp.host}:${facts.deviceHttp.port}` : "NOT RUNNING"}   (GET /healthz)`,
     `    media        tcp ${c.mediaPorts.min}-${c.mediaPorts.max}`,
     "",
     `  Data           ${facts.dataDir}`,

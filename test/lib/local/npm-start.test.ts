@@ -31,6 +31,7 @@ function processesMentioning(needle: string): string[] {
 interface Ready {
   api: string;
   signalling: string;
+  deviceHttp: string;
 }
 
 describe("npm start", () => {
@@ -45,6 +46,7 @@ describe("npm start", () => {
         EHOME_API_TOKEN: TOKEN,
         EHOME_HOST: "127.0.0.1",
         EHOME_SIGNAL_PORT: "0",
+        EHOME_HTTP_PORT: "0",
         EHOME_LOG_LEVEL: "info",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -71,6 +73,10 @@ describe("npm start", () => {
 
     const denied = await fetch(`${ready.api}/devices`);
     expect(denied.status).toBe(401);
+    // The agent's device-facing HTTP port answers the load balancer's health check.
+    const health = await fetch(`http://${ready.deviceHttp}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, agentId: "local" });
 
     const [host, port] = ready.signalling.split(":");
     const register = await readFile(
