@@ -1,4 +1,5 @@
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -33,6 +34,29 @@ export function createDevicesRepository(
 ): DevicesRepository {
   const db = deps.documentClient;
   const TableName = config.devicesTable;
+
+  /** Whole items for index hits, by deviceId; deleted ones are absent. */
+  const batchGet = async (keys: readonly DeviceItem[]): Promise<Map<string, DeviceItem>> => {
+    const out = new Map<string, DeviceItem>();
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] | undefined = keys
+        .slice(i, i + 100)
+        .map((k) => deviceKey(k.deviceId));
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        if (attempt > 8) throw new StorageError("devices.BatchGetItem", "unprocessed keys remain");
+        const res = await call("devices.BatchGetItem", () =>
+          db.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: pending! } } })),
+        );
+        for (const item of (res.Responses?.[TableName] ?? []) as DeviceItem[]) {
+          if (item.deletedAt === undefined) out.set(item.deviceId, item);
+        }
+        pending = res.UnprocessedKeys?.[TableName]?.Keys as Record<string, unknown>[] | undefined;
+      }
+    }
+    return out;
+  };
+
   return {
     async get(deviceId) {
       const out = await call("devices.GetItem", () =>
@@ -93,9 +117,13 @@ export function createDevicesRepository(
                   }),
                 ),
               );
-        const page = (out.Items ?? []) as DeviceItem[];
+        const found = (out.Items ?? []) as DeviceItem[];
+        // The status index projects only keys and filter attributes (lib/contracts/tables.ts),
+        // so whole items come from the table.
+        const full = status === undefined ? undefined : await batchGet(found);
+        const page = full ? found.filter((k) => full.has(k.deviceId)) : found;
         for (let i = 0; i < page.length; i++) {
-          items.push(page[i]!);
+          items.push(full ? full.get(page[i]!.deviceId)! : page[i]!);
           if (items.length === limit) {
             const more = i < page.length - 1 || out.LastEvaluatedKey !== undefined;
             return more ? { items, lastKey: keyOf(page[i]!) } : { items };

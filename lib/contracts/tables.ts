@@ -23,8 +23,22 @@ export interface IndexDefinition {
   readonly indexName: string;
   readonly partitionKey: KeyAttribute;
   readonly sortKey?: KeyAttribute;
-  /** Only `ALL` for now: readers of an index get whole items. */
-  readonly projection: "ALL";
+  /**
+   * `ALL`, `KEYS_ONLY`, or the non-key attributes to copy. Every write that changes a projected
+   * attribute is also a write to the index, so hot attributes (`lastSeen`) stay out of indexes and
+   * readers fetch whole items from the table.
+   */
+  readonly projection: "ALL" | "KEYS_ONLY" | { readonly include: readonly string[] };
+}
+
+/** DynamoDB's `Projection` for an index definition. */
+export function projectionOf(index: IndexDefinition): {
+  ProjectionType: "ALL" | "KEYS_ONLY" | "INCLUDE";
+  NonKeyAttributes?: string[];
+} {
+  return typeof index.projection === "string"
+    ? { ProjectionType: index.projection }
+    : { ProjectionType: "INCLUDE", NonKeyAttributes: [...index.projection.include] };
 }
 
 export interface TableDefinition {
@@ -57,7 +71,9 @@ export const TABLES = {
         indexName: "byStatus",
         partitionKey: { name: "status", type: "S" },
         sortKey: { name: "deviceId", type: "S" },
-        projection: "ALL",
+        // Only what list filters read: a last-seen update (144 per device-day) then costs one
+        // write unit instead of two (docs/BENCHMARKS.md, cloud writes per device).
+        projection: { include: ["devType", "firmwareVersion"] },
       },
     ],
   },
@@ -230,7 +246,7 @@ export function createTableInput(
           GlobalSecondaryIndexes: table.indexes.map((index) => ({
             IndexName: index.indexName,
             KeySchema: keySchema(index.partitionKey, index.sortKey),
-            Projection: { ProjectionType: index.projection },
+            Projection: projectionOf(index),
           })),
         }),
   };

@@ -167,7 +167,14 @@ export class DataStack extends Stack {
         indexName: index.indexName,
         partitionKey: attribute(index.partitionKey),
         ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
-        projectionType: ProjectionType.ALL,
+        ...(index.projection === "ALL"
+          ? { projectionType: ProjectionType.ALL }
+          : index.projection === "KEYS_ONLY"
+            ? { projectionType: ProjectionType.KEYS_ONLY }
+            : {
+                projectionType: ProjectionType.INCLUDE,
+                nonKeyAttributes: [...index.projection.include],
+              }),
       });
     }
     return table;

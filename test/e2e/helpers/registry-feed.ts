@@ -10,6 +10,7 @@ import {
 import { systemClock } from "../../../functions/shared/clock.ts";
 import type { DeviceEvent } from "../../../lib/contracts/events.ts";
 import { QUEUES } from "../../../lib/contracts/queues.ts";
+import { TABLES } from "../../../lib/contracts/tables.ts";
 import type { LocalBackends } from "../../../lib/local/backends.ts";
 import { functionClients, silentLogger, sqsEvent } from "../../functions/support.ts";
 
@@ -26,8 +27,9 @@ export interface RegistryWrites {
   /** Of `updateItem`: conditional writes that did not apply (they still cost a write unit). */
   conditionFailed: number;
   /**
-   * Writes to the devices table's `byStatus` index (projection ALL): one for every applied write
-   * to an item that is in the index, two when `status` (the index key) changes.
+   * Writes to the devices table's `byStatus` index: one for every applied write that changes an
+   * attribute the index holds (its keys and projected attributes), two when `status` (the index
+   * key) changes.
    */
   indexWrites: number;
   /** DynamoDB operations sent by the client, by name (UpdateItemCommand, PutItemCommand). */
@@ -36,6 +38,15 @@ export interface RegistryWrites {
   meanInvocationMs: number;
   invocations: number;
 }
+
+/** Attributes the devices table's status index holds: its keys and projected attributes. */
+const INDEXED = new Set<string>(
+  TABLES.devices.indexes.flatMap((i) => [
+    i.partitionKey.name,
+    ...(i.sortKey ? [i.sortKey.name] : []),
+    ...(typeof i.projection === "string" ? [] : i.projection.include),
+  ]),
+);
 
 export async function feedRegistry(
   backends: LocalBackends,
@@ -60,7 +71,12 @@ export async function feedRegistry(
         }
         const before = status.get(plan.deviceId);
         const after = "status" in plan.set ? plan.set.status : before;
-        if (after !== undefined) w.indexWrites += before !== undefined && before !== after ? 2 : 1;
+        // The index holds the item only while it has a status, and is written only when the
+        // write changes an attribute it projects (lib/contracts/tables.ts).
+        const touchesIndex = Object.keys(plan.set).some((k) => INDEXED.has(k));
+        if (after !== undefined && touchesIndex) {
+          w.indexWrites += before !== undefined && before !== after ? 2 : 1;
+        }
         status.set(plan.deviceId, after);
         return outcome;
       },

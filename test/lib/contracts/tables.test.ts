@@ -33,9 +33,11 @@ describe("table definitions", () => {
         indexName: DEVICES_BY_STATUS_INDEX,
         partitionKey: { name: "status", type: "S" },
         sortKey: { name: "deviceId", type: "S" },
-        projection: "ALL",
+        projection: { include: ["devType", "firmwareVersion"] },
       },
     ]);
+    // lastSeen is written 144 times per device-day: it must not be copied into the index.
+    expect(JSON.stringify(TABLES.devices.indexes)).not.toContain("lastSeen");
     expect("ttlAttribute" in TABLES.devices).toBe(false);
   });
 
@@ -136,7 +138,7 @@ describe("derived inputs", () => {
           { AttributeName: "status", KeyType: "HASH" },
           { AttributeName: "deviceId", KeyType: "RANGE" },
         ],
-        Projection: { ProjectionType: "ALL" },
+        Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["devType", "firmwareVersion"] },
       },
     ]);
   });

@@ -14,7 +14,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { ENV } from "../../../lib/contracts/env.ts";
 import { agentCommandQueuePrefix, QUEUE_KEYS, QUEUES } from "../../../lib/contracts/queues.ts";
-import { TABLE_KEYS, TABLES } from "../../../lib/contracts/tables.ts";
+import { projectionOf, TABLE_KEYS, TABLES } from "../../../lib/contracts/tables.ts";
 import {
   ensureLocalResources,
   ensureLocalTables,
@@ -46,7 +46,7 @@ describe("local resources are derived from the contracts", () => {
     const indexes = (Table?.GlobalSecondaryIndexes ?? []).map((i) => ({
       name: i.IndexName,
       keys: sortedKeys(i.KeySchema),
-      projection: i.Projection?.ProjectionType,
+      projection: i.Projection,
     }));
     expect(indexes).toEqual(
       def.indexes.map((i) => ({
@@ -55,7 +55,7 @@ describe("local resources are derived from the contracts", () => {
           { name: i.partitionKey.name, type: "HASH" },
           ...("sortKey" in i ? [{ name: i.sortKey.name, type: "RANGE" }] : []),
         ],
-        projection: i.projection,
+        projection: projectionOf(i),
       })),
     );
     if ("ttlAttribute" in def) {
