@@ -18,9 +18,21 @@ export interface DeviceHttpConfig {
   headersTimeoutMs?: number;
 }
 
+/**
+ * A route mounted on the device port by a module (picture/video upload, firmware download). The
+ * handler owns the request from then on: it must read or discard the body and always answer.
+ */
+export interface DeviceHttpRoute {
+  method: string;
+  /** Exact path (`/pictures`) or a prefix ending in `/` (`/fw/`). */
+  path: string;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): void | Promise<void>;
+}
+
 export interface DeviceHttpDeps {
   /** Health document; `ok: false` answers 503 so the load balancer stops routing here. */
   health(): { ok: boolean } & Record<string, unknown>;
+  routes?: readonly DeviceHttpRoute[];
 }
 
 export interface DeviceHttpServer {
@@ -32,7 +44,7 @@ export interface DeviceHttpServer {
 
 const MAX_HEADER_BYTES = 8 * 1024;
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json",
@@ -57,6 +69,20 @@ export function createDeviceHttpServer(
       if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
         const h = deps.health();
         json(res, h.ok ? 200 : 503, h);
+        return;
+      }
+      const route = deps.routes?.find(
+        (r) =>
+          r.method === req.method &&
+          (r.path.endsWith("/") ? path?.startsWith(r.path) : path === r.path),
+      );
+      if (route && path !== undefined) {
+        Promise.resolve()
+          .then(() => route.handle(req, res, path))
+          .catch(() => {
+            if (!res.headersSent) json(res, 500, { code: "INTERNAL", message: "internal error" });
+            else res.destroy();
+          });
         return;
       }
       // Bodies of unknown routes are not read; the connection closes after the answer.

@@ -43,6 +43,38 @@ describe("device-facing HTTP port", () => {
     await big.arrayBuffer();
   });
 
+  it("dispatches mounted routes by method and exact path or prefix; a throwing route answers 500", async () => {
+    server = createDeviceHttpServer(
+      { host: "127.0.0.1", port: 0 },
+      {
+        health: () => ({ ok: true }),
+        routes: [
+          { method: "POST", path: "/pictures", handle: (_q, r) => void r.end("pic") },
+          { method: "GET", path: "/fw/", handle: (_q, r, path) => void r.end(path) },
+          {
+            method: "GET",
+            path: "/boom",
+            handle: () => {
+              throw new Error("boom");
+            },
+          },
+        ],
+      },
+    );
+    const { port } = await server.start();
+    const base = `http://127.0.0.1:${port}`;
+    expect(await (await fetch(`${base}/pictures`, { method: "POST", body: "x" })).text()).toBe(
+      "pic",
+    );
+    expect(await (await fetch(`${base}/fw/abc?x=1`)).text()).toBe("/fw/abc");
+    const wrongMethod = await fetch(`${base}/pictures`);
+    expect(wrongMethod.status).toBe(404);
+    await wrongMethod.arrayBuffer();
+    const boom = await fetch(`${base}/boom`);
+    expect(boom.status).toBe(500);
+    expect(await boom.json()).toMatchObject({ code: "INTERNAL" });
+  });
+
   it("close() is idempotent and frees the port", async () => {
     server = createDeviceHttpServer(
       { host: "127.0.0.1", port: 0 },
