@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { Duration, Validations } from "aws-cdk-lib";
-import { type IVpc, Peer, Port, SecurityGroup, SubnetType } from "aws-cdk-lib/aws-ec2";
+import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from "aws-cdk-lib/aws-ec2";
 import { Platform } from "aws-cdk-lib/aws-ecr-assets";
 import {
   AwsLogDriver,
@@ -19,8 +19,9 @@ import {
   type NetworkTargetGroup,
   Protocol,
 } from "aws-cdk-lib/aws-elasticloadbalancingv2";
-import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
+import { ENV } from "../contracts/env.ts";
 import { HEALTH_CHECK_PATH, PORTS } from "../contracts/ports.ts";
 import { createLogGroup } from "./log-group.ts";
 import { REPO_ROOT } from "./paths.ts";
@@ -30,7 +31,10 @@ export type AgentCpuArch = "x86_64" | "arm64";
 export interface EdgeAgentServiceProps {
   readonly vpc: IVpc;
   readonly cluster: Cluster;
-  /** Environment of the agent container (resource names from `ENV`, ports, discovery mode). */
+  /**
+   * Environment of the agent container (resource names and ports from `ENV`). The construct adds
+   * `EHOME_PUBLIC_HOST`: the load balancer's first Elastic IP, which only it knows.
+   */
   readonly environment: Record<string, string>;
   readonly desiredCount: number;
   readonly cpuArch: AgentCpuArch;
@@ -61,7 +65,9 @@ const media = PORTS.mediaPool;
  * The edge agent on Fargate (architecture §7): tasks in public subnets with a public IP, so the
  * media pool is reached directly on the task's own address (an NLB has at most 50 listeners and
  * cannot carry hundreds of media ports); an NLB carries UDP signalling and alarms (IP targets,
- * source-IP stickiness, client IP preserved) and the TCP device HTTP port.
+ * source-IP stickiness, client IP preserved) and the TCP device HTTP port. The NLB has one
+ * Elastic IP per public subnet (AZ): EHOME fields carry IP addresses, not names, so devices are
+ * configured with one of them and the agent announces the first (`EHOME_PUBLIC_HOST`).
  */
 export class EdgeAgentService extends Construct {
   public readonly service: FargateService;
@@ -69,6 +75,8 @@ export class EdgeAgentService extends Construct {
   public readonly container: ContainerDefinition;
   public readonly securityGroup: SecurityGroup;
   public readonly loadBalancer: NetworkLoadBalancer;
+  /** The NLB's Elastic IPs, one per public subnet, in subnet order; retained on deletion. */
+  public readonly deviceAddresses: readonly CfnEIP[];
   public readonly targetGroups: {
     readonly signalling: NetworkTargetGroup;
     readonly alarm: NetworkTargetGroup;
@@ -83,16 +91,24 @@ export class EdgeAgentService extends Construct {
       assumedBy: new ServicePrincipal("ecs-tasks.amazonaws.com"),
       description: "Edge agent task role",
     });
-    // Fargate task metadata has the ENI id but not its public IP; the agent asks EC2 for it to
-    // announce in SinkIP and stream URLs. DescribeNetworkInterfaces supports no resource scoping.
-    this.taskRole.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ["ec2:DescribeNetworkInterfaces"], resources: ["*"] }),
-    );
-    Validations.of(this.taskRole).acknowledge({
-      id: "AwsSolutions-IAM5[Resource::*]",
-      reason:
-        "ec2:DescribeNetworkInterfaces supports no resource-level permissions; it is read-only and the agent uses it only to learn its own public IP.",
-    });
+
+    // One Elastic IP per public subnet (AZ) for the NLB, created before the container that
+    // announces the first one.
+    const nlbMappings = props.vpc
+      .selectSubnets({ subnetType: SubnetType.PUBLIC })
+      .subnets.map((subnet, i) => {
+        const eip = new CfnEIP(this, `DeviceAddress${i + 1}`, {
+          domain: "vpc",
+          tags: [{ key: "Name", value: `EHOME device address ${i + 1} (NLB)` }],
+        });
+        // Devices are configured with these addresses: neither a stack deletion nor a replacement
+        // may release one. A retained EIP stays allocated (and billed) until released by hand.
+        eip.applyRemovalPolicy(RemovalPolicy.RETAIN);
+        return { subnet, eip };
+      });
+    this.deviceAddresses = nlbMappings.map((m) => m.eip);
+    const announced = this.deviceAddresses[0];
+    if (!announced) throw new Error("the VPC has no public subnet for the load balancer");
 
     const taskDefinition = new FargateTaskDefinition(this, "TaskDefinition", {
       cpu: 1024,
@@ -119,7 +135,14 @@ export class EdgeAgentService extends Construct {
       user: "node",
       readonlyRootFilesystem: true,
       memoryLimitMiB: 2048,
-      environment: props.environment,
+      environment: {
+        ...props.environment,
+        // AlarmServerIP and PictureServer in the REGISTER reply (ehome-2.0 §2.1): alarms (UDP)
+        // and uploads (HTTP) go through the NLB. Cross-zone load balancing lets any of its
+        // addresses reach every task; the agent cannot tell which one a device used (the target
+        // sees its own address as destination), so it announces the first.
+        [ENV.EHOME_PUBLIC_HOST]: announced.attrPublicIp,
+      },
       logging: new AwsLogDriver({ streamPrefix: "agent", logGroup }),
       // tini as PID 1: signals reach Node, zombies are reaped.
       linuxParameters: new LinuxParameters(this, "LinuxParameters", { initProcessEnabled: true }),
@@ -217,9 +240,12 @@ export class EdgeAgentService extends Construct {
     this.loadBalancer = new NetworkLoadBalancer(this, "LoadBalancer", {
       vpc: props.vpc,
       internetFacing: true,
-      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      subnetMappings: nlbMappings.map(({ subnet, eip }) => ({
+        subnet,
+        allocationId: eip.attrAllocationId,
+      })),
       crossZoneEnabled: true,
-      // Devices are configured with this address; a replaced NLB would strand the fleet.
+      // Devices are configured with its addresses; deleting it would take them out of service.
       deletionProtection: true,
     });
     const noTlsListener =

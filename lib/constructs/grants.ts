@@ -94,15 +94,21 @@ export function queuePrefixArn(stack: Stack, prefix: string): string {
   );
 }
 
-/** What an agent does with its own command queue: create at start, receive, delete at stop. */
+/**
+ * What an agent does with its own command queue and its DLQ (edge-agent/cloud/agent-queue.ts):
+ * create both at start, or, when they exist, look them up and set the contract's attributes on
+ * them; read the DLQ's ARN for the redrive policy; receive and delete messages. No
+ * `sqs:DeleteQueue` (an agent never deletes its queue: a restarted agent with the same id adopts
+ * it) and no `sqs:ChangeMessageVisibility` (nothing extends a receive): grant them when code
+ * calls them.
+ */
 export const AGENT_QUEUE_OWNER_ACTIONS = [
   "sqs:CreateQueue",
-  "sqs:DeleteQueue",
   "sqs:GetQueueUrl",
+  "sqs:SetQueueAttributes",
   "sqs:GetQueueAttributes",
   "sqs:ReceiveMessage",
   "sqs:DeleteMessage",
-  "sqs:ChangeMessageVisibility",
 ];
 
 /** What the api function does with agent command queues: send to the owning agent's queue. */

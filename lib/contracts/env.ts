@@ -33,18 +33,13 @@ export const ENV = {
   EHOME_MEDIA_PORTS: "EHOME_MEDIA_PORTS",
   /** `true`: devices missing from the devices table may register; `false`: refused (403). */
   EHOME_AUTO_PROVISION: "EHOME_AUTO_PROVISION",
-  /** The public address the agent announces in `SinkIP` and stream URLs. */
+  /**
+   * The IPv4 address the agent announces to devices: `AlarmServerIP` and `PictureServer` in the
+   * REGISTER reply (ehome-2.0 §2.1). On AWS, the NLB's first Elastic IP.
+   */
   EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
-  /** How to discover the public address when `EHOME_PUBLIC_HOST` is unset (`PublicHostDiscovery`). */
-  EHOME_PUBLIC_HOST_DISCOVERY: "EHOME_PUBLIC_HOST_DISCOVERY",
+  /** `NTPServerIP` in the REGISTER reply; the agent defaults it to `EHOME_PUBLIC_HOST`. */
+  EHOME_NTP_HOST: "EHOME_NTP_HOST",
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
-
-/**
- * `ecs-task-eni`: read the task's ENI id from the ECS task metadata endpoint (v4), then its public
- * IP with `ec2:DescribeNetworkInterfaces` (Fargate metadata does not carry the public IP).
- * `none`: use `EHOME_PUBLIC_HOST` or its default (laptop runs).
- */
-export const PUBLIC_HOST_DISCOVERY = ["ecs-task-eni", "none"] as const;
-export type PublicHostDiscovery = (typeof PUBLIC_HOST_DISCOVERY)[number];

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Fn, Stack, type StackProps } from "aws-cdk-lib";
 import { FlowLogDestination, FlowLogTrafficType, SubnetType, Vpc } from "aws-cdk-lib/aws-ec2";
 import { Cluster, ContainerInsights } from "aws-cdk-lib/aws-ecs";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -11,7 +11,7 @@ import {
   grantTable,
 } from "../constructs/grants.ts";
 import { createLogGroup } from "../constructs/log-group.ts";
-import { ENV, type PublicHostDiscovery } from "../contracts/env.ts";
+import { ENV } from "../contracts/env.ts";
 import { PORTS } from "../contracts/ports.ts";
 import { TABLES } from "../contracts/tables.ts";
 import type { DataStack } from "./data-stack.ts";
@@ -29,7 +29,27 @@ export interface EdgeStackProps extends StackProps {
   readonly viewerCidr: string;
 }
 
-const PUBLIC_HOST_DISCOVERY: PublicHostDiscovery = "ecs-task-eni";
+/** CDK context key of the NTP server announced to devices (`-c ntpHost=<IPv4>`). */
+export const NTP_HOST_CONTEXT = "ntpHost";
+
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/**
+ * `NTPServerIP` for the REGISTER reply (ehome-2.0 §2.1), from `-c ntpHost`. An IPv4 address, not a
+ * name: the field is an IP. Unset, the agent falls back to its public host, the NLB, where no NTP
+ * server answers; the deploy guide tells operators to pass one. (Read from the context here, not
+ * yet in `lib/config.ts` with the other switches.)
+ */
+export function ntpHostFromContext(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const text = String(value).trim();
+  if (!IPV4.test(text)) {
+    throw new Error(
+      `invalid CDK context: ${NTP_HOST_CONTEXT} must be an IPv4 address (devices take an IP, not a name), got ${JSON.stringify(value)}`,
+    );
+  }
+  return text;
+}
 
 /**
  * Where devices connect: a VPC with public subnets only (no NAT: tasks have public IPs and reach
@@ -44,6 +64,7 @@ export class EdgeStack extends Stack {
     super(scope, id, props);
     const { tables, mediaBucket } = props.data;
     const { queues } = props.messaging;
+    const ntpHost = ntpHostFromContext(this.node.tryGetContext(NTP_HOST_CONTEXT));
 
     this.vpc = new Vpc(this, "Vpc", {
       maxAzs: 2,
@@ -89,13 +110,16 @@ export class EdgeStack extends Stack {
         [ENV.EHOME_HTTP_PORT]: String(PORTS.deviceHttpTcp),
         [ENV.EHOME_MEDIA_PORTS]: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
         [ENV.EHOME_AUTO_PROVISION]: String(props.autoProvision),
-        [ENV.EHOME_PUBLIC_HOST_DISCOVERY]: PUBLIC_HOST_DISCOVERY,
+        ...(ntpHost ? { [ENV.EHOME_NTP_HOST]: ntpHost } : {}),
       },
     });
 
-    new CfnOutput(this, "DeviceEndpoint", {
-      description: `Server address for devices (UDP ${PORTS.signallingUdp}, alarms UDP ${PORTS.alarmUdp}, HTTP TCP ${PORTS.deviceHttpTcp})`,
-      value: this.agent.loadBalancer.loadBalancerDnsName,
+    new CfnOutput(this, "DeviceAddresses", {
+      description: `The NLB's Elastic IPs, one per AZ: configure devices with one of them as EHOME server (UDP ${PORTS.signallingUdp}); alarms (UDP ${PORTS.alarmUdp}) and uploads (TCP ${PORTS.deviceHttpTcp}) go to the first`,
+      value: Fn.join(
+        ",",
+        this.agent.deviceAddresses.map((eip) => eip.attrPublicIp),
+      ),
     });
 
     const role = this.agent.taskRole;

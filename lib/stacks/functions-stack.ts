@@ -36,12 +36,10 @@ export class FunctionsStack extends Stack {
       environment: {
         [ENV.DEVICES_TABLE]: tables.devices.tableName,
         [ENV.PRESENCE_TABLE]: tables.presence.tableName,
-        [ENV.AGENTS_TABLE]: tables.agents.tableName,
       },
     });
     grantTable(this.registry.role, tables.devices, TABLES.devices, "write");
     grantTable(this.registry.role, tables.presence, TABLES.presence, "write");
-    grantTable(this.registry.role, tables.agents, TABLES.agents, "read");
     consume(this.registry, queues.deviceEvents);
 
     this.commandResults = new EhomeFunction(this, "CommandResults", {

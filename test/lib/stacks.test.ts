@@ -10,7 +10,7 @@ import { ENV } from "../../lib/contracts/env.ts";
 import { PORTS } from "../../lib/contracts/ports.ts";
 import { QUEUE_KEYS, QUEUES } from "../../lib/contracts/queues.ts";
 import { MEDIA_LIFECYCLE, MEDIA_PREFIXES } from "../../lib/contracts/storage.ts";
-import { TABLE_KEYS, TABLES, type TableKey } from "../../lib/contracts/tables.ts";
+import { projectionOf, TABLE_KEYS, TABLES, type TableKey } from "../../lib/contracts/tables.ts";
 import {
   asArray,
   type CfnTemplate,
@@ -34,6 +34,18 @@ afterAll(() => s?.cleanup());
 const resourcesOf = (t: CfnTemplate, type: string) =>
   Object.entries(t.Resources).filter(([, r]) => r.Type === type);
 
+type ContainerDefinition = Record<string, unknown> & {
+  Environment: { Name: string; Value: unknown }[];
+};
+/** The agent container of the edge stack and its environment as a name → value record. */
+const agentContainer = (edge: CfnTemplate) => {
+  const [taskDefinition, ...more] = resourcesOf(edge, "AWS::ECS::TaskDefinition");
+  expect(more).toEqual([]);
+  const [agent] = taskDefinition![1].Properties!.ContainerDefinitions as ContainerDefinition[];
+  const env = Object.fromEntries(agent!.Environment.map((e) => [e.Name, e.Value]));
+  return { agent: agent!, env };
+};
+
 describe("data stack", () => {
   it("creates every table of tables.ts with its keys, indexes and TTL", () => {
     const data = s.templates.data;
@@ -52,7 +64,7 @@ describe("data stack", () => {
         Projection: unknown;
       }[];
       expect(indexes.map((i) => i.IndexName)).toEqual(def.indexes.map((i) => i.indexName));
-      for (const index of indexes) expect(index.Projection).toEqual({ ProjectionType: "ALL" });
+      expect(indexes.map((i) => i.Projection)).toEqual(def.indexes.map((i) => projectionOf(i)));
       const ttl = "ttlAttribute" in def ? def.ttlAttribute : undefined;
       expect(props.TimeToLiveSpecification).toEqual(
         ttl ? { AttributeName: ttl, Enabled: true } : undefined,
@@ -270,17 +282,15 @@ describe("functions", () => {
     }
   });
 
-  it("receive table names through the env var names of env.ts", () => {
-    s.templates.functions.hasResourceProperties("AWS::Lambda::Function", {
-      Description: Match.stringLikeRegexp("device events"),
-      Environment: {
-        Variables: Match.objectLike({
-          [ENV.DEVICES_TABLE]: Match.anyValue(),
-          [ENV.PRESENCE_TABLE]: Match.anyValue(),
-          [ENV.AGENTS_TABLE]: Match.anyValue(),
-        }),
-      },
-    });
+  it("receive table names through the env var names of env.ts, only those they use", () => {
+    const registry = logicalId(s.json.functions, "AWS::Lambda::Function", "RegistryFunction");
+    const vars = s.json.functions.Resources[registry]!.Properties!.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    expect(vars.Variables).toHaveProperty(ENV.DEVICES_TABLE);
+    expect(vars.Variables).toHaveProperty(ENV.PRESENCE_TABLE);
+    // functions/registry reads devices and presence only.
+    expect(vars.Variables).not.toHaveProperty(ENV.AGENTS_TABLE);
   });
 });
 
@@ -305,7 +315,7 @@ describe("least privilege", () => {
     );
 
   it("no identity policy allows a data action on resource *", () => {
-    const allowedOnStar = new Set(["ec2:DescribeNetworkInterfaces", "ecr:GetAuthorizationToken"]);
+    const allowedOnStar = new Set(["ecr:GetAuthorizationToken"]);
     for (const key of STACK_KEYS) {
       for (const [id, policy] of resourcesOf(s.json[key], "AWS::IAM::Policy")) {
         const doc = policy.Properties!.PolicyDocument as {
@@ -323,14 +333,13 @@ describe("least privilege", () => {
     }
   });
 
-  it("registry writes devices and presence, only reads agents, touches nothing else", () => {
+  it("registry writes devices and presence, has no access to agents, touches nothing else", () => {
     const g = grantsOf("functions", "RegistryRole");
     expect(actionsOn(g, tableRes("devices"))).toContain("dynamodb:UpdateItem");
     expect(actionsOn(g, tableRes("devices"))).not.toContain("dynamodb:Scan");
     expect(actionsOn(g, tableRes("presence"))).toContain("dynamodb:PutItem");
-    expect(
-      [...actionsOn(g, tableRes("agents"))].every((a) => !/Put|Update|Delete|Write/.test(a)),
-    ).toBe(true);
+    const agents = new RegExp(`^data/${TABLES.agents.logicalId}[0-9A-F]{8}\\.Arn`);
+    expect(g.filter((x) => agents.test(x.resource))).toEqual([]);
     expect(g.some((x) => x.actions.some((a) => a.startsWith("s3:")))).toBe(false);
     expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
   });
@@ -356,17 +365,21 @@ describe("least privilege", () => {
   it("the agent manages only queues under its prefix and sends to the two static queues", () => {
     const g = grantsOf("edge", "AgentTaskRole");
     const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
+    // What edge-agent/cloud/agent-queue.ts calls: SetQueueAttributes converges an existing queue;
+    // the agent never deletes its queue nor extends a receive.
     expect(actionsOn(g, prefixArn)).toEqual(
       new Set([
         "sqs:CreateQueue",
-        "sqs:DeleteQueue",
         "sqs:GetQueueUrl",
+        "sqs:SetQueueAttributes",
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
       ]),
     );
+    expect(actionsOn(g, prefixArn)).not.toContain("sqs:DeleteQueue");
+    // Nothing in the agent calls EC2 (no public-IP discovery yet).
+    expect(g.some((x) => x.actions.some((a) => a.startsWith("ec2:")))).toBe(false);
     const creates = g.filter((x) => x.actions.includes("sqs:CreateQueue")).map((x) => x.resource);
     expect(creates).toEqual([prefixArn]);
     for (const key of QUEUE_KEYS) {
@@ -404,7 +417,8 @@ describe("api stack", () => {
   });
 });
 
-describe("api stack with -c authorizer=jwt", () => {
+// One synth for the non-default switches (each synth costs seconds).
+describe("with -c authorizer=jwt -c ntpHost=<ip>", () => {
   let jwt: SynthResult;
   beforeAll(() => {
     jwt = synthEhomeApp({
@@ -412,6 +426,7 @@ describe("api stack with -c authorizer=jwt", () => {
         authorizer: "jwt",
         jwtIssuer: "https://issuer.example.com/",
         jwtAudience: "ehome-api, ehome-console",
+        ntpHost: "192.0.2.123",
       },
     });
   }, SYNTH_TIMEOUT_MS);
@@ -443,6 +458,16 @@ describe("api stack with -c authorizer=jwt", () => {
   it("refuses authorizer=jwt without an issuer and audience", () => {
     expect(() => synthEhomeApp({ context: { authorizer: "jwt" } })).toThrow(/jwtIssuer/);
   });
+
+  it("announces the given NTP server to devices", () => {
+    expect(agentContainer(jwt.json.edge).env[ENV.EHOME_NTP_HOST]).toBe("192.0.2.123");
+  });
+
+  it("refuses an ntpHost that is not an IPv4 address (NTPServerIP is an IP)", () => {
+    for (const ntpHost of ["time.aws.com", "256.1.1.1", "192.0.2.1:123"]) {
+      expect(() => synthEhomeApp({ context: { ntpHost } }), ntpHost).toThrow(/ntpHost/);
+    }
+  });
 });
 
 describe("edge stack", () => {
@@ -453,6 +478,47 @@ describe("edge stack", () => {
     expect(listeners.sort()).toEqual(
       [`TCP ${PORTS.deviceHttpTcp}`, `UDP ${PORTS.alarmUdp}`, `UDP ${PORTS.signallingUdp}`].sort(),
     );
+  });
+
+  it("gives the internet-facing NLB one retained Elastic IP per public subnet", () => {
+    const eips = resourcesOf(s.json.edge, "AWS::EC2::EIP");
+    const subnets = resourcesOf(s.json.edge, "AWS::EC2::Subnet");
+    expect(subnets).toHaveLength(2);
+    expect(eips).toHaveLength(subnets.length);
+    for (const [id, eip] of eips) {
+      // Devices are configured with these: neither stack deletion nor replacement releases them.
+      expect(eip, id).toMatchObject({
+        DeletionPolicy: "Retain",
+        UpdateReplacePolicy: "Retain",
+        Properties: { Domain: "vpc" },
+      });
+    }
+    const [lb, ...more] = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    expect(more).toEqual([]);
+    const props = lb![1].Properties!;
+    expect(props).toMatchObject({ Type: "network", Scheme: "internet-facing" });
+    expect(props).not.toHaveProperty("Subnets");
+    const mappings = props.SubnetMappings as { SubnetId: unknown; AllocationId: unknown }[];
+    const byId = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+    expect(mappings.map((m) => m.SubnetId).sort(byId)).toEqual(
+      subnets.map(([id]) => ({ Ref: id })).sort(byId),
+    );
+    expect(mappings.map((m) => m.AllocationId).sort(byId)).toEqual(
+      eips.map(([id]) => ({ "Fn::GetAtt": [id, "AllocationId"] })).sort(byId),
+    );
+  });
+
+  it("announces an NLB address to devices and outputs every address", () => {
+    const eipIds = resourcesOf(s.json.edge, "AWS::EC2::EIP").map(([id]) => id);
+    const publicIp = (id: string) => ({ "Fn::GetAtt": [id, "PublicIp"] });
+    const { env } = agentContainer(s.json.edge);
+    // AlarmServerIP / PictureServer in the REGISTER reply (ehome-2.0 §2.1), not 127.0.0.1.
+    expect(eipIds.map(publicIp)).toContainEqual(env[ENV.EHOME_PUBLIC_HOST]);
+    expect(env).not.toHaveProperty("EHOME_PUBLIC_HOST_DISCOVERY");
+    const outputs = s.json.edge.Outputs ?? {};
+    const key = Object.keys(outputs).find((k) => k.startsWith("DeviceAddresses"));
+    expect(key).toBeDefined();
+    expect(outputs[key!]!.Value).toEqual({ "Fn::Join": [",", eipIds.map(publicIp)] });
   });
 
   it("routes UDP to IP targets with source-IP stickiness, client IPs preserved, /healthz checks", () => {
@@ -526,11 +592,7 @@ describe("edge stack", () => {
   });
 
   it("runs the agent image from edge-agent/Dockerfile, non-root, read-only, with contract env", () => {
-    const containers = new Capture();
-    s.templates.edge.hasResourceProperties("AWS::ECS::TaskDefinition", {
-      ContainerDefinitions: containers,
-    });
-    const [agent] = containers.asArray() as Record<string, unknown>[];
+    const { agent, env } = agentContainer(s.json.edge);
     expect(agent).toMatchObject({
       User: "node",
       ReadonlyRootFilesystem: true,
@@ -547,18 +609,24 @@ describe("edge stack", () => {
         }),
       ]),
     });
-    const env = Object.fromEntries(
-      (agent!.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    // Exactly these: every name from env.ts, nothing the agent does not read. No
+    // EHOME_NTP_HOST without -c ntpHost (see the jwt/ntpHost synth below).
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        ENV.DEVICES_TABLE,
+        ENV.AGENTS_TABLE,
+        ENV.DEVICE_EVENTS_QUEUE_URL,
+        ENV.COMMAND_RESULTS_QUEUE_URL,
+        ENV.AGENT_QUEUE_PREFIX,
+        ENV.MEDIA_BUCKET,
+        ENV.EHOME_SIGNAL_PORT,
+        ENV.EHOME_ALARM_PORT,
+        ENV.EHOME_HTTP_PORT,
+        ENV.EHOME_MEDIA_PORTS,
+        ENV.EHOME_AUTO_PROVISION,
+        ENV.EHOME_PUBLIC_HOST,
+      ].sort(),
     );
-    for (const name of [
-      ENV.DEVICES_TABLE,
-      ENV.AGENTS_TABLE,
-      ENV.DEVICE_EVENTS_QUEUE_URL,
-      ENV.COMMAND_RESULTS_QUEUE_URL,
-      ENV.MEDIA_BUCKET,
-    ]) {
-      expect(env, name).toHaveProperty(name);
-    }
     expect(env[ENV.AGENT_QUEUE_PREFIX]).toBe("ehome-agent-cmd-");
     expect(env[ENV.EHOME_MEDIA_PORTS]).toBe(`${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`);
     // The device ports face the internet: unprovisioned devices are refused unless asked for.
