@@ -106,3 +106,29 @@ export function diffUdpCounters(
     noPorts: after.noPorts - before.noPorts,
   };
 }
+
+/** Machine-wide CPU time (Linux /proc/stat, all cores), in ms. Null off Linux. */
+export interface CpuTimes {
+  busyMs: number;
+  idleMs: number;
+  /** Time a hypervisor ran something else while this VM wanted the CPU. */
+  stealMs: number;
+}
+
+export function readCpuTimes(): CpuTimes | null {
+  let line: string | undefined;
+  try {
+    line = readFileSync("/proc/stat", "utf8").split("\n")[0];
+  } catch {
+    return null;
+  }
+  if (!line?.startsWith("cpu ")) return null;
+  // user nice system idle iowait irq softirq steal (USER_HZ ticks; 100 per second on Linux).
+  const t = line.trim().split(/\s+/).slice(1).map(Number);
+  const ms = (i: number) => (t[i] ?? 0) * 10;
+  return {
+    busyMs: ms(0) + ms(1) + ms(2) + ms(5) + ms(6),
+    idleMs: ms(3) + ms(4),
+    stealMs: ms(7),
+  };
+}

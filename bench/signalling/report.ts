@@ -88,9 +88,19 @@ export function render(result: BenchmarkResult): string {
   out.push("");
   out.push(
     retried.length === 0
-      ? "No rate needed its second attempt."
-      : `Rates that failed once and passed on the second attempt: ${retried.join("; ")}.`,
+      ? "No rate needed a second attempt."
+      : `Rates that failed first and passed on a later attempt: ${retried.join("; ")}.`,
   );
+  const steps = sc.flatMap((x) => x.runs.flatMap((run) => [...run.agent.steps, ...run.echo.steps]));
+  const foreign = steps.map((x) => x.foreignCpuPct).filter((v): v is number => v !== null);
+  if (foreign.length > 0) {
+    const busy = foreign.filter((v) => v > 10).length;
+    out.push("");
+    out.push(
+      `Neighbours (other processes on the machine) used more than 10% of its CPU during ${busy} of ` +
+        `${foreign.length} steps (at most ${dec(Math.max(...foreign), 1)}%).`,
+    );
+  }
   out.push("");
   out.push("Same offered rate for both servers (medians; – where a repetition stopped below it):");
   out.push("");

@@ -1,3 +1,4 @@
+import { cpus } from "node:os";
 import type { ChildHandle } from "../lib/child.ts";
 import {
   emptyLatencyHistogram,
@@ -5,7 +6,12 @@ import {
   latencyQuantileMs,
   mergeLatency,
 } from "../lib/histogram.ts";
-import { diffUdpCounters, readUdpCounters, type UdpCounters } from "../lib/machine.ts";
+import {
+  diffUdpCounters,
+  readCpuTimes,
+  readUdpCounters,
+  type UdpCounters,
+} from "../lib/machine.ts";
 import { round } from "../lib/stats.ts";
 import type { ServerCounters, ServerReady, StepResult } from "./protocol.ts";
 
@@ -40,6 +46,13 @@ export interface StepSummary {
     keepalivesUnknown: number;
     sendErrors: number;
   };
+  /**
+   * CPU used on this machine by processes other than the server and the generators, as a share of
+   * all cores over the step (neighbours; null off Linux), and hypervisor steal. A failed step with
+   * a high share says more about the machine than about the server.
+   */
+  foreignCpuPct: number | null;
+  stealPct: number | null;
   /** Host-wide UDP counter deltas: rcvbufErrors = datagrams dropped at a full receive queue. */
   kernel: UdpCounters | null;
   /** Loss below the threshold and no rejected KEEPALIVE. */
@@ -63,6 +76,8 @@ export async function runStep(
 ): Promise<StepSummary> {
   const c0 = await server.request<ServerCounters>({ type: "counters" });
   const k0 = readUdpCounters();
+  const cpu0 = readCpuTimes();
+  const wall0 = performance.now();
   const parts = await Promise.all(
     generators.map((g) =>
       g.request<StepResult>(
@@ -78,6 +93,8 @@ export async function runStep(
     ),
   );
   const k1 = readUdpCounters();
+  const cpu1 = readCpuTimes();
+  const wallMs = performance.now() - wall0;
   const c1 = await server.request<ServerCounters>({ type: "counters" });
 
   const latency: LatencyHistogram = emptyLatencyHistogram();
@@ -110,6 +127,19 @@ export async function runStep(
   const lossPct = sent === 0 ? 0 : (100 * lost) / sent;
   const serverIn = c1.datagramsIn - c0.datagramsIn;
   const serverCpu = c1.cpuUs - c0.cpuUs;
+  const capacityMs = cpus().length * wallMs;
+  const foreignCpuPct =
+    cpu0 && cpu1
+      ? round(
+          Math.max(
+            0,
+            (100 * (cpu1.busyMs - cpu0.busyMs - (serverCpu + genCpu) / 1000)) / capacityMs,
+          ),
+          1,
+        )
+      : null;
+  const stealPct =
+    cpu0 && cpu1 ? round((100 * (cpu1.stealMs - cpu0.stealMs)) / capacityMs, 1) : null;
   return {
     targetRate: rate,
     offeredRate: Math.round(sent / sendSeconds),
@@ -134,6 +164,8 @@ export async function runStep(
       keepalivesUnknown: c1.keepalivesUnknown - c0.keepalivesUnknown,
       sendErrors: c1.sendErrors - c0.sendErrors,
     },
+    foreignCpuPct,
+    stealPct,
     kernel: diffUdpCounters(k0, k1),
     pass: lossPct < s.lossThresholdPct && rejected === 0 && sent > 0,
     attempt: 1,
@@ -145,19 +177,25 @@ export async function runStep(
  * then `refine` bisections between the last passing and the first failing rate. A rate that fails
  * is run once more before it counts as failed: on a shared 2-core machine one scheduling stall of
  * a server process (100+ ms) overflows its receive queue at any rate above ~20k/s, and that is the
- * neighbours' doing, not the server's capacity. Both attempts stay in the result.
+ * neighbours' doing, not the server's capacity. When the failed attempt also saw neighbours using
+ * more than `busyNeighbourPct` of the machine, up to `busyRetries` attempts are made instead. Every
+ * attempt stays in the result.
  */
 export async function searchSaturation(
   rates: readonly number[],
   refine: number,
   run: (rate: number) => Promise<StepSummary>,
   retries = 1,
+  busyRetries = 2,
+  busyNeighbourPct = 10,
 ): Promise<StepSummary[]> {
   const steps: StepSummary[] = [];
   const attempt = async (rate: number): Promise<StepSummary> => {
     let s = await run(rate);
     steps.push(s);
-    for (let k = 0; k < retries && !s.pass; k++) {
+    for (let k = 0; !s.pass; k++) {
+      const disturbed = (s.foreignCpuPct ?? 0) > busyNeighbourPct;
+      if (k >= (disturbed ? busyRetries : retries)) break;
       s = { ...(await run(rate)), attempt: k + 2 };
       steps.push(s);
     }

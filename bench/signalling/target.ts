@@ -170,7 +170,8 @@ export async function runTarget(kind: TargetKind, s: TargetSettings): Promise<Ta
       s.log(
         `${kind} ${s.devices} @ ${rate}/s: offered ${step.offeredRate}, answered ${step.answeredRate}, ` +
           `loss ${step.lossPct}%, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, ` +
-          `${step.serverCpuUsPerMessage} µs CPU/msg, gap ${step.maxTickGapMs} ms` +
+          `${step.serverCpuUsPerMessage} µs CPU/msg, gap ${step.maxTickGapMs} ms, ` +
+          `neighbours ${step.foreignCpuPct}% CPU, steal ${step.stealPct}%` +
           (step.kernel ? `, rcvbuf drops ${step.kernel.rcvbufErrors}` : ""),
       );
       return step;
