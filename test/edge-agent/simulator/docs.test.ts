@@ -29,7 +29,7 @@ describe("docs/simulator.md stays in step with the code", () => {
       new SimulatorClosedError(),
       new CliUsageError("x"),
     ];
-    const documented = [...doc.matchAll(/^\| `(SIMULATOR_[A-Z_]+)` \| `(\w+)` \|/gm)].map(
+    const documented = [...doc.matchAll(/^\| `(SIMULATOR_[A-Z_]+)` +\| `(\w+)` +\|/gm)].map(
       (m) => `${m[1]} ${m[2]}`,
     );
     expect(documented.sort()).toEqual(errors.map((e) => `${e.code} ${e.name}`).sort());
