@@ -12,8 +12,9 @@
  * bench/<name>/index.ts (the entry; understands --quick and --out <file>) and
  * bench/<name>/report.ts (exports `title` and `render(result)`: the markdown of its section).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -92,7 +93,19 @@ async function renderDocs(entries: BenchmarkEntry[]): Promise<void> {
     doc = replaceSection(doc, e.name, report.title, report.render(result));
   }
   writeFileSync(DOC, doc.endsWith("\n") ? doc : `${doc}\n`);
+  const results = entries.map((e) => join(RESULTS, `${e.name}.json`)).filter((f) => existsSync(f));
+  formatWithBiome([DOC, ...results]);
   process.stderr.write(`bench: wrote ${DOC}\n`);
+}
+
+/** `npm test` lints JSON and Markdown with Biome: written files are formatted the same way. */
+function formatWithBiome(files: string[]): void {
+  try {
+    const biome = createRequire(import.meta.url).resolve("@biomejs/biome/bin/biome");
+    execFileSync(process.execPath, [biome, "format", "--write", ...files], { stdio: "ignore" });
+  } catch (err) {
+    process.stderr.write(`bench: could not format ${files.join(", ")} with biome: ${err}\n`);
+  }
 }
 
 async function main(): Promise<void> {

@@ -26,7 +26,8 @@ export function provenance(r: BenchmarkResult): string {
   return [
     `- Command: \`${r.command}\` (${r.mode} mode; ${r.elapsedSeconds} s)`,
     `- Run: ${r.startedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")} on commit ` +
-      `${r.source.commit ?? "unknown"}${r.source.dirty ? ` with uncommitted changes in ${r.source.paths.join(", ")}` : ""}`,
+      `${r.source.commit ?? "unknown"}` +
+      (r.source.dirty ? ` with uncommitted changes to ${r.source.dirtyFiles.join(", ")}` : ""),
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${gib} GiB, Node ${m.nodeVersion}, ${m.platform} ${m.kernel}; ` +
       `load average ${m.loadAverage1m} at the start, ${r.loadAverageEnd} at the end; net.core.rmem_max ${int(m.udpRmemMaxBytes)} B; ` +
       `open files ${int(m.openFilesLimit)}`,

@@ -29,8 +29,9 @@ export interface BenchmarkResult<S = unknown> {
 
 export interface SourceInfo {
   commit: string | null;
-  /** Uncommitted changes under the measured paths (the numbers are then for a dirty tree). */
+  /** Uncommitted changes to tracked files under the measured paths (then the numbers are for them). */
   dirty: boolean | null;
+  dirtyFiles: string[];
   paths: string[];
 }
 
@@ -47,10 +48,12 @@ function git(args: string[]): string | null {
 
 /** The commit under test; `paths` are what the benchmark measures (e.g. edge-agent). */
 export function sourceInfo(paths: string[]): SourceInfo {
-  const status = git(["status", "--porcelain", "--", ...paths]);
+  const status = git(["status", "--porcelain", "--untracked-files=no", "--", ...paths]);
+  const dirtyFiles = status ? status.split("\n").map((l) => l.slice(3)) : [];
   return {
     commit: git(["rev-parse", "--short=12", "HEAD"]),
-    dirty: status === null ? null : status !== "",
+    dirty: status === null ? null : dirtyFiles.length > 0,
+    dirtyFiles,
     paths,
   };
 }
