@@ -74,6 +74,11 @@ export interface DeframerStats {
    * record's). They are skipped as garbage, so they also count in `resyncs` and `garbageBytes`.
    */
   ssrcMismatches: number;
+  /**
+   * SSRC of the last mismatched record: with a real device, tells whether SSRC == Session holds
+   * (ehome-2.0 §9 item 5).
+   */
+  foreignSsrc: number | undefined;
   /** Records whose RTP header does not fit (CSRCs, extension or padding beyond the record). */
   malformedRecords: number;
   /** Records of a Hikvision stream without a valid marker. */
@@ -132,6 +137,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
     resyncs: 0,
     garbageBytes: 0,
     ssrcMismatches: 0,
+    foreignSsrc: undefined,
     malformedRecords: 0,
     badMarkers: 0,
     recordsDropped: 0,
@@ -208,8 +214,12 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       need = 16;
       return -1;
     }
-    if (b.readUInt32BE(i + 12) === known) return 1;
-    if (!inGarbage) s.ssrcMismatches++;
+    const ssrc = b.readUInt32BE(i + 12);
+    if (ssrc === known) return 1;
+    if (!inGarbage) {
+      s.ssrcMismatches++;
+      s.foreignSsrc = ssrc;
+    }
     return 0;
   };
 
