@@ -342,3 +342,55 @@ describe("de-framer: raw MPEG-PS for playback and download (ehome-2.0 §2.7, §8
     expect(out[0]!.buffer).toBe(src.ps.buffer);
   });
 });
+
+describe("de-framer: records it cannot use", () => {
+  it("drops and counts a Hikvision-stream record without a valid marker", () => {
+    const hik = createFramer({ ssrc: SSRC, maxPayloadBytes: 96 });
+    const plain = createFramer({ ssrc: SSRC, markers: "none" });
+    const stray = Buffer.from([0x47, 1, 2, 3]);
+    const badFlag = Buffer.from([0x1c, 0x20, 9, 9]);
+    const wire = Buffer.concat([
+      ...hik.frame(small.units[0]!),
+      ...plain.frame(stray),
+      ...plain.frame(badFlag),
+      ...small.units.slice(1).flatMap((u) => hik.frame(u)),
+    ]);
+    const { ps, stats } = run([wire]);
+    expect(ps.equals(small.ps)).toBe(true);
+    expect(stats.badMarkers).toBe(2);
+    expect(stats.recordsDropped).toBe(2);
+  });
+
+  it("drops and counts a record whose CSRCs, extension or padding overrun it", () => {
+    const good = createFramer({ ssrc: SSRC, maxPayloadBytes: 96 });
+    const records = small.units.map((u) => good.frame(u));
+    const overrun = (mutate: (r: Buffer) => void): Buffer => {
+      const r = Buffer.from(createFramer({ ssrc: SSRC }).frame(Buffer.from([0, 0, 1, 0xe0]))[0]!);
+      mutate(r);
+      return r;
+    };
+    const bad = [
+      overrun((r) => {
+        r[4] = 0x8f; // 15 CSRCs in a 17-byte packet
+      }),
+      overrun((r) => {
+        r[4] = 0xa0; // padding flag; last byte 0xe0 > what is left
+      }),
+      overrun((r) => {
+        r[4] = 0x90; // extension header, no room for it
+      }),
+    ];
+    const wire = Buffer.concat([...records[0]!, ...bad, ...records.slice(1).flat()]);
+    const { ps, stats } = run([wire]);
+    expect(ps.equals(small.ps)).toBe(true);
+    expect(stats.malformedRecords).toBe(3);
+  });
+
+  it("accepts Uint8Array input as well as Buffer", () => {
+    const u8 = new Uint8Array(smallWire.length);
+    u8.set(smallWire);
+    const d = createDeframer();
+    const out = Buffer.concat([...d.push(u8.subarray(0, 100)), ...d.push(u8.subarray(100))]);
+    expect(out.equals(small.ps)).toBe(true);
+  });
+});
