@@ -184,7 +184,7 @@ export function createPortPool(config: PortPoolConfig, deps: PortPoolDeps = {}):
       clearTimeout(timer);
       // One connection per session: stop listening. The server's 'close' follows the socket's.
       server.close();
-      s.once("error", (err) => {
+      s.on("error", (err) => {
         log?.debug("media connection error", { port, err });
         end("socket-error");
       });
