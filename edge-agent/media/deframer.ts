@@ -13,8 +13,8 @@
  * construction: at most one incomplete record (≤ 4 + 65535 bytes) is held, plus one fragmented
  * chunk being reassembled (≤ `maxChunkBytes`).
  *
- * Output buffers may share memory with the input chunks (zero-copy where a record lies inside one
- * chunk): do not modify a chunk after pushing it.
+ * Output buffers share memory with the input chunks where a record lies inside one chunk (zero
+ * copy); a record spanning reads is copied once. Do not modify a chunk after pushing it.
  */
 import {
   FRAGMENT_FIRST,
@@ -102,6 +102,7 @@ export interface Deframer {
 const DOLLAR = 0x24;
 const DEFAULT_MAX_CHUNK = 1 << 20;
 const RELEARN_BYTES = 1 << 16;
+const EMPTY = Buffer.alloc(0);
 
 /** ehome-2.0 §4.1 item 2: byte 0 = 0x01, byte 1 = 0x00, byte 2 ≥ 0x01, only at connection start. */
 function isPrivateHeader(b: Buffer, i: number): boolean {
@@ -145,7 +146,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
   };
   let ended = false;
   // One incomplete unit (record, header or detection window), copied out of the chunks.
-  let pending = Buffer.alloc(0);
+  let pending = EMPTY;
   let pendingLen = 0;
   /** Total bytes the unit at the head of `pending` needs before it can be processed. */
   let need = 0;
@@ -158,9 +159,9 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
   /** Dropping fragments until the next first fragment or whole chunk. */
   let skipping = false;
 
-  const emit = (out: Buffer[], b: Buffer, a: number, e: number, copy: boolean): void => {
+  const emit = (out: Buffer[], b: Buffer, a: number, e: number): void => {
     if (e <= a) return;
-    out.push(copy ? Buffer.from(b.subarray(a, e)) : b.subarray(a, e));
+    out.push(b.subarray(a, e));
     s.bytesOut += e - a;
   };
 
@@ -236,14 +237,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
     return k;
   };
 
-  const fragment = (
-    b: Buffer,
-    a: number,
-    e: number,
-    flag: number,
-    copy: boolean,
-    out: Buffer[],
-  ) => {
+  const fragment = (b: Buffer, a: number, e: number, flag: number, out: Buffer[]) => {
     s.fragments++;
     if (flag === FRAGMENT_FIRST) {
       dropPartial();
@@ -264,7 +258,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       s.recordsDropped++;
       return;
     }
-    if (e > a) parts.push(copy ? Buffer.from(b.subarray(a, e)) : b.subarray(a, e));
+    if (e > a) parts.push(b.subarray(a, e));
     partBytes += e - a;
     if (flag === FRAGMENT_LAST) {
       for (const p of parts) out.push(p);
@@ -276,7 +270,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
   };
 
   /** One complete `$` record whose RTP packet is b[a, e). */
-  const record = (b: Buffer, a: number, e: number, copy: boolean, out: Buffer[]): void => {
+  const record = (b: Buffer, a: number, e: number, out: Buffer[]): void => {
     s.records++;
     const len = e - a;
     const b0 = b[a]!;
@@ -305,7 +299,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       s.markers = b[p] === MARKER_CHUNK || b[p] === MARKER_FRAGMENT ? "hik" : "none";
     }
     if (s.markers === "none") {
-      emit(out, b, p, pe, copy);
+      emit(out, b, p, pe);
       return;
     }
     const m = b[p]!;
@@ -313,7 +307,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       s.chunks++;
       dropPartial();
       skipping = false;
-      emit(out, b, p + 1, pe, copy);
+      emit(out, b, p + 1, pe);
       return;
     }
     const flag = b[p + 1];
@@ -322,7 +316,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       p + 1 < pe &&
       (flag === FRAGMENT_FIRST || flag === FRAGMENT_MIDDLE || flag === FRAGMENT_LAST)
     ) {
-      fragment(b, p + 2, pe, flag, copy, out);
+      fragment(b, p + 2, pe, flag, out);
       return;
     }
     s.badMarkers++;
@@ -333,7 +327,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
    * Processes complete units of b[i, end); returns where the first incomplete one starts (with
    * `need` set to the bytes it needs) or `end`. In PS mode everything left is passthrough.
    */
-  const consume = (b: Buffer, i: number, end: number, copy: boolean, out: Buffer[]): number => {
+  const consume = (b: Buffer, i: number, end: number, out: Buffer[]): number => {
     while (i < end) {
       const avail = end - i;
       switch (s.mode) {
@@ -369,7 +363,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
             // ehome-2.0 §2.7 / §8: raw MPEG-PS (playback, download) is passed through as is.
             s.mode = "ps";
             inGarbage = false;
-            emit(out, b, i, end, copy);
+            emit(out, b, i, end);
             return end;
           }
           s.mode = "rtp";
@@ -380,21 +374,26 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
           }
           inGarbage = false;
           garbageRun = 0;
-          record(b, i + 4, i + 4 + n, copy, out);
+          record(b, i + 4, i + 4 + n, out);
           i += 4 + n;
           break;
         }
         case "ps":
-          emit(out, b, i, end, copy);
+          emit(out, b, i, end);
           return end;
       }
     }
     return end;
   };
 
+  /**
+   * Copies an incomplete unit out of a chunk into a fresh buffer sized for the whole unit. Output
+   * is emitted straight from that buffer, so it is never reused: the one copy a unit that spans
+   * reads costs is this one.
+   */
   const keep = (b: Buffer, from: number, end: number): void => {
     const n = end - from;
-    if (pending.length < n) pending = Buffer.allocUnsafe(Math.max(n, need, 64));
+    pending = Buffer.allocUnsafe(Math.max(n, need));
     b.copy(pending, 0, from, end);
     pendingLen = n;
   };
@@ -406,12 +405,13 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       const chunk = toBuffer(input);
       s.bytesIn += chunk.length;
       if (s.mode === "ps" && pendingLen === 0) {
-        emit(out, chunk, 0, chunk.length, false);
+        emit(out, chunk, 0, chunk.length);
         return out;
       }
       let pos = 0;
       while (pendingLen > 0) {
         if (need > pending.length) {
+          // Nothing was emitted from `pending` yet: growing it is safe.
           const grown = Buffer.allocUnsafe(need);
           pending.copy(grown, 0, 0, pendingLen);
           pending = grown;
@@ -422,18 +422,19 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
         pos += take;
         if (pendingLen < need) return out;
         need = 0;
-        const used = consume(pending, 0, pendingLen, true, out);
-        if (used >= pendingLen) {
-          pendingLen = 0;
-        } else {
-          pending.copy(pending, 0, used, pendingLen);
-          pendingLen -= used;
+        const unit = pending;
+        const len = pendingLen;
+        pending = EMPTY;
+        pendingLen = 0;
+        const used = consume(unit, 0, len, out);
+        if (used < len) {
+          keep(unit, used, len);
           // consume() stops only at a unit that needs more than it has; guard against a loop.
           if (need <= pendingLen) need = pendingLen + 1;
         }
         if (pos >= chunk.length) return out;
       }
-      const at = consume(chunk, pos, chunk.length, false, out);
+      const at = consume(chunk, pos, chunk.length, out);
       if (at < chunk.length) keep(chunk, at, chunk.length);
       return out;
     },
@@ -442,7 +443,7 @@ export function createDeframer(options: DeframerOptions = {}): Deframer {
       ended = true;
       s.truncatedBytes += pendingLen;
       pendingLen = 0;
-      pending = Buffer.alloc(0);
+      pending = EMPTY;
       dropPartial();
     },
     stats: () => ({ ...s }),
