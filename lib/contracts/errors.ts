@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, message: "the request body is too large" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "the request body must be application/json" },
   RATE_LIMITED: { status: 429, message: "too many requests" },
+  MEDIA_PORTS_EXHAUSTED: { status: 503, message: "no free media port on the agent" },
   INTERNAL: { status: 500, message: "internal error" },
 } as const;
 
