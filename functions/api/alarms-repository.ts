@@ -82,10 +82,8 @@ export function createAlarmsReadRepository(
 
     async list({ deviceId, alarmType, from, to, limit, startKey, keep }) {
       const byDevice = deviceId !== undefined;
-      const names: Record<string, string> = {
-        "#pk": byDevice ? "deviceId" : "listShard",
-        "#at": "receivedAt",
-      };
+      const names: Record<string, string> = { "#pk": byDevice ? "deviceId" : "listShard" };
+      if (from !== undefined || to !== undefined) names["#at"] = "receivedAt";
       const values: Record<string, unknown> = { ":pk": byDevice ? deviceId : ALARMS_LIST_SHARD };
       let condition = "#pk = :pk";
       if (from !== undefined && to !== undefined) {
