@@ -12,6 +12,7 @@ import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
 import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
+import { createAlarmsHandlerFromEnv } from "../functions/alarms/handler.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
@@ -54,6 +55,11 @@ export interface LocalPlatformOptions {
   agent: AgentConfig | false;
   /** Tuning of the agent's cloud adapters (defaults otherwise). */
   cloud?: Pick<CloudAdaptersConfig, "events" | "commands" | "provisioning" | "heartbeat">;
+  /**
+   * How often the alarms function's deadline sweep runs (EventBridge runs it every minute on
+   * AWS). Default 60 000; tests shorten it.
+   */
+  alarmSweepIntervalMs?: number;
   /** Environment the functions read, under the backends' variables. Default none. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -103,6 +109,7 @@ export function createLocalPlatform(
     const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
       ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
+      ["alarmEvents", () => startAlarmsFunction()],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -123,6 +130,33 @@ export function createLocalPlatform(
         missing.push(`${name} function: ${(err as Error).message}`);
       }
     }
+  };
+
+  /**
+   * The alarms function: its queue handler for the poller, and its scheduled deadline sweep on a
+   * timer (the local stand-in for the EventBridge rule), stopped with it.
+   */
+  const startAlarmsFunction = (): { handler: SqsHandler; close(): void } => {
+    const fn = createAlarmsHandlerFromEnv(env);
+    const sweepLog = log.child({ function: "alarms", trigger: "schedule" });
+    let sweeping = false;
+    const timer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      fn.sweep()
+        .catch((err: unknown) => sweepLog.error("alarm sweep failed", { err }))
+        .finally(() => {
+          sweeping = false;
+        });
+    }, options.alarmSweepIntervalMs ?? 60_000);
+    timer.unref();
+    return {
+      handler: fn.batch,
+      close: () => {
+        clearInterval(timer);
+        fn.close();
+      },
+    };
   };
 
   const startApi = async (): Promise<void> => {
