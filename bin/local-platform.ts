@@ -1,4 +1,5 @@
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
+import { createAlarmParts } from "../edge-agent/alarms/index.ts";
 import {
   type CloudAdapters,
   type CloudAdaptersConfig,
@@ -10,9 +11,9 @@ import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/htt
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
+import { createAlarmsHandlerFromEnv } from "../functions/alarms/handler.ts";
 import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
-import { createAlarmsHandlerFromEnv } from "../functions/alarms/handler.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
@@ -189,17 +190,22 @@ export function createLocalPlatform(
   };
 
   const startAgent = async (b: LocalBackends, agentConfig: AgentConfig): Promise<void> => {
-    const interimReports: ReportSink = {
+    // Reports other than alarms (GPS, STATUS, upgrade progress) have no consumer yet.
+    const otherReports: ReportSink = {
       report(report) {
-        log.info("device report (not forwarded yet)", {
+        log.info("device report (not forwarded)", {
           kind: report.kind,
           deviceId: report.deviceId,
         });
       },
     };
-    // INTEGRATION POINT: alarm/picture/report forwarding (alarms function) is not built yet.
-    missing.push("alarm and report forwarding: reports are only logged");
+    const logOnly = {
+      emit(event: { type: string; deviceId: string }) {
+        log.info("alarm event (no alarm-events queue)", event);
+      },
+    };
     let a: EdgeAgent | undefined;
+    let parts: ReturnType<typeof createAlarmParts> | undefined;
     let c: CloudAdapters | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
@@ -208,13 +214,26 @@ export function createLocalPlatform(
         { ...cloudConfig, ...options.cloud },
         { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
       );
-      a = createEdgeAgent(agentConfig, {
-        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
-        events: c.events,
-        provisioning: c.provisioning,
-        reports: interimReports,
+      if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
+      if (!c.media) missing.push("picture server: no media bucket");
+      // Alarms to the alarm-events queue; POST /pictures and /videos into the media bucket.
+      const late = { agent: undefined as EdgeAgent | undefined };
+      parts = createAlarmParts(agentConfig, {
+        sink: c.alarmEvents ?? logOnly,
+        reports: otherReports,
+        media: c.media,
+        sessions: () => late.agent?.sessions,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
+      a = createEdgeAgent(agentConfig, {
+        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
+        alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
+        events: c.events,
+        provisioning: c.provisioning,
+        reports: parts.reports,
+        log: log.child({ part: "agent", agentId: agentConfig.agentId }),
+      });
+      late.agent = a;
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
@@ -227,15 +246,17 @@ export function createLocalPlatform(
       await a?.close();
       await c?.close();
       missing.push(
-        `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,
+        `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}, alarms ${agentConfig.alarmPort}): ${(err as Error).message}`,
       );
       return;
     }
     const running = a;
     const h: DeviceHttpServer = createDeviceHttpServer(
-      { host: agentConfig.host, port: agentConfig.httpPort },
+      // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
+      { host: agentConfig.host, port: agentConfig.httpPort, requestTimeoutMs: 10 * 60_000 },
       {
         health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
+        routes: parts?.routes ?? [],
       },
     );
     try {

@@ -233,8 +233,10 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     { sender, sessions, emit, metrics, log, now: Date.now },
   );
 
+  // What REGISTER replies announce; an alarm port configured as 0 is announced as bound.
+  const announced = { ...config };
   const ctx: HandlerContext = {
-    config,
+    config: announced,
     sessions,
     sender,
     metrics,
@@ -420,13 +422,14 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
           logLimited("send-error", "warn", "signalling send failed", { err });
         },
       });
-      await alarmTransport?.start({
+      const alarmBound = await alarmTransport?.start({
         onDatagram: onAlarmDatagram,
         onSendError: (err) => {
           c.send_errors++;
           logLimited("send-error", "warn", "alarm port send failed", { err });
         },
       });
+      if (alarmBound && announced.alarmPort === 0) announced.alarmPort = alarmBound.port;
       flushTimer = setInterval(flushLastSeen, config.lastSeenFlushSeconds * 1000);
       flushTimer.unref();
     },

@@ -77,6 +77,7 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
               EHOME_AGENT_ID: agentId,
               EHOME_HOST: "127.0.0.1",
               EHOME_SIGNAL_PORT: "0",
+              EHOME_ALARM_PORT: "0",
               EHOME_HTTP_PORT: "0",
               EHOME_LOG_LEVEL: level,
               ...options.agentEnv,
