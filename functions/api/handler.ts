@@ -48,12 +48,13 @@ export function createApiDepsFromEnv(
 ): ApiDeps & { close(): void } {
   const logger = createLogger({ service: "api", level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL) });
   const tables = tableNamesFromEnv(env);
+  const alarmTables = requireEnv(env, [ENV.ALARMS_TABLE, ENV.CAPTURES_TABLE]);
+  const mediaUrlTtlSeconds = mediaUrlTtlFromEnv(env);
+  const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  // Settings are validated first: a bad one fails before any client exists.
   const aws = awsClientConfigFromEnv(env);
   const documentClient = createDocumentClient(aws);
   const sqs = createSqsClient(aws);
-  const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
-  const alarmTables = requireEnv(env, [ENV.ALARMS_TABLE, ENV.CAPTURES_TABLE]);
-  const mediaUrlTtlSeconds = mediaUrlTtlFromEnv(env);
   const s3 = createS3ClientFromEnv(env);
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),

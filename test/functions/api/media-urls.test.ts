@@ -83,3 +83,33 @@ describe("presigned media URLs", () => {
     expect(new URL(url).searchParams.get("response-content-type")).toBe("video/mp2p");
   });
 });
+
+describe("CAPTURE_URL_TTL_SECONDS", () => {
+  const tables = {
+    DEVICES_TABLE: "d",
+    PRESENCE_TABLE: "p",
+    COMMANDS_TABLE: "c",
+    AGENTS_TABLE: "a",
+    ALARMS_TABLE: "al",
+    CAPTURES_TABLE: "ca",
+  };
+
+  it("sets the URL lifetime of the api function; unset keeps the 15-minute default", async () => {
+    const { createApiDepsFromEnv, MEDIA_URL_TTL_VARIABLE } = await import(
+      "../../../functions/api/handler.ts"
+    );
+    const set = createApiDepsFromEnv({ ...tables, [MEDIA_URL_TTL_VARIABLE]: "60" });
+    expect(set.config?.mediaUrlTtlSeconds).toBe(60);
+    set.close();
+    const unset = createApiDepsFromEnv(tables);
+    expect(unset.config?.mediaUrlTtlSeconds).toBeUndefined();
+    unset.close();
+    const { DEFAULT_API_CONFIG } = await import("../../../functions/api/config.ts");
+    expect(DEFAULT_API_CONFIG.mediaUrlTtlSeconds).toBe(900);
+    for (const bad of ["0", "soon", "604801"]) {
+      expect(() => createApiDepsFromEnv({ ...tables, [MEDIA_URL_TTL_VARIABLE]: bad })).toThrow(
+        /CAPTURE_URL_TTL_SECONDS/,
+      );
+    }
+  });
+});
