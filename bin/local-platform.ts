@@ -212,7 +212,13 @@ export function createLocalPlatform(
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
       c = createCloudAdapters(
         { ...cloudConfig, ...options.cloud },
-        { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
+        // The backends' S3 client carries the local credentials and path-style addressing.
+        {
+          sqs: b.clients.sqs,
+          dynamodb: b.clients.dynamodb,
+          s3: b.clients.s3,
+          log: log.child({ part: "cloud" }),
+        },
       );
       if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
       if (!c.media) missing.push("picture server: no media bucket");

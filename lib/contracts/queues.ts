@@ -63,8 +63,10 @@ const commandResultsConsumer = {
 
 const alarmEventsConsumer = {
   handler: "alarms",
-  batchSize: 25,
-  maxBatchingWindowSeconds: 1,
+  // A capture's client may be waiting on its picture (POST ?wait; p50 target 500 ms): no batching
+  // delay, which Lambda allows only for batches of at most 10.
+  batchSize: 10,
+  maxBatchingWindowSeconds: 0,
   reportBatchItemFailures: true,
   timeoutSeconds: 30,
 } as const satisfies ConsumerDefinition;
