@@ -32,6 +32,10 @@ export interface PlatformFixtureOptions {
   backends?: Omit<LocalPlatformOptions["backends"], "dataDir" | "prefix">;
   api?: LocalPlatformOptions["api"]["config"];
   cloud?: LocalPlatformOptions["cloud"];
+  /** Environment of the functions (e.g. `ALARM_MEDIA_DEADLINE_SECONDS`). */
+  env?: LocalPlatformOptions["env"];
+  /** See `LocalPlatformOptions.alarmSweepIntervalMs`. */
+  alarmSweepIntervalMs?: number;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -91,6 +95,10 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         agent: agentConfig,
         // Short linger: events reach the registry in tens of ms (the default 100 ms also works).
         cloud: { events: { lingerMs: 20 }, ...options.cloud },
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.alarmSweepIntervalMs === undefined
+          ? {}
+          : { alarmSweepIntervalMs: options.alarmSweepIntervalMs }),
       },
       { log },
     );
