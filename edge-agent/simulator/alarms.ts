@@ -1,4 +1,5 @@
 import { ALARM_TYPES } from "../../lib/contracts/alarms.ts";
+import type { CommandEntry } from "../signalling/catalogue.ts";
 import { buildFields, type ResponseMessage, type XmlElement } from "../signalling/codec/index.ts";
 import type { DeviceEnv, DevicePort } from "./device-env.ts";
 import { fakeVideo, SNAPSHOT_JPEG } from "./media-files.ts";
@@ -12,8 +13,8 @@ import { type UploadTarget, uploadMedia } from "./uploader.ts";
  * and the picture a MANUALSNAP asks for. An ALARM names its media (`PicID`, `VideoId`); the files
  * go to the picture server before the alarm, after it, twice, or never (`uploadOrder`), possibly
  * late (`uploadDelayMs`) or lost (`uploadFailRate`). An unanswered ALARM is resent with the same
- * Sequence and RetransFlag 1 until answered. Alarms go to the signalling port, which the agent
- * also accepts them on (§8).
+ * Sequence and RetransFlag 1 until answered. Alarms go to `AlarmServerIP`:`AlarmServerPort` of the
+ * REGISTER reply (the signalling port when none is announced; the agent accepts both, §8).
  */
 
 /** One alarm to raise (library API: `device.raiseAlarm(spec)`); every field has a default. */
@@ -52,6 +53,8 @@ export interface AlarmDevicePort extends DevicePort {
   timeDiff(): { hours: number; minutes: number };
   /** `PictureServer`:`PictureServerPort` of the REGISTER reply; undefined before it. */
   pictureServer(): UploadTarget | undefined;
+  /** Sends an ALARM request: to the alarm port of the REGISTER reply, else the signalling port. */
+  sendAlarm(entry: CommandEntry, sequence: number, params: XmlElement): void;
   online(): boolean;
 }
 
@@ -204,7 +207,7 @@ export class AlarmRaiser {
     const p: Pending = { params, timer: null };
     this.pending.set(alarm.sequence, p);
     this.device.count("alarmsSent");
-    this.device.sendRequest(c, alarm.sequence, params);
+    this.device.sendAlarm(c, alarm.sequence, params);
     this.scheduleResend(alarm.sequence, p);
   }
 
@@ -216,7 +219,7 @@ export class AlarmRaiser {
       const c = this.env.view.commands.alarm;
       p.params[c.params.retransFlag!] = "1";
       this.device.count("alarmsResent");
-      this.device.sendRequest(c, sequence, p.params);
+      this.device.sendAlarm(c, sequence, p.params);
       this.scheduleResend(sequence, p);
     });
   }

@@ -102,6 +102,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       count: (name, n) => this.count(name, n),
       nextSequence: () => this.nextSequence(),
       sendRequest: (entry, sequence, params) => this.sendRequest(entry, sequence, params),
+      sendAlarm: (entry, sequence, params) => this.sendAlarm(entry, sequence, params),
       deviceTime: () => this.deviceTime(),
       timeDiff: () => {
         const minutes = parseTimeZone(this.data.timeZone) ?? 0;
@@ -283,6 +284,37 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       return;
     }
     this.link.send(encoded.bytes, false);
+  }
+
+  /** ehome-2.0 §2.1, §5.1: to the announced alarm server when there is one and a socket for it. */
+  private sendAlarm(entry: CommandEntry, sequence: number, params: XmlElement): void {
+    const host = this.registration?.alarmServerIp;
+    const port = Number(this.registration?.alarmServerPort);
+    const send = this.env.sendAlarm;
+    if (!send || !host || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      this.sendRequest(entry, sequence, params);
+      return;
+    }
+    const encoded = encode(
+      {
+        kind: "request",
+        version: ENVELOPE.deviceVersion,
+        sequence,
+        command: entry.command,
+        params,
+      },
+      { encoding: this.profile.encoding },
+    );
+    if (!encoded.ok) {
+      this.count("encodeErrors");
+      return;
+    }
+    const target = { host: host === "0.0.0.0" ? this.env.options.agent.host : host, port };
+    this.count("datagramsSent");
+    this.count("bytesSent", encoded.bytes.length);
+    send(encoded.bytes, target, sequence, this.id, (m) => {
+      if (this.listening()) this.alarms.onResponse(m);
+    });
   }
 
   // ---- inbound --------------------------------------------------------------------------------

@@ -84,11 +84,13 @@ async function rig(options: Partial<SimulatorOptions> = {}): Promise<Rig> {
     EHOME_HOST: "127.0.0.1",
     EHOME_PUBLIC_HOST: "127.0.0.1",
     EHOME_SIGNAL_PORT: "0",
+    EHOME_ALARM_PORT: "0",
     EHOME_HTTP_PORT: String(httpPort),
     EHOME_LEARN_DEVICES: "false",
   });
   const agent = createEdgeAgent(config, {
     transport: createUdpTransport({ host: "127.0.0.1", port: 0 }),
+    alarmTransport: createUdpTransport({ host: "127.0.0.1", port: 0 }),
     events: { emit: () => {} },
     reports: parts.reports,
   });
@@ -151,6 +153,9 @@ describe("simulated alarms with pictures and videos", () => {
     // Alarm first, then its media.
     expect(r.events[0]!.type).toBe("alarm");
     await until(() => (device.counters.alarmsAnswered === 1 ? true : undefined));
+    // It went to the announced alarm port, not the signalling port (ehome-2.0 §2.1, §5.1).
+    expect(Number(device.registration?.alarmServerPort)).toBe(r.agent.alarmAddress()!.port);
+    expect(r.agent.metrics()).toMatchObject({ alarm_port_datagrams: 1, alarm_reports: 1 });
     expect(device.counters).toMatchObject({ alarmsSent: 1, uploadsSent: 3, uploadsOk: 3 });
   });
 
