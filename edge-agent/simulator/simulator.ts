@@ -194,7 +194,10 @@ export async function createSimulator(
     sendAlarm(bytes, target, sequence, deviceId, onAnswer) {
       if (closing) return;
       let waiting = alarmWaiters.get(sequence);
-      if (!waiting) alarmWaiters.set(sequence, (waiting = new Map()));
+      if (!waiting) {
+        waiting = new Map();
+        alarmWaiters.set(sequence, waiting);
+      }
       waiting.set(deviceId, onAnswer);
       alarmSocketFor().send(bytes, target.port, target.host, (err) => {
         if (err) totals.sendErrors++;
