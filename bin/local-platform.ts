@@ -1,4 +1,5 @@
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
+import { createAlarmParts } from "../edge-agent/alarms/index.ts";
 import {
   type CloudAdapters,
   type CloudAdaptersConfig,
@@ -10,6 +11,7 @@ import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/htt
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
+import { createAlarmsHandlerFromEnv } from "../functions/alarms/handler.ts";
 import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
@@ -54,6 +56,11 @@ export interface LocalPlatformOptions {
   agent: AgentConfig | false;
   /** Tuning of the agent's cloud adapters (defaults otherwise). */
   cloud?: Pick<CloudAdaptersConfig, "events" | "commands" | "provisioning" | "heartbeat">;
+  /**
+   * How often the alarms function's deadline sweep runs (EventBridge runs it every minute on
+   * AWS). Default 60 000; tests shorten it.
+   */
+  alarmSweepIntervalMs?: number;
   /** Environment the functions read, under the backends' variables. Default none. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -103,6 +110,7 @@ export function createLocalPlatform(
     const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
       ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
+      ["alarmEvents", () => startAlarmsFunction()],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -123,6 +131,33 @@ export function createLocalPlatform(
         missing.push(`${name} function: ${(err as Error).message}`);
       }
     }
+  };
+
+  /**
+   * The alarms function: its queue handler for the poller, and its scheduled deadline sweep on a
+   * timer (the local stand-in for the EventBridge rule), stopped with it.
+   */
+  const startAlarmsFunction = (): { handler: SqsHandler; close(): void } => {
+    const fn = createAlarmsHandlerFromEnv(env);
+    const sweepLog = log.child({ function: "alarms", trigger: "schedule" });
+    let sweeping = false;
+    const timer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      fn.sweep()
+        .catch((err: unknown) => sweepLog.error("alarm sweep failed", { err }))
+        .finally(() => {
+          sweeping = false;
+        });
+    }, options.alarmSweepIntervalMs ?? 60_000);
+    timer.unref();
+    return {
+      handler: fn.batch,
+      close: () => {
+        clearInterval(timer);
+        fn.close();
+      },
+    };
   };
 
   const startApi = async (): Promise<void> => {
@@ -155,32 +190,56 @@ export function createLocalPlatform(
   };
 
   const startAgent = async (b: LocalBackends, agentConfig: AgentConfig): Promise<void> => {
-    const interimReports: ReportSink = {
+    // Reports other than alarms (GPS, STATUS, upgrade progress) have no consumer yet.
+    const otherReports: ReportSink = {
       report(report) {
-        log.info("device report (not forwarded yet)", {
+        log.info("device report (not forwarded)", {
           kind: report.kind,
           deviceId: report.deviceId,
         });
       },
     };
-    // INTEGRATION POINT: alarm/picture/report forwarding (alarms function) is not built yet.
-    missing.push("alarm and report forwarding: reports are only logged");
+    const logOnly = {
+      emit(event: { type: string; deviceId: string }) {
+        log.info("alarm event (no alarm-events queue)", event);
+      },
+    };
     let a: EdgeAgent | undefined;
+    let parts: ReturnType<typeof createAlarmParts> | undefined;
     let c: CloudAdapters | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
       c = createCloudAdapters(
         { ...cloudConfig, ...options.cloud },
-        { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
+        // The backends' S3 client carries the local credentials and path-style addressing.
+        {
+          sqs: b.clients.sqs,
+          dynamodb: b.clients.dynamodb,
+          s3: b.clients.s3,
+          log: log.child({ part: "cloud" }),
+        },
       );
-      a = createEdgeAgent(agentConfig, {
-        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
-        events: c.events,
-        provisioning: c.provisioning,
-        reports: interimReports,
+      if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
+      if (!c.media) missing.push("picture server: no media bucket");
+      // Alarms to the alarm-events queue; POST /pictures and /videos into the media bucket.
+      const late = { agent: undefined as EdgeAgent | undefined };
+      parts = createAlarmParts(agentConfig, {
+        sink: c.alarmEvents ?? logOnly,
+        reports: otherReports,
+        media: c.media,
+        sessions: () => late.agent?.sessions,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
+      a = createEdgeAgent(agentConfig, {
+        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
+        alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
+        events: c.events,
+        provisioning: c.provisioning,
+        reports: parts.reports,
+        log: log.child({ part: "agent", agentId: agentConfig.agentId }),
+      });
+      late.agent = a;
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
@@ -193,15 +252,17 @@ export function createLocalPlatform(
       await a?.close();
       await c?.close();
       missing.push(
-        `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,
+        `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}, alarms ${agentConfig.alarmPort}): ${(err as Error).message}`,
       );
       return;
     }
     const running = a;
     const h: DeviceHttpServer = createDeviceHttpServer(
-      { host: agentConfig.host, port: agentConfig.httpPort },
+      // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
+      { host: agentConfig.host, port: agentConfig.httpPort, requestTimeoutMs: 10 * 60_000 },
       {
         health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
+        routes: parts?.routes ?? [],
       },
     );
     try {

@@ -66,6 +66,12 @@ export type EdgeAgentConfig = Pick<
 
 export interface EdgeAgentDeps {
   transport: DatagramTransport;
+  /**
+   * The alarm port (`EHOME_ALARM_PORT`, ehome-2.0 §5.1/§8): ALARMs arriving here take the same
+   * path as those on the signalling port (answered on this socket, de-duplicated per device,
+   * handed to `reports`). Other messages on it are counted and ignored.
+   */
+  alarmTransport?: DatagramTransport;
   events: EventSink;
   /** Default: nobody listed (auto-provisioning decides). */
   provisioning?: ProvisioningSource;
@@ -105,6 +111,8 @@ export interface EdgeAgent {
   /** Idempotent: offline events (`agent-shutdown`), pending commands settled, socket closed. */
   close(): Promise<void>;
   signalAddress(): Peer;
+  /** The bound alarm port; undefined without an alarm transport. */
+  alarmAddress(): Peer | undefined;
   readonly sessions: SessionsApi;
   readonly commands: CommandsApi;
   /** Removes an online device now (e.g. deprovisioned); false when it was not online here. */
@@ -143,17 +151,20 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     log[level === "silent" ? "debug" : level](msg, suppressed ? { ...fields, suppressed } : fields);
   };
 
-  // The one place that writes to the socket (style: one small write path that counts errors).
-  const write = (bytes: Uint8Array, host: string, port: number): void => {
-    try {
-      transport.send(bytes, host, port);
-      c.datagrams_out++;
-      if (trace) trace.record("out", host, port, bytes);
-    } catch (err) {
-      c.send_errors++;
-      logLimited("send-error", "warn", "signalling send failed", { err });
-    }
-  };
+  // The one place that writes to a socket (style: one small write path that counts errors).
+  const writeVia =
+    (t: DatagramTransport) =>
+    (bytes: Uint8Array, host: string, port: number): void => {
+      try {
+        t.send(bytes, host, port);
+        c.datagrams_out++;
+        if (trace) trace.record("out", host, port, bytes);
+      } catch (err) {
+        c.send_errors++;
+        logLimited("send-error", "warn", "signalling send failed", { err });
+      }
+    };
+  const write = writeVia(transport);
 
   // Per-device monotonic: a single agent-wide counter of µs since the epoch is strictly increasing
   // for every device at once, survives restarts while clocks do not go backwards, and needs no
@@ -222,8 +233,10 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     { sender, sessions, emit, metrics, log, now: Date.now },
   );
 
+  // What REGISTER replies announce; an alarm port configured as 0 is announced as bound.
+  const announced = { ...config };
   const ctx: HandlerContext = {
-    config,
+    config: announced,
     sessions,
     sender,
     metrics,
@@ -238,29 +251,44 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     learn: (s) => {
       if (config.learnDevices) learner.learn(s);
     },
-    respond(host, port, encoding, r) {
-      const encoded = encode(
-        {
-          kind: "response",
-          version: ENVELOPE.platformVersion,
-          sequence: r.sequence,
-          method: r.method,
-          whichCommand: r.whichCommand,
-          status: r.status,
-          description: r.description,
-          params: r.params,
-        },
-        { encoding, maxBytes: config.maxOutboundBytes },
-      );
-      if (!encoded.ok) {
-        if (encoded.error.code === "MESSAGE_TOO_LARGE") c.outbound_too_large++;
-        logLimited(`encode:${r.whichCommand}`, "error", "cannot encode a response", {
-          error: encoded.error,
-        });
-        return;
-      }
-      write(encoded.bytes, host, port);
-    },
+    respond: (host, port, encoding, r) => respondVia(write, host, port, encoding, r),
+  };
+
+  function respondVia(
+    out: (bytes: Uint8Array, host: string, port: number) => void,
+    host: string,
+    port: number,
+    encoding: Parameters<HandlerContext["respond"]>[2],
+    r: Parameters<HandlerContext["respond"]>[3],
+  ): void {
+    const encoded = encode(
+      {
+        kind: "response",
+        version: ENVELOPE.platformVersion,
+        sequence: r.sequence,
+        method: r.method,
+        whichCommand: r.whichCommand,
+        status: r.status,
+        description: r.description,
+        params: r.params,
+      },
+      { encoding, maxBytes: config.maxOutboundBytes },
+    );
+    if (!encoded.ok) {
+      if (encoded.error.code === "MESSAGE_TOO_LARGE") c.outbound_too_large++;
+      logLimited(`encode:${r.whichCommand}`, "error", "cannot encode a response", {
+        error: encoded.error,
+      });
+      return;
+    }
+    out(encoded.bytes, host, port);
+  }
+
+  const alarmTransport = deps.alarmTransport;
+  const writeAlarm = alarmTransport && writeVia(alarmTransport);
+  const alarmCtx: HandlerContext | undefined = writeAlarm && {
+    ...ctx,
+    respond: (host, port, encoding, r) => respondVia(writeAlarm, host, port, encoding, r),
   };
 
   /** Decodes with the view of the device at this address (only when a dialect is loaded). */
@@ -318,6 +346,38 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     }
   };
 
+  // ehome-2.0 §8 Alarm report: "UDP 7332; also accepted on 7660". Only ALARM is served here.
+  const onAlarmDatagram = (bytes: Buffer, host: string, port: number): void => {
+    if (closed || !alarmCtx) return;
+    c.datagrams_in++;
+    c.alarm_port_datagrams++;
+    if (trace) trace.record("in", host, port, bytes);
+    if (bytes.length > config.maxDatagramBytes) {
+      c.datagrams_oversize++;
+      return;
+    }
+    const { result, view } = decodeDatagram(bytes, host, port);
+    if (!result.ok) {
+      c.decode_errors++;
+      logLimited(`decode:${host}`, "warn", "undecodable datagram on the alarm port", {
+        peer: host,
+        code: result.error.code,
+        reason: result.error.message,
+      });
+      return;
+    }
+    if (result.message.kind !== "alarm") {
+      c.alarm_port_ignored++;
+      return;
+    }
+    try {
+      dispatch(alarmCtx, result.message, host, port, Date.now(), view);
+    } catch (err) {
+      c.handler_errors++;
+      logLimited("handler-error", "error", "handler failed", { err, kind: "alarm" });
+    }
+  };
+
   // Coalesced last-seen (architecture §2: heartbeats stay at the edge): at most one event per
   // device per interval, only for devices heard from since their previous flush.
   const flushLastSeen = (): void => {
@@ -362,6 +422,14 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
           logLimited("send-error", "warn", "signalling send failed", { err });
         },
       });
+      const alarmBound = await alarmTransport?.start({
+        onDatagram: onAlarmDatagram,
+        onSendError: (err) => {
+          c.send_errors++;
+          logLimited("send-error", "warn", "alarm port send failed", { err });
+        },
+      });
+      if (alarmBound && announced.alarmPort === 0) announced.alarmPort = alarmBound.port;
       flushTimer = setInterval(flushLastSeen, config.lastSeenFlushSeconds * 1000);
       flushTimer.unref();
     },
@@ -380,6 +448,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
         sender.close();
         ctx.registering.clear();
         await transport.close();
+        await alarmTransport?.close();
         await trace?.close();
         await Promise.allSettled([...inflightEmits]);
       })();
@@ -387,6 +456,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     },
 
     signalAddress: () => transport.address(),
+    alarmAddress: () => (alarmTransport && started ? alarmTransport.address() : undefined),
     sessions: sessionsApi,
     commands: {
       send: (deviceId, commandId, values, options) =>

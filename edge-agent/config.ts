@@ -36,6 +36,10 @@ export interface AgentConfig {
   alarmServerType: number;
   pictureServerType: number;
   learnDevices: boolean;
+  /** Largest `POST /pictures` body (ehome-2.0 §8 upload row). */
+  maxPictureBytes: number;
+  /** Largest `POST /videos` body. */
+  maxVideoBytes: number;
   logLevel: LogLevel;
 }
 
@@ -79,6 +83,8 @@ export const CONFIG_VARIABLES = [
   "EHOME_ALARM_SERVER_TYPE",
   "EHOME_PICTURE_SERVER_TYPE",
   "EHOME_LEARN_DEVICES",
+  "EHOME_MAX_PICTURE_BYTES",
+  "EHOME_MAX_VIDEO_BYTES",
   "EHOME_LOG_LEVEL",
 ] as const;
 
@@ -200,6 +206,8 @@ export function loadConfig(
     alarmServerType: int(env, "EHOME_ALARM_SERVER_TYPE", 0, 0, 9),
     pictureServerType: int(env, "EHOME_PICTURE_SERVER_TYPE", 0, 0, 9),
     learnDevices: bool(env, "EHOME_LEARN_DEVICES", true),
+    maxPictureBytes: int(env, "EHOME_MAX_PICTURE_BYTES", 10 * 1024 * 1024, 1024, 2 ** 31),
+    maxVideoBytes: int(env, "EHOME_MAX_VIDEO_BYTES", 512 * 1024 * 1024, 1024, 5 * 2 ** 40),
     logLevel: logLevel as LogLevel,
   };
   if (config.commandTimeoutMs < config.commandResendMs) {

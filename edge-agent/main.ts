@@ -1,5 +1,7 @@
+import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
-import { createEdgeAgent } from "./agent.ts";
+import { createEdgeAgent, type EdgeAgent } from "./agent.ts";
+import { createAlarmParts } from "./alarms/index.ts";
 import {
   type CloudAdaptersConfig,
   cloudConfigFromEnv,
@@ -22,9 +24,11 @@ import { createTraceWriter } from "./signalling/trace.ts";
  * the agent's own queue. Logs go to stderr.
  */
 
-function jsonLinesSink(write: (line: string) => void): EventSink & ReportSink {
+function jsonLinesSink(
+  write: (line: string) => void,
+): EventSink & EventSink<AlarmQueueMessage> & ReportSink {
   return {
-    emit(event: DeviceEvent) {
+    emit(event: DeviceEvent | AlarmQueueMessage) {
       write(JSON.stringify({ event }));
     },
     report(report) {
@@ -81,19 +85,37 @@ async function main(): Promise<void> {
   }
 
   const sink = jsonLinesSink((line) => process.stdout.write(`${line}\n`));
+  let agentRef: EdgeAgent | undefined;
+  // Alarms and uploads (ehome-2.0 §5, §8): to the alarm-events queue and the media bucket with
+  // the cloud; JSON lines and no upload routes stand-alone.
+  const alarms = createAlarmParts(config, {
+    sink: cloud?.alarmEvents ?? sink,
+    reports: sink,
+    media: cloud?.media,
+    sessions: () => agentRef?.sessions,
+    log,
+  });
+  if (!cloud?.media) log.warn("no media bucket: POST /pictures and /videos are not served");
   const agent = createEdgeAgent(config, {
     transport: createUdpTransport({ host: config.host, port: config.signalPort }),
+    alarmTransport: createUdpTransport({ host: config.host, port: config.alarmPort }),
     events: cloud?.events ?? sink,
-    reports: sink,
+    reports: alarms.reports,
     provisioning,
     dialect,
     trace,
     log,
   });
 
+  agentRef = agent;
+
   const http = createDeviceHttpServer(
-    { host: config.host, port: config.httpPort },
-    { health: () => ({ ok: !stopping, agentId: config.agentId, sessions: agent.sessions.size }) },
+    // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
+    { host: config.host, port: config.httpPort, requestTimeoutMs: 10 * 60_000 },
+    {
+      health: () => ({ ok: !stopping, agentId: config.agentId, sessions: agent.sessions.size }),
+      routes: alarms.routes,
+    },
   );
 
   let stopping = false;
@@ -107,7 +129,9 @@ async function main(): Promise<void> {
       .then(() => cloud?.close())
       .then(
         () => {
-          log.info("stopped", { metrics: { ...agent.metrics(), ...cloud?.metrics() } });
+          log.info("stopped", {
+            metrics: { ...agent.metrics(), ...alarms.counters(), ...cloud?.metrics() },
+          });
           process.exit(0);
         },
         (err: unknown) => {
@@ -130,11 +154,11 @@ async function main(): Promise<void> {
   try {
     await agent.start();
   } catch (err) {
-    log.error("cannot bind the signalling port", {
+    log.error("cannot bind the signalling or the alarm port", {
       err,
-      variable: "EHOME_SIGNAL_PORT",
+      variables: ["EHOME_SIGNAL_PORT", "EHOME_ALARM_PORT"],
       host: config.host,
-      port: config.signalPort,
+      ports: [config.signalPort, config.alarmPort],
     });
     await agent.close();
     await cloud?.close();
@@ -156,6 +180,8 @@ async function main(): Promise<void> {
   const address = agent.signalAddress();
   log.info("edge agent listening", {
     signalling: `${address.host}:${address.port}`,
+    alarm: `${agent.alarmAddress()?.host}:${agent.alarmAddress()?.port}`,
+    uploads: alarms.routes.length > 0,
     http: `${http.address().host}:${http.address().port}`,
     publicHost: config.publicHost,
     keepAliveSeconds: config.keepAliveSeconds,

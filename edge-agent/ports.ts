@@ -33,9 +33,9 @@ export interface DatagramTransport {
 }
 
 /** Where device events go (SQS later; JSON lines on stdout for `npm run agent`). */
-export interface EventSink {
+export interface EventSink<E = DeviceEvent> {
   /** Called once per event, already stamped (eventId, agentId, version, at). Errors are counted. */
-  emit(event: DeviceEvent): void | Promise<void>;
+  emit(event: E): void | Promise<void>;
 }
 
 /** Whether a device may register, and the password it must present when it sends one. */

@@ -1,5 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
 import { ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -52,6 +54,8 @@ export interface CloudAwsConfig {
   /** Required with a local SQS (fauxqs): its queue URLs name hosts this process cannot reach. */
   sqsEndpoint?: string;
   dynamodbEndpoint?: string;
+  /** S3 endpoint (fauxqs locally; path-style is used with it). */
+  s3Endpoint?: string;
   /** Static credentials (local engines); on AWS the default provider chain is used. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
@@ -69,6 +73,13 @@ export interface CloudAdaptersConfig {
   devicesTable: string;
   /** `AGENTS_TABLE`. */
   agentsTable: string;
+  /**
+   * `ALARM_EVENTS_QUEUE_URL`: alarms and uploaded media go there (issue 5). Optional: without it
+   * alarms are only logged as reports.
+   */
+  alarmEventsQueueUrl?: string;
+  /** `MEDIA_BUCKET`: where device uploads are stored. Optional: without it, no upload routes. */
+  mediaBucket?: string;
   aws?: CloudAwsConfig;
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
@@ -82,6 +93,8 @@ export interface CloudAdaptersDeps {
   sqs?: ClientSource<SqsSender>;
   /** A DynamoDB client (or a getter); default: one built lazily from `config.aws`. */
   dynamodb?: ClientSource<DynamoSender>;
+  /** An S3 client (or a getter) for uploads; default: one built lazily from `config.aws`. */
+  s3?: ClientSource<S3Client>;
   log?: Logger;
   now?: () => number;
   random?: () => number;
@@ -92,6 +105,10 @@ export interface CloudAdapters {
   readonly events: SqsEventSink;
   /** Pass as `provisioning` to createEdgeAgent. */
   readonly provisioning: DynamoProvisioningSource;
+  /** Alarm and media-uploaded events (when `alarmEventsQueueUrl` is set). */
+  readonly alarmEvents: SqsEventSink<AlarmQueueMessage> | undefined;
+  /** The media bucket and its client (when `mediaBucket` is set). */
+  readonly media: { bucket: string; s3: () => S3Client } | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -153,6 +170,24 @@ export function createCloudAdapters(
     { ...config.events, queueUrl: config.deviceEventsQueueUrl },
     { sqs, log: log.child({ part: "cloud-events" }), random: deps.random },
   );
+  const alarmEvents = config.alarmEventsQueueUrl
+    ? createSqsEventSink<AlarmQueueMessage>(
+        { ...config.events, queueUrl: config.alarmEventsQueueUrl, label: "alarm events" },
+        { sqs, log: log.child({ part: "cloud-alarm-events" }), random: deps.random },
+      )
+    : undefined;
+  const s3 = deps.s3
+    ? asGetter(deps.s3)
+    : lazy(() => {
+        const client = new S3Client({
+          ...region,
+          ...(aws.s3Endpoint ? { endpoint: aws.s3Endpoint, forcePathStyle: true } : {}),
+          ...(aws.credentials ? { credentials: aws.credentials } : {}),
+        });
+        built.push(client);
+        return client;
+      });
+  const media = config.mediaBucket ? { bucket: config.mediaBucket, s3 } : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -172,6 +207,8 @@ export function createCloudAdapters(
   return {
     events,
     provisioning,
+    alarmEvents,
+    media,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -201,6 +238,7 @@ export function createCloudAdapters(
     },
     metrics: () => ({
       ...prefixed("events", events.counters()),
+      ...(alarmEvents ? prefixed("alarm_events", alarmEvents.counters()) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
@@ -210,6 +248,7 @@ export function createCloudAdapters(
         await queue?.close();
         await heartbeat.close();
         await events.close();
+        await alarmEvents?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -225,6 +264,7 @@ const SDK_ENV = {
   endpoint: "AWS_ENDPOINT_URL",
   sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
   dynamodbEndpoint: "AWS_ENDPOINT_URL_DYNAMODB",
+  s3Endpoint: "AWS_ENDPOINT_URL_S3",
 } as const;
 
 /** The resource variables the cloud adapters need, all or none. */
@@ -261,6 +301,9 @@ export function cloudConfigFromEnv(
   const shared = get(SDK_ENV.endpoint);
   const sqsEndpoint = get(SDK_ENV.sqsEndpoint) ?? shared;
   const dynamodbEndpoint = get(SDK_ENV.dynamodbEndpoint) ?? shared;
+  const s3Endpoint = get(SDK_ENV.s3Endpoint) ?? shared;
+  const alarmEventsQueueUrl = get(ENV.ALARM_EVENTS_QUEUE_URL);
+  const mediaBucket = get(ENV.MEDIA_BUCKET);
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
   return {
     agentId: agent.agentId,
@@ -270,10 +313,13 @@ export function cloudConfigFromEnv(
     agentQueuePrefix: get(ENV.AGENT_QUEUE_PREFIX)!,
     devicesTable: get(ENV.DEVICES_TABLE)!,
     agentsTable: get(ENV.AGENTS_TABLE)!,
+    ...(alarmEventsQueueUrl ? { alarmEventsQueueUrl } : {}),
+    ...(mediaBucket ? { mediaBucket } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),
       ...(dynamodbEndpoint ? { dynamodbEndpoint } : {}),
+      ...(s3Endpoint ? { s3Endpoint } : {}),
     },
   };
 }

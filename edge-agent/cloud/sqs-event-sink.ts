@@ -27,6 +27,8 @@ export const SQS_MAX_BATCH_BYTES = 256 * 1024;
 
 export interface SqsEventSinkConfig {
   queueUrl: string;
+  /** What the queue carries, for logs. Default "device events". */
+  label?: string;
   /** Entries per batch, 1–10. Default 10. */
   maxBatchEntries?: number;
   /** Bytes per batch (sum of bodies). Default 256 KiB. */
@@ -70,8 +72,18 @@ export interface SqsEventSinkCounters {
   inFlightBatches: number;
 }
 
-export interface SqsEventSink extends EventSink {
-  emit(event: DeviceEvent): void;
+/** What the sink can carry: events keyed by device (order is kept per device) with a `type`. */
+export interface SqsQueueEvent {
+  readonly deviceId: string;
+  readonly type: string;
+}
+
+/**
+ * Device events by default; the alarm-events queue reuses the same machinery with
+ * `AlarmQueueMessage` (edge-agent/alarms).
+ */
+export interface SqsEventSink<E extends SqsQueueEvent = DeviceEvent> extends EventSink<E> {
+  emit(event: E): void;
   counters(): SqsEventSinkCounters;
   /** Stops accepting events, sends what is held (until `closeTimeoutMs`), then resolves. Idempotent. */
   close(): Promise<void>;
@@ -80,7 +92,7 @@ export interface SqsEventSink extends EventSink {
 interface Entry {
   readonly body: string;
   readonly bytes: number;
-  readonly type: DeviceEvent["type"];
+  readonly type: string;
   attempts: number;
 }
 
@@ -118,10 +130,11 @@ class ReadyList {
   }
 }
 
-export function createSqsEventSink(
+export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
   config: SqsEventSinkConfig,
   deps: SqsEventSinkDeps,
-): SqsEventSink {
+): SqsEventSink<E> {
+  const label = config.label ?? "device events";
   const maxEntries = Math.min(
     SQS_MAX_BATCH_ENTRIES,
     Math.max(1, config.maxBatchEntries ?? SQS_MAX_BATCH_ENTRIES),
@@ -162,14 +175,14 @@ export function createSqsEventSink(
 
   const drop = (count: number, reason: string, type?: string) => {
     c.dropped += count;
-    warn(`drop:${reason}`, "device events dropped", { reason, count, type, queued: c.queued });
+    warn(`drop:${reason}`, `${label} dropped`, { reason, count, type, queued: c.queued });
   };
 
   /**
    * Admission: the one place that decides whether an event may be held. Today: drop the newest
    * when full (counted, logged). Spill-to-disk and presence coalescing replace this.
    */
-  const admit = (event: DeviceEvent, entry: Entry): boolean => {
+  const admit = (event: E, entry: Entry): boolean => {
     if (!accepting) {
       drop(1, "closed", event.type);
       return false;
@@ -301,7 +314,7 @@ export function createSqsEventSink(
           advance(q);
         } else if (f.SenderFault) {
           // Malformed on our side: sending it again cannot succeed.
-          log.error("device event refused by SQS", { code: f.Code, message: f.Message });
+          log.error(`${label}: an event refused by SQS`, { code: f.Code, message: f.Message });
           drop(1, "refused", q.entries[0]!.type);
           advance(q);
         } else {
@@ -310,7 +323,7 @@ export function createSqsEventSink(
         }
       });
       if (waiting.length > 0) {
-        warn("entries-failed", "some device events failed; will retry", {
+        warn("entries-failed", `some ${label} failed; will retry`, {
           failed: waiting.length,
           code: failed?.[0]?.Code,
         });
@@ -370,7 +383,7 @@ export function createSqsEventSink(
         for (const t of backoffTimers) clearTimeout(t);
         backoffTimers.clear();
         if (c.queued > 0) {
-          log.error("device events not sent before close", { count: c.queued });
+          log.error(`${label} not sent before close`, { count: c.queued });
           c.dropped += c.queued;
           c.queued = 0;
           devices.clear();

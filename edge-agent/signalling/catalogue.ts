@@ -544,5 +544,22 @@ export function buildView(commands: { readonly [K in CommandId]: CommandEntry })
 /** The catalogue as written here, with no dialect applied. */
 export const DEFAULT_VIEW: CatalogueView = buildView(COMMANDS);
 
+/**
+ * Picture / video upload to the picture server announced at REGISTER (ehome-2.0 §8, provisional):
+ * HTTP paths, and the query parameters or headers naming the upload (matched case-insensitively).
+ */
+export const UPLOAD = {
+  status: "provisional",
+  source: "ehome-2.0 §8 dialect (Picture / video upload row)",
+  paths: { picture: "/pictures", video: "/videos" },
+  fields: {
+    deviceId: "DeviceID",
+    picId: "PicID",
+    videoId: "VideoId",
+    channel: "Channel",
+    time: "Time",
+  },
+} as const;
+
 /** Commands the PTZ rule sends three times back to back. ehome-2.0 §2.8, §3.3 */
 export const SEND_THREE_TIMES: ReadonlySet<CommandId> = new Set<CommandId>(["ptzControl"]);

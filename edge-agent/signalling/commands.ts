@@ -96,6 +96,23 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ time, timeZone: p.timeZone }),
       };
     }
+    case "capture": {
+      // ehome-2.0 §8 Capture row: MANUALSNAP, SendTo 1 (upload to the picture server announced at
+      // REGISTER), PicID chosen by the platform so the upload names the capture.
+      const p = cmd.params as CommandParamsOf<"capture">;
+      return {
+        outcome: await sender.send(id, "manualSnap", {
+          chan: p.channel,
+          snapType: 0,
+          sendTo: 1,
+          ...(p.resolution === undefined ? {} : { resolution: p.resolution }),
+          quality: p.quality ?? 0,
+          frequency: 1,
+          picId: p.picId,
+        }),
+        parse: () => ({ picId: p.picId, channel: p.channel }),
+      };
+    }
   }
 }
 

@@ -1,5 +1,11 @@
 import { parseArgs } from "node:util";
-import type { EncodingChoice, PtzChoice, SimulatorOptions } from "./options.ts";
+import {
+  type EncodingChoice,
+  type PtzChoice,
+  type SimulatorOptions,
+  UPLOAD_ORDERS,
+  type UploadOrder,
+} from "./options.ts";
 
 /** Devices one process plays before the CLI splits the work over processes (fd limit, README). */
 export const DEVICES_PER_WORKER = 15_000;
@@ -45,6 +51,15 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --keepalive-miss-limit N   re-register after N unanswered KEEPALIVEs, 0 = never (default 3)
   --gps-seconds S            GPS report period, 0 = off (default 0)
   --gps-retry-ms MS          resend an unanswered GPS report after this (default 3000)
+  --alarm-every-s S          each device raises an alarm this often, 0 = off (default 0)
+  --alarm-pictures N         PicIDs announced and uploaded per alarm (default 1)
+  --alarm-videos N           VideoIds announced and uploaded per alarm (default 0)
+  --alarm-stop-after-ms MS   send the alarm's stop (AlarmAction 1) after this, 0 = never (default 0)
+  --alarm-retry-ms MS        resend an unanswered ALARM after this (default 3000)
+  --upload-order O           after | before | twice | never | mixed (default after)
+  --upload-delay-ms MS       wait between an alarm (or MANUALSNAP) and its uploads (default 0)
+  --upload-fail-rate P       probability an upload is never made, 0..1 (default 0)
+  --video-bytes N            size of a simulated video upload (default 32768)
   --reboot-ms MS             silence after REBOOT before re-registering (default 10000)
   --upgrade-ms MS            after UPDATE, reboot into the new version after this;
                              -1 = wait for REBOOT (default 3000)
@@ -94,6 +109,12 @@ function encodingChoice(text: string | undefined): EncodingChoice | undefined {
   throw new CliUsageError(`--encoding expects gb2312, utf8 or mixed, got "${text}"`);
 }
 
+function uploadOrderChoice(text: string | undefined): UploadOrder | undefined {
+  if (text === undefined) return undefined;
+  if ((UPLOAD_ORDERS as readonly string[]).includes(text)) return text as UploadOrder;
+  throw new CliUsageError(`--upload-order expects ${UPLOAD_ORDERS.join(", ")}, got "${text}"`);
+}
+
 /** argv (without node and script) → configuration; null means --help. Throws CliUsageError. */
 export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   let values: Record<string, string | boolean | undefined>;
@@ -122,6 +143,15 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "keepalive-miss-limit": str,
         "gps-seconds": str,
         "gps-retry-ms": str,
+        "alarm-every-s": str,
+        "alarm-pictures": str,
+        "alarm-videos": str,
+        "alarm-stop-after-ms": str,
+        "alarm-retry-ms": str,
+        "upload-order": str,
+        "upload-delay-ms": str,
+        "upload-fail-rate": str,
+        "video-bytes": str,
         "reboot-ms": str,
         "upgrade-ms": str,
         loss: str,
@@ -171,6 +201,15 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("keepaliveMissLimit", n("keepalive-miss-limit"));
   set("gpsIntervalSeconds", n("gps-seconds"));
   set("gpsRetryMs", n("gps-retry-ms"));
+  set("alarmEverySeconds", n("alarm-every-s"));
+  set("alarmPictures", n("alarm-pictures"));
+  set("alarmVideos", n("alarm-videos"));
+  set("alarmStopAfterMs", n("alarm-stop-after-ms"));
+  set("alarmRetryMs", n("alarm-retry-ms"));
+  set("uploadOrder", uploadOrderChoice(s("upload-order")));
+  set("uploadDelayMs", n("upload-delay-ms"));
+  set("uploadFailRate", n("upload-fail-rate"));
+  set("videoBytes", n("video-bytes"));
   set("rebootMs", n("reboot-ms"));
   set("upgradeMs", n("upgrade-ms"));
   set("loss", n("loss"));

@@ -1,5 +1,5 @@
 import type { CatalogueView, CommandEntry } from "../signalling/catalogue.ts";
-import type { XmlElement } from "../signalling/codec/index.ts";
+import type { ResponseMessage, XmlElement } from "../signalling/codec/index.ts";
 import type { SafeEmitter } from "./emitter.ts";
 import type { HistogramData } from "./histogram.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -20,6 +20,18 @@ export interface DeviceEnv {
   readonly events: SafeEmitter<SimulatorEvents>;
   stateChanged(from: DeviceState, to: DeviceState): void;
   onError(err: unknown): void;
+  /**
+   * Sends an ALARM to the alarm server of the REGISTER reply (ehome-2.0 §2.1, §5.1) from the
+   * simulator's alarm socket; its answer comes back to `onAnswer`. Absent: alarms go to the
+   * signalling port.
+   */
+  sendAlarm?(
+    bytes: Uint8Array,
+    target: { host: string; port: number },
+    sequence: number,
+    deviceId: string,
+    onAnswer: (m: ResponseMessage) => void,
+  ): void;
 }
 
 /** What a device's parts (GPS reporter, command responder) use of the device itself. */

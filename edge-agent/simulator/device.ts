@@ -8,9 +8,10 @@ import {
   readFields,
   type XmlElement,
 } from "../signalling/codec/index.ts";
+import { AlarmRaiser, type AlarmSpec, type RaisedAlarm } from "./alarms.ts";
 import type { DeviceEnv, DevicePort } from "./device-env.ts";
 import { GpsReporter } from "./gps-reporter.ts";
-import { deviceLocalNow, formatDeviceTime } from "./handlers/clock.ts";
+import { deviceLocalNow, formatDeviceTime, parseTimeZone } from "./handlers/clock.ts";
 import type { DeviceActions, DeviceData } from "./handlers/context.ts";
 import { configKey } from "./handlers/param.ts";
 import { recordLatency } from "./histogram.ts";
@@ -51,6 +52,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private readonly link: Link;
   private readonly data: DeviceData;
   private readonly gps: GpsReporter;
+  private readonly alarms: AlarmRaiser;
   private readonly responder: CommandResponder;
   private sequence: number;
   private closed = false;
@@ -93,6 +95,22 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       deviceTime: () => this.deviceTime(),
       timeZone: () => this.data.timeZone,
     });
+    this.alarms = new AlarmRaiser(env, {
+      id: profile.id,
+      channelCount: profile.channels,
+      localAddress,
+      count: (name, n) => this.count(name, n),
+      nextSequence: () => this.nextSequence(),
+      sendRequest: (entry, sequence, params) => this.sendRequest(entry, sequence, params),
+      sendAlarm: (entry, sequence, params) => this.sendAlarm(entry, sequence, params),
+      deviceTime: () => this.deviceTime(),
+      timeDiff: () => {
+        const minutes = parseTimeZone(this.data.timeZone) ?? 0;
+        return { hours: Math.trunc(minutes / 60), minutes: minutes % 60 };
+      },
+      pictureServer: () => this.pictureServer(),
+      online: () => this.state === "online" && !this.silent && !this.closed,
+    });
     const ctx = {
       device: this.data,
       actions: this,
@@ -134,6 +152,24 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     return this.data.config.get(key);
   }
 
+  /**
+   * Raises an alarm now (ehome-2.0 §5.1, §8) with its pictures/videos uploaded per `spec.order`.
+   * Library API; periodic alarms come from `alarmEverySeconds`.
+   */
+  raiseAlarm(spec?: AlarmSpec): RaisedAlarm {
+    if (this.closed) throw new Error(`device ${this.id} is closed`);
+    return this.alarms.raise(spec);
+  }
+
+  /** The picture server of the REGISTER reply (ehome-2.0 §2.1); undefined before one. */
+  pictureServer(): { host: string; port: number } | undefined {
+    const host = this.registration?.pictureServer;
+    const port = Number(this.registration?.pictureServerPort);
+    if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+    // An agent bound to every interface announces 0.0.0.0: use the address we register with.
+    return { host: host === "0.0.0.0" ? this.env.options.agent.host : host, port };
+  }
+
   // ---- lifecycle ------------------------------------------------------------------------------
 
   /** Schedules the first REGISTER. */
@@ -164,6 +200,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now();
     this.keepaliveTick();
     this.gps.start();
+    this.alarms.start();
   }
 
   reregister(): void {
@@ -174,6 +211,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
 
   close(): void {
     if (this.closed) return;
+    this.alarms.close();
     this.cancelTimers();
     this.cancelUpgrade();
     this.setState("stopped");
@@ -190,6 +228,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.setState("rebooting");
     this.responder.clear();
     this.gps.reset();
+    this.alarms.reset();
     this.data.sessions.clear();
     this.registerSeq = null;
     this.forgetKeepalives();
@@ -210,6 +249,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
 
   ptzAction(): void {
     this.count("ptzActions");
+  }
+
+  snapshot(channel: number, picId: string): void {
+    this.alarms.snapshot(channel, picId);
   }
 
   // ---- DevicePort (used by the GPS reporter and the responder) --------------------------------
@@ -241,6 +284,37 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       return;
     }
     this.link.send(encoded.bytes, false);
+  }
+
+  /** ehome-2.0 §2.1, §5.1: to the announced alarm server when there is one and a socket for it. */
+  private sendAlarm(entry: CommandEntry, sequence: number, params: XmlElement): void {
+    const host = this.registration?.alarmServerIp;
+    const port = Number(this.registration?.alarmServerPort);
+    const send = this.env.sendAlarm;
+    if (!send || !host || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      this.sendRequest(entry, sequence, params);
+      return;
+    }
+    const encoded = encode(
+      {
+        kind: "request",
+        version: ENVELOPE.deviceVersion,
+        sequence,
+        command: entry.command,
+        params,
+      },
+      { encoding: this.profile.encoding },
+    );
+    if (!encoded.ok) {
+      this.count("encodeErrors");
+      return;
+    }
+    const target = { host: host === "0.0.0.0" ? this.env.options.agent.host : host, port };
+    this.count("datagramsSent");
+    this.count("bytesSent", encoded.bytes.length);
+    send(encoded.bytes, target, sequence, this.id, (m) => {
+      if (this.listening()) this.alarms.onResponse(m);
+    });
   }
 
   // ---- inbound --------------------------------------------------------------------------------
@@ -295,6 +369,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       }
       return;
     }
+    if (this.alarms.onResponse(m)) return;
     this.gps.onResponse(m);
   }
 
@@ -369,6 +444,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.gps.start();
+    this.alarms.start();
     if (this.env.events.has("registered")) {
       this.env.events.emit("registered", { device: this, keepAliveSeconds: seconds });
     }
@@ -438,6 +514,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveTimer = null;
     this.bootTimer = null;
     this.gps.stop();
+    this.alarms.stop();
   }
 
   private cancelUpgrade(): void {

@@ -3,6 +3,7 @@
  * and through cli.ts. See docs/simulator.md.
  */
 
+export type { AlarmSpec, RaisedAlarm } from "./alarms.ts";
 export type { LatencySummary } from "./histogram.ts";
 export {
   type AgentAddress,
@@ -12,6 +13,8 @@ export {
   resolveOptions,
   type SimulatorOptions,
   SimulatorOptionsError,
+  UPLOAD_ORDERS,
+  type UploadOrder,
 } from "./options.ts";
 export type { DeviceProfile } from "./profile.ts";
 export { type Random, seededRandom } from "./random.ts";

@@ -83,7 +83,31 @@ export interface SimulatorOptions {
   commandLogSize?: number;
   /** Largest reply datagram a device writes. Default 8192 (SDK replies exceed 1500, §1.1). */
   maxReplyBytes?: number;
+  /** Each online device raises an alarm this often, in seconds; 0 (default) = none (§5.1, §8). */
+  alarmEverySeconds?: number;
+  /** Pictures announced (`PicID`) and uploaded per alarm. Default 1. */
+  alarmPictures?: number;
+  /** Videos announced (`VideoId`) and uploaded per alarm. Default 0. */
+  alarmVideos?: number;
+  /** An alarm start is followed by its stop (AlarmAction 1, no media) after this; 0 = no stop. */
+  alarmStopAfterMs?: number;
+  /** An unanswered ALARM is resent (same Sequence, RetransFlag 1) after this. Default 3000 ms. */
+  alarmRetryMs?: number;
+  /**
+   * When an alarm's media are uploaded: `after` the alarm (default), `before` it, `twice` (after,
+   * each file twice), `never`, or `mixed` (each alarm picks one of the four).
+   */
+  uploadOrder?: UploadOrder;
+  /** Wait between the alarm and its uploads (either order), and before a MANUALSNAP upload. Default 0. */
+  uploadDelayMs?: number;
+  /** Probability (0..1) that an upload is not made at all (a lost picture). Default 0. */
+  uploadFailRate?: number;
+  /** Size of a simulated video upload in bytes. Default 32768. */
+  videoBytes?: number;
 }
+
+export const UPLOAD_ORDERS = ["after", "before", "twice", "never", "mixed"] as const;
+export type UploadOrder = (typeof UPLOAD_ORDERS)[number];
 
 export interface ResolvedOptions {
   agent: AgentAddress;
@@ -114,6 +138,15 @@ export interface ResolvedOptions {
   seed: number;
   commandLogSize: number;
   maxReplyBytes: number;
+  alarmEverySeconds: number;
+  alarmPictures: number;
+  alarmVideos: number;
+  alarmStopAfterMs: number;
+  alarmRetryMs: number;
+  uploadOrder: UploadOrder;
+  uploadDelayMs: number;
+  uploadFailRate: number;
+  videoBytes: number;
 }
 
 export class SimulatorOptionsError extends Error {
@@ -157,6 +190,14 @@ function bindAddresses(value: string | readonly string[] | undefined): string[] 
   if (families.has(0)) throw new SimulatorOptionsError("bind", "must be IP addresses");
   if (families.size > 1) throw new SimulatorOptionsError("bind", "mixes IPv4 and IPv6");
   return list;
+}
+
+function uploadOrder(v: UploadOrder | undefined): UploadOrder {
+  const o = v ?? "after";
+  if (!(UPLOAD_ORDERS as readonly string[]).includes(o)) {
+    throw new SimulatorOptionsError("uploadOrder", `must be one of ${UPLOAD_ORDERS.join(", ")}`);
+  }
+  return o;
 }
 
 /** Applies defaults and validates; throws SimulatorOptionsError naming the bad option. */
@@ -221,6 +262,15 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     seed: num("seed", o.seed, Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true),
     commandLogSize: num("commandLogSize", o.commandLogSize, 50, 0, 10_000, true),
     maxReplyBytes: num("maxReplyBytes", o.maxReplyBytes, 8192, 512, 65_000, true),
+    alarmEverySeconds: num("alarmEverySeconds", o.alarmEverySeconds, 0, 0, 86_400),
+    alarmPictures: num("alarmPictures", o.alarmPictures, 1, 0, 16, true),
+    alarmVideos: num("alarmVideos", o.alarmVideos, 0, 0, 16, true),
+    alarmStopAfterMs: num("alarmStopAfterMs", o.alarmStopAfterMs, 0, 0, HOUR),
+    alarmRetryMs: num("alarmRetryMs", o.alarmRetryMs, 3000, 10, HOUR),
+    uploadOrder: uploadOrder(o.uploadOrder),
+    uploadDelayMs: num("uploadDelayMs", o.uploadDelayMs, 0, 0, HOUR),
+    uploadFailRate: num("uploadFailRate", o.uploadFailRate, 0, 0, 1),
+    videoBytes: num("videoBytes", o.videoBytes, 32_768, 4, 64 * 1024 * 1024, true),
   };
 }
 

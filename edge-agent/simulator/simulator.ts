@@ -2,6 +2,7 @@ import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { type CatalogueView, DEFAULT_VIEW } from "../signalling/catalogue.ts";
+import { decode, type ResponseMessage } from "../signalling/codec/index.ts";
 import { type DeviceEnv, SimDevice } from "./device.ts";
 import { SafeEmitter } from "./emitter.ts";
 import { emptyHistogram } from "./histogram.ts";
@@ -166,8 +167,42 @@ export async function createSimulator(
     );
   }
 
+  // One unconnected socket for every device's alarms (ehome-2.0 §5.1: the AMS is a different
+  // port); answers are routed back by Sequence to the devices waiting for one.
+  const alarmWaiters = new Map<number, Map<string, (m: ResponseMessage) => void>>();
+  let alarmSocket: dgram.Socket | null = null;
+  const alarmSocketFor = (): dgram.Socket => {
+    if (alarmSocket) return alarmSocket;
+    const s = dgram.createSocket(family === 6 ? "udp6" : "udp4");
+    s.on("message", (bytes) => {
+      const r = decode(bytes, { role: "device", view: deps.view ?? DEFAULT_VIEW });
+      if (!r.ok || r.message.kind !== "response") return;
+      const m = r.message;
+      const waiting = alarmWaiters.get(m.header.sequence);
+      if (!waiting) return;
+      alarmWaiters.delete(m.header.sequence);
+      for (const answer of waiting.values()) answer(m);
+    });
+    s.on("error", () => totals.sendErrors++);
+    s.bind(0, opts.bind[0]);
+    alarmSocket = s;
+    return s;
+  };
+
   const env: DeviceEnv = {
     options: opts,
+    sendAlarm(bytes, target, sequence, deviceId, onAnswer) {
+      if (closing) return;
+      let waiting = alarmWaiters.get(sequence);
+      if (!waiting) {
+        waiting = new Map();
+        alarmWaiters.set(sequence, waiting);
+      }
+      waiting.set(deviceId, onAnswer);
+      alarmSocketFor().send(bytes, target.port, target.host, (err) => {
+        if (err) totals.sendErrors++;
+      });
+    },
     view: deps.view ?? DEFAULT_VIEW,
     scheduler,
     random,
@@ -279,6 +314,9 @@ export async function createSimulator(
         for (const w of [...waiters]) w(new SimulatorClosedError());
         events.removeAll();
         await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+        alarmWaiters.clear();
+        const a = alarmSocket;
+        if (a) await new Promise<void>((r) => a.close(() => r()));
       })();
       return closing;
     },

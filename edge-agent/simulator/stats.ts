@@ -26,6 +26,21 @@ export interface Counters {
   gpsSent: number;
   gpsResent: number;
   gpsAnswered: number;
+  /** ALARM reports raised (start and stop), first sends only. */
+  alarmsSent: number;
+  /** ALARM copies resent (same Sequence, RetransFlag 1) because unanswered. */
+  alarmsResent: number;
+  alarmsAnswered: number;
+  /** Picture/video uploads made (POST /pictures, /videos), copies included. */
+  uploadsSent: number;
+  /** Uploads answered 200. */
+  uploadsOk: number;
+  /** Uploads answered otherwise, or that could not be made (no picture server, network). */
+  uploadsFailed: number;
+  /** Uploads left out on purpose (`uploadFailRate`, `uploadOrder` never). */
+  uploadsSkipped: number;
+  /** MANUALSNAP requests acted on (a picture taken and uploaded). */
+  snapshots: number;
   /** Platform requests received, copies included. */
   commandsReceived: number;
   /** Replies sent to platform requests, copies included. */
@@ -69,6 +84,14 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "gpsSent",
   "gpsResent",
   "gpsAnswered",
+  "alarmsSent",
+  "alarmsResent",
+  "alarmsAnswered",
+  "uploadsSent",
+  "uploadsOk",
+  "uploadsFailed",
+  "uploadsSkipped",
+  "snapshots",
   "commandsReceived",
   "commandsAnswered",
   "commandDuplicates",

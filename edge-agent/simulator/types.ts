@@ -1,4 +1,5 @@
 import type { WireEncoding, XmlElement } from "../signalling/codec/index.ts";
+import type { AlarmSpec, RaisedAlarm } from "./alarms.ts";
 import type { DeviceProfile } from "./profile.ts";
 import type { Counters, DeviceState } from "./stats.ts";
 
@@ -48,6 +49,13 @@ export interface SimulatedDevice {
   resume(): void;
   /** Sends a fresh REGISTER now (ends a silence too). */
   reregister(): void;
+  /**
+   * Raises an ALARM now (ehome-2.0 §5.1, §8) naming its pictures and videos, uploaded to the
+   * picture server per `spec.order` (default the `uploadOrder` option).
+   */
+  raiseAlarm(spec?: AlarmSpec): RaisedAlarm;
+  /** `PictureServer`:`PictureServerPort` of the last REGISTER reply; undefined before one. */
+  pictureServer(): { host: string; port: number } | undefined;
 }
 
 export interface SimulatorEvents {

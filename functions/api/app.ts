@@ -1,3 +1,4 @@
+import type { S3Client } from "@aws-sdk/client-s3";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -5,12 +6,19 @@ import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../shared/clock.ts";
 import { ApiError, type ErrorCode } from "../shared/errors.ts";
 import type { Logger } from "../shared/logger.ts";
+import { registerAlarmRoutes } from "./alarm-routes.ts";
+import type { AlarmsReadRepository } from "./alarms-repository.ts";
+import { createAlarmsService } from "./alarms-service.ts";
+import { registerCaptureRoutes } from "./capture-routes.ts";
+import type { CapturesRepository } from "./captures-repository.ts";
+import { createCapturesService } from "./captures-service.ts";
 import { registerCommandRoutes } from "./command-routes.ts";
 import { createCommandsService } from "./commands-service.ts";
 import { type ApiConfig, DEFAULT_API_CONFIG } from "./config.ts";
 import { registerDeviceRoutes } from "./device-routes.ts";
 import { createDevicesService } from "./devices-service.ts";
 import { errorBody, errorResponses, validationError } from "./errors.ts";
+import { createMediaUrlSigner, type MediaUrlSigner } from "./media-urls.ts";
 import type {
   AgentQueue,
   AgentsRepository,
@@ -32,6 +40,13 @@ export interface ApiDeps {
   readonly commands: CommandsRepository;
   readonly agents: AgentsRepository;
   readonly agentQueue: AgentQueue;
+  readonly alarms: AlarmsReadRepository;
+  readonly captures: CapturesRepository;
+  /**
+   * Presigned GET URLs for pictures and videos. Either a signer, or an S3 client to build one
+   * with `config.mediaUrlTtlSeconds`.
+   */
+  readonly mediaUrls: MediaUrlSigner | { s3: S3Client };
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config?: Partial<ApiConfig>;
@@ -120,12 +135,38 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       ...(deps.hashPassword ? { hashPassword: deps.hashPassword } : {}),
     }),
   );
-  registerCommandRoutes(
+  const commands = createCommandsService(config, {
+    ...common,
+    commands: deps.commands,
+    ...(deps.newId ? { newId: deps.newId } : {}),
+  });
+  registerCommandRoutes(app, commands);
+
+  const mediaUrls =
+    "sign" in deps.mediaUrls
+      ? deps.mediaUrls
+      : createMediaUrlSigner(
+          { ttlSeconds: config.mediaUrlTtlSeconds },
+          { s3: deps.mediaUrls.s3, clock: deps.clock },
+        );
+  registerCaptureRoutes(
     app,
-    createCommandsService(config, {
-      ...common,
-      commands: deps.commands,
-      ...(deps.newId ? { newId: deps.newId } : {}),
+    createCapturesService(
+      {
+        uploadDeadlineSeconds: config.captureUploadDeadlineSeconds,
+        ttlSeconds: config.captureTtlSeconds,
+        waitPollIntervalMs: config.waitPollIntervalMs,
+      },
+      { ...common, captures: deps.captures, commands, mediaUrls },
+    ),
+  );
+  registerAlarmRoutes(
+    app,
+    createAlarmsService({
+      alarms: deps.alarms,
+      devices: deps.devices,
+      mediaUrls,
+      clock: deps.clock,
     }),
   );
 
@@ -147,7 +188,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       title: API_TITLE,
       version: API_VERSION,
       description:
-        "Devices, provisioning and commands of the EHOME 2.0 platform. Every route but /healthz " +
+        "Devices, provisioning, commands, alarms and captures of the EHOME 2.0 platform. Every route but /healthz " +
         "requires authorization: IAM (SigV4) or a JWT on AWS, `Authorization: Bearer <token>` locally.",
     },
   };

@@ -19,6 +19,12 @@ export interface ApiConfig {
   readonly waitPollIntervalMs: number;
   /** Request bodies larger than this are refused with 413. */
   readonly maxBodyBytes: number;
+  /** A capture without its picture this long after it was accepted is `upload-timeout`. */
+  readonly captureUploadDeadlineSeconds: number;
+  /** Capture records expire (DynamoDB TTL) this long after creation. */
+  readonly captureTtlSeconds: number;
+  /** Presigned media URLs are valid this long (`CAPTURE_URL_TTL_SECONDS`). */
+  readonly mediaUrlTtlSeconds: number;
   /** Agent queue URLs must name a queue starting with this (`ENV.AGENT_QUEUE_PREFIX`). */
   readonly agentQueuePrefix?: string;
 }
@@ -29,4 +35,7 @@ export const DEFAULT_API_CONFIG: ApiConfig = {
   commandTtlSeconds: TABLES.commands.defaultTtlSeconds,
   waitPollIntervalMs: 250,
   maxBodyBytes: 64 * 1024,
+  captureUploadDeadlineSeconds: 60,
+  captureTtlSeconds: TABLES.captures.defaultTtlSeconds,
+  mediaUrlTtlSeconds: 15 * 60,
 };

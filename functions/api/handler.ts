@@ -8,12 +8,34 @@ import {
   lazy,
 } from "../shared/clients.ts";
 import { systemClock } from "../shared/clock.ts";
-import { type Env, optionalEnv, tableNamesFromEnv } from "../shared/env.ts";
+import {
+  ConfigError,
+  type Env,
+  optionalEnv,
+  requireEnv,
+  tableNamesFromEnv,
+} from "../shared/env.ts";
 import { createLogger, parseLogLevel } from "../shared/logger.ts";
 import { createAgentQueue, createAgentsRepository } from "./agents-repository.ts";
+import { createAlarmsReadRepository } from "./alarms-repository.ts";
 import { type ApiDeps, createApp } from "./app.ts";
+import { createCapturesRepository } from "./captures-repository.ts";
 import { createCommandsRepository } from "./commands-repository.ts";
 import { createDevicesRepository, createPresenceRepository } from "./devices-repository.ts";
+import { createS3ClientFromEnv } from "./media-urls.ts";
+
+/** Variable: lifetime of presigned picture/video URLs, seconds (default 900). */
+export const MEDIA_URL_TTL_VARIABLE = "CAPTURE_URL_TTL_SECONDS";
+
+function mediaUrlTtlFromEnv(env: Env): number | undefined {
+  const raw = optionalEnv(env, MEDIA_URL_TTL_VARIABLE);
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
+    throw new ConfigError(`${MEDIA_URL_TTL_VARIABLE} must be 1-604800 seconds, got ${raw}`);
+  }
+  return seconds;
+}
 
 /**
  * The app's dependencies from the environment the api stack (or the local runner) sets. The
@@ -26,23 +48,41 @@ export function createApiDepsFromEnv(
 ): ApiDeps & { close(): void } {
   const logger = createLogger({ service: "api", level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL) });
   const tables = tableNamesFromEnv(env);
+  const alarmTables = requireEnv(env, [ENV.ALARMS_TABLE, ENV.CAPTURES_TABLE]);
+  const mediaUrlTtlSeconds = mediaUrlTtlFromEnv(env);
+  const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  // Settings are validated first: a bad one fails before any client exists.
   const aws = awsClientConfigFromEnv(env);
   const documentClient = createDocumentClient(aws);
   const sqs = createSqsClient(aws);
-  const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  const s3 = createS3ClientFromEnv(env);
+  const config = {
+    ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
+    ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
+  };
   return {
     devices: createDevicesRepository({ devicesTable: tables.devices }, { documentClient }),
     presence: createPresenceRepository({ presenceTable: tables.presence }, { documentClient }),
     commands: createCommandsRepository({ commandsTable: tables.commands }, { documentClient }),
     agents: createAgentsRepository({ agentsTable: tables.agents }, { documentClient, logger }),
     agentQueue: createAgentQueue({ sqs }),
+    alarms: createAlarmsReadRepository(
+      { alarmsTable: alarmTables.ALARMS_TABLE },
+      { documentClient },
+    ),
+    captures: createCapturesRepository(
+      { capturesTable: alarmTables.CAPTURES_TABLE },
+      { documentClient },
+    ),
+    mediaUrls: { s3 },
     clock: systemClock,
     logger,
-    ...(agentQueuePrefix ? { config: { agentQueuePrefix } } : {}),
+    ...(Object.keys(config).length > 0 ? { config } : {}),
     ...extra,
     close: () => {
       documentClient.destroy();
       sqs.destroy();
+      s3.destroy();
     },
   };
 }

@@ -13,6 +13,7 @@ export const COMMAND_TYPES = [
   "work-status",
   "ptz",
   "time-sync",
+  "capture",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -87,6 +88,29 @@ export const CommandParams = {
         .string()
         .regex(/^[+-]\d{2}:\d{2}$/)
         .default("+00:00"),
+    })
+    .strict(),
+  /**
+   * A picture to S3: the agent sends `MANUALSNAP` with `SendTo` 1 and `PicID` = `picId`
+   * (ehome-2.0 §8); the device uploads it to `POST /pictures`, which names the capture. The
+   * command succeeds when the device has taken the picture; the upload follows asynchronously.
+   */
+  capture: z
+    .object({
+      channel: z.number().int().min(1).max(512),
+      /** Platform-chosen picture id, echoed by the device's upload as `PicID`. */
+      picId: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z0-9_-]+$/),
+      /** `Resolution` as the device writes it, e.g. `1920*1080`. */
+      resolution: z
+        .string()
+        .regex(/^\d{1,5}\*\d{1,5}$/)
+        .optional(),
+      /** `Quality`: 0 best, 1 better, 2 normal. */
+      quality: z.number().int().min(0).max(2).optional(),
     })
     .strict(),
 } as const satisfies Record<CommandType, z.ZodType>;

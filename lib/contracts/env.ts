@@ -12,10 +12,18 @@ export const ENV = {
   COMMANDS_TABLE: "COMMANDS_TABLE",
   /** Physical name of the agents (heartbeat) table (`TABLES.agents`). */
   AGENTS_TABLE: "AGENTS_TABLE",
+  /** Physical name of the alarms table (`TABLES.alarms`). */
+  ALARMS_TABLE: "ALARMS_TABLE",
+  /** Physical name of the alarm-media rendezvous table (`TABLES.alarmMedia`). */
+  ALARM_MEDIA_TABLE: "ALARM_MEDIA_TABLE",
+  /** Physical name of the captures table (`TABLES.captures`). */
+  CAPTURES_TABLE: "CAPTURES_TABLE",
   /** URL of the device-events queue (agent → registry function). */
   DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
   /** URL of the command-results queue (agent → command-results function). */
   COMMAND_RESULTS_QUEUE_URL: "COMMAND_RESULTS_QUEUE_URL",
+  /** URL of the alarm-events queue (agent → alarms function: alarms and uploaded media). */
+  ALARM_EVENTS_QUEUE_URL: "ALARM_EVENTS_QUEUE_URL",
   /** Name prefix of the per-agent command queues (see `agentCommandQueueName`). */
   AGENT_QUEUE_PREFIX: "AGENT_QUEUE_PREFIX",
   /** Name of the private media bucket (pictures, videos, downloads, firmware). */
@@ -40,6 +48,10 @@ export const ENV = {
   EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
   /** `NTPServerIP` in the REGISTER reply; the agent defaults it to `EHOME_PUBLIC_HOST`. */
   EHOME_NTP_HOST: "EHOME_NTP_HOST",
+  /** Largest picture upload accepted on `POST /pictures`, in bytes (default 10 MiB). */
+  EHOME_MAX_PICTURE_BYTES: "EHOME_MAX_PICTURE_BYTES",
+  /** Largest video upload accepted on `POST /videos`, in bytes (default 512 MiB). */
+  EHOME_MAX_VIDEO_BYTES: "EHOME_MAX_VIDEO_BYTES",
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

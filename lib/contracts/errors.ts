@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, message: "no such route" },
   DEVICE_NOT_FOUND: { status: 404, message: "no such device" },
   COMMAND_NOT_FOUND: { status: 404, message: "no such command" },
+  ALARM_NOT_FOUND: { status: 404, message: "no such alarm" },
+  CAPTURE_NOT_FOUND: { status: 404, message: "no such capture" },
   DEVICE_OFFLINE: { status: 409, message: "the device is offline" },
   DEVICE_ERROR: { status: 502, message: "the device answered with an error" },
   DEVICE_TIMEOUT: { status: 504, message: "the device did not answer in time" },

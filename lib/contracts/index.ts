@@ -1,5 +1,6 @@
 /** One import for everything that crosses the edge–cloud line (architecture §2, "one source of truth"). */
 export * from "./agent-messages.ts";
+export * from "./alarms.ts";
 export * from "./commands.ts";
 export * from "./env.ts";
 export * from "./errors.ts";

@@ -61,6 +61,16 @@ const commandResultsConsumer = {
   timeoutSeconds: 30,
 } as const satisfies ConsumerDefinition;
 
+const alarmEventsConsumer = {
+  handler: "alarms",
+  // A capture's client may be waiting on its picture (POST ?wait; p50 target 500 ms): no batching
+  // delay, which Lambda allows only for batches of at most 10.
+  batchSize: 10,
+  maxBatchingWindowSeconds: 0,
+  reportBatchItemFailures: true,
+  timeoutSeconds: 30,
+} as const satisfies ConsumerDefinition;
+
 export const QUEUES = {
   /** Agent → registry function: registered / online / offline / address / firmware / last-seen. */
   deviceEvents: {
@@ -81,6 +91,19 @@ export const QUEUES = {
     retentionSeconds: 4 * DAY,
     deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
     consumer: commandResultsConsumer,
+  },
+  /**
+   * Agent → alarms function: one `alarm` event per alarm and one `media-uploaded` event per
+   * picture/video durable in S3 (`AlarmQueueMessage` in alarms.ts, discriminated by `type`).
+   */
+  alarmEvents: {
+    logicalId: "AlarmEvents",
+    localName: "alarm-events",
+    envVar: ENV.ALARM_EVENTS_QUEUE_URL,
+    visibilityTimeoutSeconds: visibilityTimeoutFor(alarmEventsConsumer),
+    retentionSeconds: 4 * DAY,
+    deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
+    consumer: alarmEventsConsumer,
   },
 } as const satisfies Record<string, QueueDefinition>;
 

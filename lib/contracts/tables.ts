@@ -112,6 +112,68 @@ export const TABLES = {
     ttlAttribute: "expiresAt",
     defaultTtlSeconds: 5 * 60,
   },
+  /**
+   * One item per alarm (`functions/alarms/`), keyed by an id derived from deviceId + Sequence +
+   * AlarmTime (`alarmId`), so a redelivered or retransmitted alarm maps to the same item. Lists
+   * read keys from an index and whole items from the table (BatchGetItem): the indexes project
+   * only `alarmType`, which never changes, so attaching media to an alarm writes no index.
+   */
+  alarms: {
+    logicalId: "Alarms",
+    envVar: ENV.ALARMS_TABLE,
+    partitionKey: { name: "alarmId", type: "S" },
+    indexes: [
+      {
+        // "All alarms, newest first": one constant partition (`listShard`). Alarm creation is
+        // the only write to it (about one write unit per alarm), far below a partition's
+        // 1,000 WCU/s; beyond that, shard by day.
+        indexName: "byReceived",
+        partitionKey: { name: "listShard", type: "S" },
+        sortKey: { name: "receivedAt", type: "S" },
+        projection: { include: ["alarmType"] },
+      },
+      {
+        indexName: "byDevice",
+        partitionKey: { name: "deviceId", type: "S" },
+        sortKey: { name: "receivedAt", type: "S" },
+        projection: { include: ["alarmType"] },
+      },
+      {
+        // Sparse: `openShard` exists only while the alarm is `open`, so the deadline sweep reads
+        // just the open alarms, oldest deadline first.
+        indexName: "openByDeadline",
+        partitionKey: { name: "openShard", type: "S" },
+        sortKey: { name: "deadline", type: "N" },
+        projection: "KEYS_ONLY",
+      },
+    ],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 90 * DAY,
+  },
+  /**
+   * Rendezvous of alarms and uploaded media, one item per (deviceId, `p#<PicID>` | `v#<VideoId>`):
+   * the upload writes the object's location, the alarm adds its id to `alarmIds`; whichever
+   * write comes second sees both halves and attaches the object. Media that arrives before its
+   * alarm waits here until the TTL.
+   */
+  alarmMedia: {
+    logicalId: "AlarmMedia",
+    envVar: ENV.ALARM_MEDIA_TABLE,
+    partitionKey: { name: "deviceId", type: "S" },
+    sortKey: { name: "mediaKey", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 7 * DAY,
+  },
+  /** Captures (`POST /devices/{id}/captures`): MANUALSNAP with a platform-chosen PicID. */
+  captures: {
+    logicalId: "Captures",
+    envVar: ENV.CAPTURES_TABLE,
+    partitionKey: { name: "captureId", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 30 * DAY,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;
@@ -119,6 +181,13 @@ export const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 
 export const DEVICES_BY_STATUS_INDEX = TABLES.devices.indexes[0].indexName;
 export const COMMANDS_BY_DEVICE_INDEX = TABLES.commands.indexes[0].indexName;
+export const ALARMS_BY_RECEIVED_INDEX = TABLES.alarms.indexes[0].indexName;
+export const ALARMS_BY_DEVICE_INDEX = TABLES.alarms.indexes[1].indexName;
+export const ALARMS_OPEN_BY_DEADLINE_INDEX = TABLES.alarms.indexes[2].indexName;
+/** The one value of `listShard` (see `ALARMS_BY_RECEIVED_INDEX`). */
+export const ALARMS_LIST_SHARD = "all";
+/** The one value of `openShard`, present only while an alarm is `open`. */
+export const ALARMS_OPEN_SHARD = "open";
 
 // Key builders -------------------------------------------------------------------------------
 
@@ -132,6 +201,23 @@ export function commandKey(commandId: string): { commandId: string } {
 
 export function agentKey(agentId: string): { agentId: string } {
   return { agentId };
+}
+
+export function alarmKey(alarmId: string): { alarmId: string } {
+  return { alarmId };
+}
+
+export function captureKey(captureId: string): { captureId: string } {
+  return { captureId };
+}
+
+/** Sort key of the alarm-media table: `p#<PicID>` or `v#<VideoId>`. */
+export function alarmMediaKey(
+  deviceId: string,
+  kind: "picture" | "video",
+  mediaId: string,
+): { deviceId: string; mediaKey: string } {
+  return { deviceId, mediaKey: `${kind === "picture" ? "p" : "v"}#${mediaId}` };
 }
 
 /** Versions are padded to 16 digits: every safe integer then sorts as text in numeric order. */

@@ -59,6 +59,8 @@ export class ApiStack extends Stack {
         [ENV.PRESENCE_TABLE]: tables.presence.tableName,
         [ENV.COMMANDS_TABLE]: tables.commands.tableName,
         [ENV.AGENTS_TABLE]: tables.agents.tableName,
+        [ENV.ALARMS_TABLE]: tables.alarms.tableName,
+        [ENV.CAPTURES_TABLE]: tables.captures.tableName,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
       },
@@ -69,6 +71,9 @@ export class ApiStack extends Stack {
     grantTable(role, tables.commands, TABLES.commands, "readWrite");
     grantTable(role, tables.presence, TABLES.presence, "read");
     grantTable(role, tables.agents, TABLES.agents, "read");
+    // Alarm listings and details; captures are created here and closed by the alarms function.
+    grantTable(role, tables.alarms, TABLES.alarms, "read");
+    grantTable(role, tables.captures, TABLES.captures, "readWrite");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

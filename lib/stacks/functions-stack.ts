@@ -1,4 +1,6 @@
 import { Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
 import { EhomeFunction } from "../constructs/function-defaults.ts";
@@ -6,7 +8,7 @@ import { grantTable } from "../constructs/grants.ts";
 import type { QueueWithDlq } from "../constructs/queue-with-dlq.ts";
 import { ENV } from "../contracts/env.ts";
 import { QUEUES } from "../contracts/queues.ts";
-import { TABLES } from "../contracts/tables.ts";
+import { ALARMS_OPEN_BY_DEADLINE_INDEX, TABLES } from "../contracts/tables.ts";
 import type { DataStack } from "./data-stack.ts";
 import type { MessagingStack } from "./messaging-stack.ts";
 
@@ -16,13 +18,17 @@ export interface FunctionsStackProps extends StackProps {
 }
 
 /**
- * The queue-driven functions: registry (device events) and command-results. The api function
+ * The queue-driven functions: registry (device events), command-results, and alarms (alarm and
+ * media events, plus a deadline sweep every minute). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
 export class FunctionsStack extends Stack {
   public readonly registry: EhomeFunction;
   public readonly commandResults: EhomeFunction;
+  public readonly alarms: EhomeFunction;
+  /** Runs the alarms function's deadline sweep (`open` past deadline → `partial`). */
+  public readonly alarmSweep: Rule;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -52,6 +58,36 @@ export class FunctionsStack extends Stack {
     });
     grantTable(this.commandResults.role, tables.commands, TABLES.commands, "write");
     consume(this.commandResults, queues.commandResults);
+
+    this.alarms = new EhomeFunction(this, "Alarms", {
+      feature: QUEUES.alarmEvents.consumer.handler,
+      description: "Correlates alarms with their pictures and videos; closes captures",
+      timeout: Duration.seconds(QUEUES.alarmEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.ALARMS_TABLE]: tables.alarms.tableName,
+        [ENV.ALARM_MEDIA_TABLE]: tables.alarmMedia.tableName,
+        [ENV.CAPTURES_TABLE]: tables.captures.tableName,
+      },
+    });
+    // Reads: the sweep's Query on the sparse open-by-deadline index only (not the list indexes).
+    grantTable(
+      this.alarms.role,
+      tables.alarms,
+      {
+        ...TABLES.alarms,
+        indexes: TABLES.alarms.indexes.filter((i) => i.indexName === ALARMS_OPEN_BY_DEADLINE_INDEX),
+      },
+      "readWrite",
+    );
+    // Updates with ReturnValues need no read permission.
+    grantTable(this.alarms.role, tables.alarmMedia, TABLES.alarmMedia, "write");
+    grantTable(this.alarms.role, tables.captures, TABLES.captures, "write");
+    consume(this.alarms, queues.alarmEvents);
+    this.alarmSweep = new Rule(this, "AlarmSweep", {
+      description: "Moves alarms still open past their media deadline to partial",
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.alarms.function, { retryAttempts: 0 })],
+    });
   }
 }
 

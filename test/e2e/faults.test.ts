@@ -265,6 +265,7 @@ describe("the agent process killed and restarted", () => {
       EHOME_AGENT_ID: `agent-kill-${uid()}`,
       EHOME_HOST: "127.0.0.1",
       EHOME_SIGNAL_PORT: String(port),
+      EHOME_ALARM_PORT: "0",
       EHOME_HTTP_PORT: "0",
       EHOME_KEEPALIVE_SECONDS: "1",
       EHOME_OFFLINE_AFTER_MISSED: "3",

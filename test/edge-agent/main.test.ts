@@ -50,7 +50,11 @@ describe("npm run agent (edge-agent/main.ts)", () => {
     const r = run({ EHOME_KEEPALIVE_SECONDS: "soon" });
     expect(await r.exited).toBe(2);
     expect(r.err()).toContain("EHOME_KEEPALIVE_SECONDS");
-    const f = run({ EHOME_SIGNAL_PORT: "0", EHOME_DIALECT_FILE: "/nonexistent/dialect.json" });
+    const f = run({
+      EHOME_SIGNAL_PORT: "0",
+      EHOME_ALARM_PORT: "0",
+      EHOME_DIALECT_FILE: "/nonexistent/dialect.json",
+    });
     expect(await f.exited).toBe(2);
     expect(f.err()).toContain("EHOME_DIALECT_FILE: /nonexistent/dialect.json: cannot read");
   });
@@ -59,6 +63,7 @@ describe("npm run agent (edge-agent/main.ts)", () => {
     const r = run({
       EHOME_HOST: "127.0.0.1",
       EHOME_SIGNAL_PORT: "0",
+      EHOME_ALARM_PORT: "0",
       EHOME_HTTP_PORT: "0",
       EHOME_LEARN_DEVICES: "false",
     });

@@ -248,7 +248,7 @@ describe("functions", () => {
     STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
 
   it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
-    expect(allFunctions()).toHaveLength(3);
+    expect(allFunctions()).toHaveLength(4);
     for (const [id, fn] of allFunctions()) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: "nodejs22.x",
@@ -262,7 +262,11 @@ describe("functions", () => {
   it("consume each queue with the contract's batch settings and partial batch failures", () => {
     for (const key of QUEUE_KEYS) {
       const def = QUEUES[key];
-      const fnPrefix = def.consumer.handler === "registry" ? "Registry" : "CommandResults";
+      const fnPrefix = {
+        registry: "Registry",
+        "command-results": "CommandResults",
+        alarms: "Alarms",
+      }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
         ([, m]) => (m.Properties!.FunctionName as { Ref: string }).Ref === fnId,
@@ -280,6 +284,26 @@ describe("functions", () => {
       const timeout = s.json.functions.Resources[fnId]!.Properties!.Timeout as number;
       expect(def.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * timeout);
     }
+  });
+
+  it("run the alarms deadline sweep every minute through an EventBridge rule", () => {
+    const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", "AlarmsFunction");
+    s.templates.functions.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      Targets: Match.arrayWith([Match.objectLike({ Arn: { "Fn::GetAtt": [fnId, "Arn"] } })]),
+    });
+    s.templates.functions.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      Principal: "events.amazonaws.com",
+      FunctionName: { "Fn::GetAtt": [fnId, "Arn"] },
+    });
+    const vars = s.json.functions.Resources[fnId]!.Properties!.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    expect(Object.keys(vars.Variables).sort()).toEqual(
+      [ENV.ALARMS_TABLE, ENV.ALARM_MEDIA_TABLE, ENV.CAPTURES_TABLE, "NODE_OPTIONS"].sort(),
+    );
   });
 
   it("receive table names through the env var names of env.ts, only those they use", () => {
@@ -350,6 +374,26 @@ describe("least privilege", () => {
     expect(dynamo.map((x) => x.resource)).toEqual([expect.stringMatching(tableRes("commands"))]);
   });
 
+  it("alarms updates its three tables, queries only the open-by-deadline index, no S3 or SQS send", () => {
+    const g = grantsOf("functions", "AlarmsRole");
+    expect(actionsOn(g, tableRes("alarms"))).toEqual(
+      expect.objectContaining({ size: expect.any(Number) }),
+    );
+    expect(actionsOn(g, tableRes("alarms"))).toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, tableRes("alarmMedia"))).toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, tableRes("captures"))).toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, tableRes("captures"))).not.toContain("dynamodb:Query");
+    const indexes = g.filter((x) => x.resource.includes("/index/")).map((x) => x.resource);
+    expect(indexes).toEqual([
+      expect.stringMatching(/^data\/Alarms[0-9A-F]{8}\.Arn\/index\/openByDeadline$/),
+    ]);
+    for (const key of ["devices", "commands", "agents", "presence"] as const) {
+      expect(g.filter((x) => tableRes(key).test(x.resource))).toEqual([]);
+    }
+    expect(g.some((x) => x.actions.some((a) => a.startsWith("s3:")))).toBe(false);
+    expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
+  });
+
   it("the api function reads indexes by name and sends only to agent queues under the prefix", () => {
     const g = grantsOf("api", "ApiRole");
     const devicesIndex = /^data\/Devices[0-9A-F]{8}\.Arn\/index\/byStatus$/;
@@ -360,6 +404,14 @@ describe("least privilege", () => {
     const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
     expect(actionsOn(g, prefixArn)).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueUrl"]));
     expect(actionsOn(g, tableRes("presence"))).not.toContain("dynamodb:PutItem");
+    // Alarms are read-only here; captures are created here.
+    expect(actionsOn(g, tableRes("alarms"))).toContain("dynamodb:BatchGetItem");
+    expect(actionsOn(g, tableRes("alarms"))).not.toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, /^data\/Alarms[0-9A-F]{8}\.Arn\/index\/byReceived$/)).toContain(
+      "dynamodb:Query",
+    );
+    expect(actionsOn(g, tableRes("captures"))).toContain("dynamodb:PutItem");
+    expect(g.filter((x) => tableRes("alarmMedia").test(x.resource))).toEqual([]);
   });
 
   it("the agent manages only queues under its prefix and sends to the two static queues", () => {
@@ -617,6 +669,7 @@ describe("edge stack", () => {
         ENV.AGENTS_TABLE,
         ENV.DEVICE_EVENTS_QUEUE_URL,
         ENV.COMMAND_RESULTS_QUEUE_URL,
+        ENV.ALARM_EVENTS_QUEUE_URL,
         ENV.AGENT_QUEUE_PREFIX,
         ENV.MEDIA_BUCKET,
         ENV.EHOME_SIGNAL_PORT,

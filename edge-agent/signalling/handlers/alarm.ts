@@ -18,6 +18,7 @@ export function handleAlarm(
   const session = ctx.sessions.get(msg.deviceId);
   if (session === undefined) {
     ctx.metrics.c.device_requests_unregistered++;
+    ctx.metrics.c.alarms_refused++;
     const which = view.commands.alarm.command;
     askToRegister(ctx, view, which, msg.header.sequence, msg.header.encoding, host, port);
     return;

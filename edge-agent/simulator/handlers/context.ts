@@ -35,6 +35,8 @@ export interface DeviceActions {
   upgrade(version: string, afterMs: number): void;
   /** One PTZ movement performed (counted once per Sequence). */
   ptzAction(): void;
+  /** Answered MANUALSNAP with SendTo 1: upload a picture named `picId` (ehome-2.0 §8). */
+  snapshot(channel: number, picId: string): void;
 }
 
 export interface HandlerContext {

@@ -32,6 +32,10 @@ export interface PlatformFixtureOptions {
   backends?: Omit<LocalPlatformOptions["backends"], "dataDir" | "prefix">;
   api?: LocalPlatformOptions["api"]["config"];
   cloud?: LocalPlatformOptions["cloud"];
+  /** Environment of the functions (e.g. `ALARM_MEDIA_DEADLINE_SECONDS`). */
+  env?: LocalPlatformOptions["env"];
+  /** See `LocalPlatformOptions.alarmSweepIntervalMs`. */
+  alarmSweepIntervalMs?: number;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -77,6 +81,7 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
               EHOME_AGENT_ID: agentId,
               EHOME_HOST: "127.0.0.1",
               EHOME_SIGNAL_PORT: "0",
+              EHOME_ALARM_PORT: "0",
               EHOME_HTTP_PORT: "0",
               EHOME_LOG_LEVEL: level,
               ...options.agentEnv,
@@ -90,6 +95,10 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         agent: agentConfig,
         // Short linger: events reach the registry in tens of ms (the default 100 ms also works).
         cloud: { events: { lingerMs: 20 }, ...options.cloud },
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.alarmSweepIntervalMs === undefined
+          ? {}
+          : { alarmSweepIntervalMs: options.alarmSweepIntervalMs }),
       },
       { log },
     );

@@ -47,7 +47,25 @@ describe("cloud adapter configuration from the environment", () => {
         region: "eu-west-1",
         sqsEndpoint: "http://127.0.0.1:4566",
         dynamodbEndpoint: "http://127.0.0.1:9000",
+        s3Endpoint: "http://127.0.0.1:9000",
       },
+    });
+  });
+
+  it("adds the alarm-events queue and the media bucket when they are set (optional)", () => {
+    const config = cloudConfigFromEnv(
+      {
+        ...full,
+        ALARM_EVENTS_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/1/AlarmEvents",
+        MEDIA_BUCKET: "data-media-1",
+        AWS_ENDPOINT_URL_S3: "http://127.0.0.1:4566",
+      },
+      agent,
+    );
+    expect(config).toMatchObject({
+      alarmEventsQueueUrl: "https://sqs.eu-west-1.amazonaws.com/1/AlarmEvents",
+      mediaBucket: "data-media-1",
+      aws: { s3Endpoint: "http://127.0.0.1:4566" },
     });
   });
 });

@@ -5,16 +5,26 @@ import {
 } from "@aws-sdk/client-sqs";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createAlarmsHandler } from "../../../functions/alarms/handler.ts";
+import { createAlarmsRepository } from "../../../functions/alarms/repository.ts";
+import {
+  type AlarmsConfig,
+  createAlarmsService,
+  DEFAULT_ALARMS_CONFIG,
+} from "../../../functions/alarms/service.ts";
 import {
   createAgentQueue,
   createAgentsRepository,
 } from "../../../functions/api/agents-repository.ts";
+import { createAlarmsReadRepository } from "../../../functions/api/alarms-repository.ts";
 import { type ApiDeps, createApp } from "../../../functions/api/app.ts";
+import { createCapturesRepository } from "../../../functions/api/captures-repository.ts";
 import { createCommandsRepository } from "../../../functions/api/commands-repository.ts";
 import {
   createDevicesRepository,
   createPresenceRepository,
 } from "../../../functions/api/devices-repository.ts";
+import { createS3ClientFromEnv } from "../../../functions/api/media-urls.ts";
 import { createCommandResultsHandler } from "../../../functions/command-results/handler.ts";
 import { createCommandResultsRepository } from "../../../functions/command-results/repository.ts";
 import { createCommandResultsService } from "../../../functions/command-results/service.ts";
@@ -26,6 +36,7 @@ import {
 } from "../../../functions/registry/service.ts";
 import { hashDevicePassword } from "../../../functions/shared/device-password.ts";
 import { AgentQueueMessage, type AgentRecord } from "../../../lib/contracts/agent-messages.ts";
+import type { AlarmQueueMessage } from "../../../lib/contracts/alarms.ts";
 import type { CommandResult } from "../../../lib/contracts/commands.ts";
 import type { DeviceEvent } from "../../../lib/contracts/events.ts";
 import { agentCommandQueueName } from "../../../lib/contracts/queues.ts";
@@ -49,6 +60,10 @@ export interface ApiHarness {
   request(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }>;
   /** Feeds device events through the registry handler (as the device-events queue would). */
   deviceEvents(...events: DeviceEvent[]): Promise<void>;
+  /** Feeds alarm and upload events through the alarms function (as the alarm-events queue would). */
+  alarmEvents(...messages: AlarmQueueMessage[]): Promise<void>;
+  /** Runs the alarms function's deadline sweep. */
+  sweep(): Promise<{ moved: number }>;
   /** Feeds a result through the command-results handler. */
   commandResult(result: CommandResult): Promise<void>;
   /** Creates an agent's queue and heartbeat record; `ttlSeconds < 0` makes it stale. */
@@ -88,8 +103,10 @@ export function deviceEvent(
 export function createApiHarness(
   backends: LocalBackends,
   extra: Partial<ApiDeps> = {},
+  alarmsConfig: Partial<AlarmsConfig> = {},
 ): ApiHarness {
   const clients = functionClients(backends);
+  const s3 = createS3ClientFromEnv(backends.env);
   const { tables, agentQueuePrefix } = backends.resources;
   const documentClient = clients.documentClient;
   const clock = offsetClock();
@@ -102,6 +119,9 @@ export function createApiHarness(
       { documentClient, logger: silentLogger },
     ),
     agentQueue: createAgentQueue({ sqs: clients.sqs }),
+    alarms: createAlarmsReadRepository({ alarmsTable: tables.alarms }, { documentClient }),
+    captures: createCapturesRepository({ capturesTable: tables.captures }, { documentClient }),
+    mediaUrls: { s3 },
     clock,
     logger: silentLogger,
     config: { agentQueuePrefix, waitPollIntervalMs: 50 },
@@ -132,10 +152,34 @@ export function createApiHarness(
     logger: silentLogger,
   });
 
+  const alarmsFunction = createAlarmsHandler({
+    service: createAlarmsService(
+      { ...DEFAULT_ALARMS_CONFIG, ...alarmsConfig },
+      {
+        repository: createAlarmsRepository(
+          {
+            alarmsTable: tables.alarms,
+            alarmMediaTable: tables.alarmMedia,
+            capturesTable: tables.captures,
+          },
+          { documentClient },
+        ),
+        clock,
+        logger: silentLogger,
+      },
+    ),
+    logger: silentLogger,
+  });
+
   return {
     app,
     clock,
     clients,
+    async alarmEvents(...messages) {
+      const response = await alarmsFunction.batch(sqsEvent(...messages));
+      if (response.batchItemFailures.length > 0) throw new Error("alarms rejected an event");
+    },
+    sweep: () => alarmsFunction.sweep(),
     async request(method, path, body) {
       const response = await app.request(path, {
         method,
@@ -190,6 +234,9 @@ export function createApiHarness(
       }
       return messages;
     },
-    close: () => clients.close(),
+    close: () => {
+      clients.close();
+      s3.destroy();
+    },
   };
 }

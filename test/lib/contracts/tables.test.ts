@@ -18,7 +18,15 @@ import {
 
 describe("table definitions", () => {
   it("define the tables the platform needs, each with a distinct logical id and env var", () => {
-    expect(TABLE_KEYS).toEqual(["devices", "presence", "commands", "agents"]);
+    expect(TABLE_KEYS).toEqual([
+      "devices",
+      "presence",
+      "commands",
+      "agents",
+      "alarms",
+      "alarmMedia",
+      "captures",
+    ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);
     expect(new Set(ids).size).toBe(ids.length);
@@ -42,7 +50,14 @@ describe("table definitions", () => {
   });
 
   it("expire transient data (presence, commands, agent heartbeats) through expiresAt", () => {
-    for (const key of ["presence", "commands", "agents"] as const) {
+    for (const key of [
+      "presence",
+      "commands",
+      "agents",
+      "alarms",
+      "alarmMedia",
+      "captures",
+    ] as const) {
       expect(TABLES[key].ttlAttribute).toBe("expiresAt");
       expect(TABLES[key].defaultTtlSeconds).toBeGreaterThan(0);
     }

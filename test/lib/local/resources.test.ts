@@ -43,20 +43,27 @@ describe("local resources are derived from the contracts", () => {
       ...("sortKey" in def ? [{ name: def.sortKey.name, type: "RANGE" }] : []),
     ]);
     expect(Table?.BillingModeSummary?.BillingMode).toBe("PAY_PER_REQUEST");
-    const indexes = (Table?.GlobalSecondaryIndexes ?? []).map((i) => ({
-      name: i.IndexName,
-      keys: sortedKeys(i.KeySchema),
-      projection: i.Projection,
-    }));
+    // DynamoDB does not keep the order indexes were declared in: compare by name.
+    const byName = (a: { name?: string }, b: { name?: string }) =>
+      String(a.name).localeCompare(String(b.name));
+    const indexes = (Table?.GlobalSecondaryIndexes ?? [])
+      .map((i) => ({
+        name: i.IndexName,
+        keys: sortedKeys(i.KeySchema),
+        projection: i.Projection,
+      }))
+      .sort(byName);
     expect(indexes).toEqual(
-      def.indexes.map((i) => ({
-        name: i.indexName,
-        keys: [
-          { name: i.partitionKey.name, type: "HASH" },
-          ...("sortKey" in i ? [{ name: i.sortKey.name, type: "RANGE" }] : []),
-        ],
-        projection: projectionOf(i),
-      })),
+      [...def.indexes]
+        .map((i) => ({
+          name: i.indexName,
+          keys: [
+            { name: i.partitionKey.name, type: "HASH" },
+            ...("sortKey" in i ? [{ name: i.sortKey.name, type: "RANGE" }] : []),
+          ],
+          projection: projectionOf(i),
+        }))
+        .sort(byName),
     );
     if ("ttlAttribute" in def) {
       expect(ttl.TimeToLiveDescription).toMatchObject({
