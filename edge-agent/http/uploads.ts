@@ -263,10 +263,14 @@ export function createUploadRoutes(
       });
     });
     let storageError: unknown;
+    // Which failed first: a stream failure aborts the upload (so S3 reports an error too), and an
+    // S3 failure ends the stream (so the pipeline reports one too).
+    let storageFirst = false;
     try {
       await upload.done();
     } catch (err) {
       storageError = err;
+      storageFirst = streamError === undefined;
       // S3 stopped reading: unblock the pipeline so the request is released.
       body.destroy();
     }
@@ -279,7 +283,7 @@ export function createUploadRoutes(
       }
       return refuse(res, req, streamError);
     }
-    if (streamError !== undefined && storageError === undefined) {
+    if (streamError !== undefined && !storageFirst) {
       c.aborted++;
       // The device went away or sent a broken body: nothing useful to answer.
       if (!res.writableEnded) xmlAnswer(res, 400, "upload interrupted");

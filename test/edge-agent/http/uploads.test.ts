@@ -92,6 +92,14 @@ async function objectBytes(key: string): Promise<Buffer> {
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
+async function eventuallyTrue(probe: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 5 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 let server: Server;
@@ -227,6 +235,27 @@ describe("POST /pictures", () => {
     } finally {
       await down.http.close();
     }
+  });
+});
+
+describe("an upload the device abandons", () => {
+  it("is counted as aborted (not a storage failure), stores nothing and emits nothing", async () => {
+    const before = server.uploads.counters();
+    await new Promise<void>((resolve) => {
+      const req = request({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/videos?DeviceID=cam-3&VideoId=v-gone",
+        headers: { "content-length": 1024 * 1024 },
+      });
+      req.on("error", () => resolve());
+      req.write(Buffer.alloc(64 * 1024, 3), () => setTimeout(() => req.destroy(), 50));
+    });
+    await eventuallyTrue(() => server.uploads.counters().aborted > before.aborted);
+    expect(server.uploads.counters().storageFailed).toBe(before.storageFailed);
+    expect(await keysUnder("videos/cam-3/")).toEqual([]);
+    expect(server.events).toHaveLength(0);
   });
 });
 
