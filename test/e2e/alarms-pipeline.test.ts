@@ -13,11 +13,10 @@ import { eventually, uniquePrefix } from "../helpers/local-backends.ts";
  * real alarm-events queue (as the agent sends them), the local event source and the alarms
  * function, its deadline sweep on its timer, and the HTTP API with presigned URLs fetched from
  * the local S3. 100 alarms over 10 devices with 0–3 pictures and 0–1 video each, every upload
- * delivered before or after its alarm (shuffled), some twice, some never, and a tenth of all
- * messages redelivered, plus two poison messages that must end in the DLQ. Every alarm must end in the right state, listed once, and every attached
- * object must come back byte-identical through its URL. (The issue's 1,000-alarm run with the
- * simulator is a bench-sized variant of this: `EHOME_E2E_ALARMS=1000`; 100 keeps `npm test` in
- * seconds.)
+ * delivered before or after its alarm (shuffled), some twice, some never, a tenth of all messages
+ * redelivered, and two poison messages that must end in the DLQ. Every alarm must end in the
+ * right state, listed once, and every attached object must come back byte-identical through its
+ * URL. `EHOME_E2E_ALARMS=1000` runs the issue's size; with devices, see alarms.test.ts.
  */
 
 /** `EHOME_E2E_ALARMS=1000` runs the issue's full size (about a minute on 2 cores). */
