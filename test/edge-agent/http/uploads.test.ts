@@ -34,10 +34,18 @@ interface Server {
   port: number;
 }
 
-async function startServer(opts: { s3?: S3Client; allowed?: boolean } = {}): Promise<Server> {
+async function startServer(
+  opts: { s3?: S3Client; allowed?: boolean; maxConcurrentUploads?: number } = {},
+): Promise<Server> {
   const events: AlarmQueueMessage[] = [];
   const uploads = createUploadRoutes(
-    { agentId: "agent-u", bucket, maxPictureBytes: MAX_PICTURE, maxVideoBytes: 8 * 1024 * 1024 },
+    {
+      agentId: "agent-u",
+      bucket,
+      maxPictureBytes: MAX_PICTURE,
+      maxVideoBytes: 8 * 1024 * 1024,
+      maxConcurrentUploads: opts.maxConcurrentUploads,
+    },
     {
       s3: () => opts.s3 ?? s3,
       isDeviceAddress: (deviceId, host) =>
@@ -256,6 +264,41 @@ describe("an upload the device abandons", () => {
     expect(server.uploads.counters().storageFailed).toBe(before.storageFailed);
     expect(await keysUnder("videos/cam-3/")).toEqual([]);
     expect(server.events).toHaveLength(0);
+  });
+});
+
+describe("concurrent uploads", () => {
+  it("beyond maxConcurrentUploads are answered 503 (retry), the running one completes", async () => {
+    const one = await startServer({ maxConcurrentUploads: 1 });
+    try {
+      let answer: Promise<Answer> | undefined;
+      const req = request({
+        host: "127.0.0.1",
+        port: one.port,
+        method: "POST",
+        path: "/pictures?DeviceID=cam-4&PicID=p-slow",
+        headers: { "content-length": JPEG.length },
+      });
+      answer = new Promise((resolve, reject) => {
+        req.on("response", (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
+        });
+        req.on("error", reject);
+      });
+      req.write(JPEG.subarray(0, 100));
+      await eventuallyTrue(() => one.uploads.counters().inFlight === 1);
+      const busy = await post(one.port, "/pictures?DeviceID=cam-4&PicID=p-second", JPEG);
+      expect(busy.status).toBe(503);
+      req.end(JPEG.subarray(100));
+      expect((await answer).status).toBe(200);
+      expect(one.uploads.counters()).toMatchObject({ busy: 1, accepted: 1, inFlight: 0 });
+    } finally {
+      await one.http.close();
+    }
   });
 });
 
