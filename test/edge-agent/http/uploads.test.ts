@@ -271,7 +271,6 @@ describe("concurrent uploads", () => {
   it("beyond maxConcurrentUploads are answered 503 (retry), the running one completes", async () => {
     const one = await startServer({ maxConcurrentUploads: 1 });
     try {
-      let answer: Promise<Answer> | undefined;
       const req = request({
         host: "127.0.0.1",
         port: one.port,
@@ -279,7 +278,7 @@ describe("concurrent uploads", () => {
         path: "/pictures?DeviceID=cam-4&PicID=p-slow",
         headers: { "content-length": JPEG.length },
       });
-      answer = new Promise((resolve, reject) => {
+      const answer = new Promise<Answer>((resolve, reject) => {
         req.on("response", (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
