@@ -266,7 +266,8 @@ export function createLocalPlatform(
       },
     );
     try {
-      await h.start();
+      const bound = await h.start();
+      running.httpPortBound(bound.port);
       stops.push({ name: "device HTTP", close: () => h.close() });
       deviceHttp = h;
     } catch (err) {

@@ -113,6 +113,11 @@ export interface EdgeAgent {
   signalAddress(): Peer;
   /** The bound alarm port; undefined without an alarm transport. */
   alarmAddress(): Peer | undefined;
+  /**
+   * The device HTTP port once bound: with `httpPort` configured as 0 (a free port), REGISTER
+   * replies announce this one as `PictureServerPort` (ehome-2.0 §2.1).
+   */
+  httpPortBound(port: number): void;
   readonly sessions: SessionsApi;
   readonly commands: CommandsApi;
   /** Removes an online device now (e.g. deprovisioned); false when it was not online here. */
@@ -457,6 +462,9 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
 
     signalAddress: () => transport.address(),
     alarmAddress: () => (alarmTransport && started ? alarmTransport.address() : undefined),
+    httpPortBound(port) {
+      if (config.httpPort === 0) announced.httpPort = port;
+    },
     sessions: sessionsApi,
     commands: {
       send: (deviceId, commandId, values, options) =>

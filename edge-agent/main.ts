@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     await cloud?.close();
     process.exit(1);
   }
+  agent.httpPortBound(http.address().port);
   const address = agent.signalAddress();
   log.info("edge agent listening", {
     signalling: `${address.host}:${address.port}`,

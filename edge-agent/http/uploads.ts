@@ -37,6 +37,11 @@ export interface UploadRoutesConfig {
   partSizeBytes?: number;
   /** Parts uploaded concurrently per upload. Default 2. */
   queueSize?: number;
+  /**
+   * Uploads streamed at once (each holds up to `queueSize` + 1 parts in memory); beyond it the
+   * device gets 503 and retries. Default 32.
+   */
+  maxConcurrentUploads?: number;
 }
 
 export interface UploadRoutesDeps {
@@ -58,6 +63,10 @@ export interface UploadCounters {
   wrongContent: number;
   storageFailed: number;
   aborted: number;
+  /** Refused with 503 because `maxConcurrentUploads` were streaming. */
+  busy: number;
+  /** Streaming now. */
+  inFlight: number;
 }
 
 export interface UploadRoutes {
@@ -161,7 +170,10 @@ export function createUploadRoutes(
     wrongContent: 0,
     storageFailed: 0,
     aborted: 0,
+    busy: 0,
+    inFlight: 0,
   };
+  const maxConcurrent = Math.max(1, config.maxConcurrentUploads ?? 32);
   const F = UPLOAD.fields;
 
   const refuse = (res: ServerResponse, req: IncomingMessage, err: UploadRefused): void => {
@@ -263,10 +275,14 @@ export function createUploadRoutes(
       });
     });
     let storageError: unknown;
+    // Which failed first: a stream failure aborts the upload (so S3 reports an error too), and an
+    // S3 failure ends the stream (so the pipeline reports one too).
+    let storageFirst = false;
     try {
       await upload.done();
     } catch (err) {
       storageError = err;
+      storageFirst = streamError === undefined;
       // S3 stopped reading: unblock the pipeline so the request is released.
       body.destroy();
     }
@@ -279,7 +295,7 @@ export function createUploadRoutes(
       }
       return refuse(res, req, streamError);
     }
-    if (streamError !== undefined && storageError === undefined) {
+    if (streamError !== undefined && !storageFirst) {
       c.aborted++;
       // The device went away or sent a broken body: nothing useful to answer.
       if (!res.writableEnded) xmlAnswer(res, 400, "upload interrupted");
@@ -323,14 +339,38 @@ export function createUploadRoutes(
     }
   };
 
+  /** Bounds the uploads streamed at once (memory: parts buffered per upload). */
+  const bounded = async (
+    kind: MediaKind,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> => {
+    if (c.inFlight >= maxConcurrent) {
+      c.busy++;
+      xmlAnswer(res, 503, "too many uploads, retry later");
+      req.resume();
+      return;
+    }
+    c.inFlight++;
+    try {
+      await handle(kind, req, res);
+    } finally {
+      c.inFlight--;
+    }
+  };
+
   return {
     routes: [
       {
         method: "POST",
         path: UPLOAD.paths.picture,
-        handle: (req, res) => handle("picture", req, res),
+        handle: (req, res) => bounded("picture", req, res),
       },
-      { method: "POST", path: UPLOAD.paths.video, handle: (req, res) => handle("video", req, res) },
+      {
+        method: "POST",
+        path: UPLOAD.paths.video,
+        handle: (req, res) => bounded("video", req, res),
+      },
     ],
     counters: () => ({ ...c }),
   };

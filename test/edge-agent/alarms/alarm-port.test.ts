@@ -2,7 +2,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createAlarmReporter } from "../../../edge-agent/alarms/alarm-reporter.ts";
 import type { DeviceReport } from "../../../edge-agent/ports.ts";
 import { COMMANDS } from "../../../edge-agent/signalling/catalogue.ts";
-import { buildFields, type FieldValue } from "../../../edge-agent/signalling/codec/index.ts";
+import {
+  buildFields,
+  childText,
+  type FieldValue,
+} from "../../../edge-agent/signalling/codec/index.ts";
 import { AlarmEvent, type AlarmQueueMessage } from "../../../lib/contracts/alarms.ts";
 import { decodeAsDevice, deviceRequestDatagram, registerDatagram } from "../helpers/devices.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
@@ -72,6 +76,22 @@ describe("alarm port (ehome-2.0 §8 ALARM: UDP 7332, also accepted on 7660)", ()
     expect(alarm.sent).toHaveLength(0);
     expect(h.agent.sessions.get("cam-2")).toBeUndefined();
     expect(h.agent.metrics()).toMatchObject({ alarm_port_ignored: 1 });
+  });
+});
+
+describe("ports configured as 0 are announced as bound (ehome-2.0 §2.1 REGISTER reply)", () => {
+  it("AlarmServerPort is the bound alarm port, PictureServerPort the bound HTTP port", async () => {
+    const alarm = createMemoryTransport({ host: "127.0.0.1", port: 45678 });
+    h = await startHarness(
+      { EHOME_ALARM_PORT: "0", EHOME_HTTP_PORT: "0" },
+      { alarmTransport: alarm },
+    );
+    h.agent.httpPortBound(4321);
+    h.transport.deliver(registerDatagram({ deviceId: "cam-p", sequence: 1 }), DEV, 40000);
+    const reply = h.lastResponse(40000);
+    const f = COMMANDS.register.reply;
+    expect(childText(reply.params, f.alarmServerPort)).toBe("45678");
+    expect(childText(reply.params, f.pictureServerPort)).toBe("4321");
   });
 });
 

@@ -34,10 +34,18 @@ interface Server {
   port: number;
 }
 
-async function startServer(opts: { s3?: S3Client; allowed?: boolean } = {}): Promise<Server> {
+async function startServer(
+  opts: { s3?: S3Client; allowed?: boolean; maxConcurrentUploads?: number } = {},
+): Promise<Server> {
   const events: AlarmQueueMessage[] = [];
   const uploads = createUploadRoutes(
-    { agentId: "agent-u", bucket, maxPictureBytes: MAX_PICTURE, maxVideoBytes: 8 * 1024 * 1024 },
+    {
+      agentId: "agent-u",
+      bucket,
+      maxPictureBytes: MAX_PICTURE,
+      maxVideoBytes: 8 * 1024 * 1024,
+      maxConcurrentUploads: opts.maxConcurrentUploads,
+    },
     {
       s3: () => opts.s3 ?? s3,
       isDeviceAddress: (deviceId, host) =>
@@ -90,6 +98,14 @@ async function keysUnder(prefix: string): Promise<string[]> {
 async function objectBytes(key: string): Promise<Buffer> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+async function eventuallyTrue(probe: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 5 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -226,6 +242,61 @@ describe("POST /pictures", () => {
       expect(down.uploads.counters().storageFailed).toBe(1);
     } finally {
       await down.http.close();
+    }
+  });
+});
+
+describe("an upload the device abandons", () => {
+  it("is counted as aborted (not a storage failure), stores nothing and emits nothing", async () => {
+    const before = server.uploads.counters();
+    await new Promise<void>((resolve) => {
+      const req = request({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/videos?DeviceID=cam-3&VideoId=v-gone",
+        headers: { "content-length": 1024 * 1024 },
+      });
+      req.on("error", () => resolve());
+      req.write(Buffer.alloc(64 * 1024, 3), () => setTimeout(() => req.destroy(), 50));
+    });
+    await eventuallyTrue(() => server.uploads.counters().aborted > before.aborted);
+    expect(server.uploads.counters().storageFailed).toBe(before.storageFailed);
+    expect(await keysUnder("videos/cam-3/")).toEqual([]);
+    expect(server.events).toHaveLength(0);
+  });
+});
+
+describe("concurrent uploads", () => {
+  it("beyond maxConcurrentUploads are answered 503 (retry), the running one completes", async () => {
+    const one = await startServer({ maxConcurrentUploads: 1 });
+    try {
+      const req = request({
+        host: "127.0.0.1",
+        port: one.port,
+        method: "POST",
+        path: "/pictures?DeviceID=cam-4&PicID=p-slow",
+        headers: { "content-length": JPEG.length },
+      });
+      const answer = new Promise<Answer>((resolve, reject) => {
+        req.on("response", (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
+        });
+        req.on("error", reject);
+      });
+      req.write(JPEG.subarray(0, 100));
+      await eventuallyTrue(() => one.uploads.counters().inFlight === 1);
+      const busy = await post(one.port, "/pictures?DeviceID=cam-4&PicID=p-second", JPEG);
+      expect(busy.status).toBe(503);
+      req.end(JPEG.subarray(100));
+      expect((await answer).status).toBe(200);
+      expect(one.uploads.counters()).toMatchObject({ busy: 1, accepted: 1, inFlight: 0 });
+    } finally {
+      await one.http.close();
     }
   });
 });
