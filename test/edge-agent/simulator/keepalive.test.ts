@@ -5,7 +5,10 @@ function gaps(times: number[]): number[] {
   return times.slice(1).map((t, i) => t - times[i]!);
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
 
 describe("simulator keepalive (ehome-2.0 §2.2)", () => {
   const harness = useHarness();
@@ -18,22 +21,24 @@ describe("simulator keepalive (ehome-2.0 §2.2)", () => {
     expect(d.keepAliveSeconds).toBe(0.1);
     await platform.waitFor(() => platform.messages("keepalive").length >= 5);
     const first = gaps(platform.messages("keepalive").map((m) => m.at));
-    expect(mean(first)).toBeGreaterThan(80);
-    expect(mean(first)).toBeLessThan(180);
+    // Medians and loose upper bounds: timers run late on a loaded 2-core machine, never early.
+    expect(median(first)).toBeGreaterThan(80);
+    expect(median(first)).toBeLessThan(200);
 
     platform.keepAliveSeconds = "0.25";
     d.reregister();
-    await sim.waitFor(() => d.keepAliveSeconds === 0.25, 2000);
+    await sim.waitFor(() => d.keepAliveSeconds === 0.25, 5000);
     const mark = platform.messages("keepalive").length;
-    await platform.waitFor(() => platform.messages("keepalive").length >= mark + 4, 3000);
+    await platform.waitFor(() => platform.messages("keepalive").length >= mark + 4, 6000);
     const second = gaps(
       platform
         .messages("keepalive")
         .slice(mark)
         .map((m) => m.at),
     );
-    expect(mean(second)).toBeGreaterThan(220);
-    expect(mean(second)).toBeLessThan(330);
+    expect(median(second)).toBeGreaterThan(220);
+    expect(median(second)).toBeLessThan(400);
+    expect(median(second)).toBeGreaterThan(median(first) * 1.8);
     expect(sim.stats().keepalivesAnswered).toBeGreaterThanOrEqual(8);
   });
 
