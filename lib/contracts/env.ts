@@ -12,6 +12,12 @@ export const ENV = {
   COMMANDS_TABLE: "COMMANDS_TABLE",
   /** Physical name of the agents (heartbeat) table (`TABLES.agents`). */
   AGENTS_TABLE: "AGENTS_TABLE",
+  /** Physical name of the firmware table (`TABLES.firmware`). */
+  FIRMWARE_TABLE: "FIRMWARE_TABLE",
+  /** Physical name of the upgrade campaigns table (`TABLES.campaigns`). */
+  CAMPAIGNS_TABLE: "CAMPAIGNS_TABLE",
+  /** Physical name of the per-device upgrade executions table (`TABLES.executions`). */
+  EXECUTIONS_TABLE: "EXECUTIONS_TABLE",
   /** URL of the device-events queue (agent → registry function). */
   DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
   /** URL of the command-results queue (agent → command-results function). */
@@ -20,6 +26,17 @@ export const ENV = {
   AGENT_QUEUE_PREFIX: "AGENT_QUEUE_PREFIX",
   /** Name of the private media bucket (pictures, videos, downloads, firmware). */
   MEDIA_BUCKET: "MEDIA_BUCKET",
+  /** URL of the upgrade-events queue (agent → upgrades function; `UPGRADE_EVENTS_QUEUE`). */
+  UPGRADE_EVENTS_QUEUE_URL: "UPGRADE_EVENTS_QUEUE_URL",
+  /**
+   * Key of the firmware download tokens (upgrades.ts): hex or base64, ≥ 32 bytes. The engine mints
+   * with it, the agent verifies with it. Never in a template in plain text: on AWS it is a Secrets
+   * Manager secret, injected into the agent container as an ECS `secrets` entry; functions read the
+   * secret named by `FIRMWARE_TOKEN_SECRET_ARN` at cold start. Locally `npm start` generates one.
+   */
+  FIRMWARE_TOKEN_KEY: "FIRMWARE_TOKEN_KEY",
+  /** ARN of the Secrets Manager secret holding `FIRMWARE_TOKEN_KEY` (functions on AWS). */
+  FIRMWARE_TOKEN_SECRET_ARN: "FIRMWARE_TOKEN_SECRET_ARN",
 
   // Edge agent only. These follow the agent's `EHOME_*` convention (edge-agent/config.ts,
   // docs/configuration.md); the edge stack sets them on the container.
