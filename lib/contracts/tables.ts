@@ -112,6 +112,39 @@ export const TABLES = {
     ttlAttribute: "expiresAt",
     defaultTtlSeconds: 5 * 60,
   },
+  /** Firmware images: version, models, size, SHA-256/MD5, `uploading | available | rejected`. */
+  firmware: {
+    logicalId: "Firmware",
+    envVar: ENV.FIRMWARE_TABLE,
+    partitionKey: { name: "firmwareId", type: "S" },
+    indexes: [],
+  },
+  /**
+   * Upgrade campaigns: targets snapshot size, rollout, retries, abort criteria, the persisted
+   * token bucket. `active` is set ("1") only while the campaign still has work, so the sparse
+   * `byActive` index is exactly what the engine's tick must look at.
+   */
+  campaigns: {
+    logicalId: "Campaigns",
+    envVar: ENV.CAMPAIGNS_TABLE,
+    partitionKey: { name: "campaignId", type: "S" },
+    indexes: [
+      {
+        indexName: "byActive",
+        partitionKey: { name: "active", type: "S" },
+        sortKey: { name: "createdAt", type: "S" },
+        projection: { include: ["firmwareId", "state"] },
+      },
+    ],
+  },
+  /** One item per (campaign, device): state, attempt, command, deadline, bytes served. */
+  executions: {
+    logicalId: "Executions",
+    envVar: ENV.EXECUTIONS_TABLE,
+    partitionKey: { name: "campaignId", type: "S" },
+    sortKey: { name: "deviceId", type: "S" },
+    indexes: [],
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;
@@ -119,6 +152,7 @@ export const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 
 export const DEVICES_BY_STATUS_INDEX = TABLES.devices.indexes[0].indexName;
 export const COMMANDS_BY_DEVICE_INDEX = TABLES.commands.indexes[0].indexName;
+export const CAMPAIGNS_BY_ACTIVE_INDEX = TABLES.campaigns.indexes[0].indexName;
 
 // Key builders -------------------------------------------------------------------------------
 

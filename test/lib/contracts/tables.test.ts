@@ -18,7 +18,15 @@ import {
 
 describe("table definitions", () => {
   it("define the tables the platform needs, each with a distinct logical id and env var", () => {
-    expect(TABLE_KEYS).toEqual(["devices", "presence", "commands", "agents"]);
+    expect(TABLE_KEYS).toEqual([
+      "devices",
+      "presence",
+      "commands",
+      "agents",
+      "firmware",
+      "campaigns",
+      "executions",
+    ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);
     expect(new Set(ids).size).toBe(ids.length);
