@@ -350,7 +350,7 @@ export function createUpgradesRepository(
       if (extraCondition) parts.push(extraCondition.expression);
       return conditionalUpdate("executions.UpdateItem", {
         TableName: tables.executions,
-        Key: key,
+        Key: { campaignId: key.campaignId, deviceId: key.deviceId },
         changes,
         condition: parts.join(" AND "),
         names,
@@ -359,6 +359,50 @@ export function createUpgradesRepository(
     },
 
     // Devices (read only) ----------------------------------------------------------------------
+    /** Every live device matching the filter (a Scan: campaigns are created rarely). */
+    async scanDevices(filter: {
+      model?: string;
+      firmware?: string;
+      labels?: Record<string, string>;
+    }): Promise<DeviceItem[]> {
+      const names: Record<string, string> = { "#del": "deletedAt" };
+      const values: Record<string, unknown> = {};
+      const parts = ["attribute_not_exists(#del)"];
+      if (filter.model !== undefined) {
+        names["#model"] = "devType";
+        values[":model"] = filter.model;
+        parts.push("#model = :model");
+      }
+      if (filter.firmware !== undefined) {
+        names["#fw"] = "firmwareVersion";
+        values[":fw"] = filter.firmware;
+        parts.push("#fw = :fw");
+      }
+      Object.entries(filter.labels ?? {}).forEach(([label, value], i) => {
+        names["#labels"] = "labels";
+        names[`#l${i}`] = label;
+        values[`:l${i}`] = value;
+        parts.push(`#labels.#l${i} = :l${i}`);
+      });
+      const items: DeviceItem[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const out = await call("devices.Scan", () =>
+          db.send(
+            new ScanCommand({
+              TableName: tables.devices,
+              FilterExpression: parts.join(" AND "),
+              ExpressionAttributeNames: names,
+              ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+              ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+            }),
+          ),
+        );
+        items.push(...((out.Items ?? []) as DeviceItem[]));
+        startKey = out.LastEvaluatedKey;
+      } while (startKey);
+      return items.sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+    },
     async getDevices(deviceIds: readonly string[]): Promise<Map<string, DeviceItem>> {
       const found = new Map<string, DeviceItem>();
       const unique = [...new Set(deviceIds)];
