@@ -45,7 +45,9 @@ export interface FirmwareRouteDeps {
   s3: () => Pick<S3Client, "send">;
   /** The agent's sessions: the source address of a download must be the device's. */
   sessions: { get(deviceId: string): { host: string } | undefined };
-  progress: { download(claims: FirmwareTokenClaims, totalBytes: number): DownloadCounter };
+  progress: {
+    download(claims: FirmwareTokenClaims, totalBytes: number, start: number): DownloadCounter;
+  };
   log?: Logger;
   now?: () => number;
 }
@@ -146,7 +148,7 @@ export function createFirmwareRoute(
         ...(etag ? { etag } : {}),
         ...(range ? { "content-range": `bytes ${start}-${end}/${size}` } : {}),
       });
-      const counter = deps.progress.download(claims, size);
+      const counter = deps.progress.download(claims, size, start);
       let sent = 0;
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {

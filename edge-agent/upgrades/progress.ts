@@ -13,8 +13,9 @@ import { readFields } from "../signalling/codec/index.ts";
  * Upgrade progress seen by the agent (issue 6 item 5), as `UpgradeProgressEvent`s for the upgrades
  * function:
  *
- * - `bytes-served`: body bytes the `/fw/` route sent per (device, campaign, attempt), cumulative
- *   over resumed requests — download progress even for devices that report nothing. At most one
+ * - `bytes-served`: distinct bytes of the image the `/fw/` route sent per (device, campaign,
+ *   attempt), the union of the ranges of all its requests (a resume re-sending an overlap counts
+ *   once) — download progress even for devices that report nothing. At most one
  *   event per `bytesIntervalMs` per download while bytes flow, and one when each response ends.
  * - `device-status`: the device's optional `UPGRADESTATUS` reports (ehome-2.0 §8). The campaign is
  *   the one of the last `firmware-update` sent to the device, or of its last download.
@@ -55,8 +56,8 @@ export interface UpgradeProgressCounters {
 export interface UpgradeProgress extends ReportSink {
   /** A firmware-update is about to be sent with `token` (trusted: from the command queue). */
   sending(deviceId: string, token: string): void;
-  /** A verified download starts: counts its bytes. */
-  download(claims: FirmwareTokenClaims, totalBytes: number): DownloadCounter;
+  /** A verified download of the object from byte `start` begins: counts what it sends. */
+  download(claims: FirmwareTokenClaims, totalBytes: number, start?: number): DownloadCounter;
   /** Handles `upgradeStatus` reports; others are ignored. Never throws. */
   report(report: DeviceReport): void;
   counters(): UpgradeProgressCounters;
@@ -68,7 +69,8 @@ interface Download {
   deviceId: string;
   campaignId: string;
   attempt: number | undefined;
-  bytes: number;
+  /** Byte ranges of the object served, [from, to); merged when emitted. */
+  ranges: { from: number; to: number }[];
   totalBytes: number;
   reachedEnd: boolean;
   lastEmitAt: number;
@@ -78,6 +80,21 @@ interface Download {
 }
 
 const fields = DEFAULT_VIEW.commands.upgradeStatus.params;
+
+/** Sorted, disjoint ranges covering the same bytes. */
+function merge(ranges: readonly { from: number; to: number }[]): { from: number; to: number }[] {
+  const out: { from: number; to: number }[] = [];
+  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
+    const last = out.at(-1);
+    if (last && r.from <= last.to) last.to = Math.max(last.to, r.to);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+function coverage(d: { ranges: readonly { from: number; to: number }[] }): number {
+  return merge(d.ranges).reduce((n, r) => n + (r.to - r.from), 0);
+}
 
 export function createUpgradeProgress(
   config: UpgradeProgressConfig,
@@ -126,7 +143,7 @@ export function createUpgradeProgress(
       ...(d.attempt === undefined ? {} : { attempt: d.attempt }),
       agentId: config.agentId,
       at: new Date(d.lastEmitAt).toISOString(),
-      bytes: d.bytes,
+      bytes: coverage(d),
       totalBytes: d.totalBytes,
       reachedEnd: d.reachedEnd,
     });
@@ -140,7 +157,7 @@ export function createUpgradeProgress(
       }
     },
 
-    download(claims, totalBytes) {
+    download(claims, totalBytes, start = 0) {
       const key = `${claims.deviceId}\n${claims.campaignId}\n${claims.attempt ?? ""}`;
       remember(campaignOf, claims.deviceId, {
         campaignId: claims.campaignId,
@@ -152,7 +169,7 @@ export function createUpgradeProgress(
           deviceId: claims.deviceId,
           campaignId: claims.campaignId,
           attempt: claims.attempt,
-          bytes: 0,
+          ranges: [],
           totalBytes,
           reachedEnd: false,
           lastEmitAt: 0,
@@ -165,11 +182,15 @@ export function createUpgradeProgress(
       d.totalBytes = totalBytes;
       d.active++;
       const dl = d;
+      // Bounded: a device resuming many times keeps its ranges merged (done ones only matter).
+      if (dl.ranges.length >= 64 && dl.active === 1) dl.ranges = merge(dl.ranges);
+      const range = { from: start, to: start };
+      dl.ranges.push(range);
       let ended = false;
       return {
         add(bytes) {
           if (ended || bytes <= 0) return;
-          dl.bytes += bytes;
+          range.to += bytes;
           dl.dirty = true;
           if (closed) return;
           const due = dl.lastEmitAt + interval - now();

@@ -197,8 +197,9 @@ export const UpgradeProgressEvent = z.discriminatedUnion("kind", [
     ...progressBase,
     kind: z.literal("bytes-served"),
     /**
-     * Body bytes this agent sent to the device for (campaign, attempt), across all `/fw/` requests
-     * (resumed ranges add up; a byte sent twice counts twice).
+     * Distinct bytes of the firmware this agent sent to the device for (campaign, attempt), over all
+     * `/fw/` requests: the union of the ranges served, so a resumed download that re-fetches an
+     * overlap is not counted twice. Equal to `totalBytes` once every byte went out at least once.
      */
     bytes: z.number().int().nonnegative(),
     /** Size of the firmware object. */

@@ -193,10 +193,26 @@ describe("bytes-served throttling", () => {
     expect(events).toHaveLength(3);
     vi.advanceTimersByTime(10_000);
     expect(events).toHaveLength(3);
-    // A resumed request of the same (device, campaign, attempt) adds to the same count.
-    const again = p.download(claims, 1000);
-    again.add(50);
-    again.end(false);
-    expect(events.at(-1)).toMatchObject({ bytes: 1050, reachedEnd: true });
+    // Requests of the same (device, campaign, attempt) count the bytes of the image they cover:
+    // a re-sent overlap counts once.
+    const again = p.download(claims, 1000, 900);
+    again.add(100);
+    again.end(true);
+    expect(events.at(-1)).toMatchObject({ bytes: 1000, reachedEnd: true });
+  });
+
+  it("counts distinct bytes over resumed, overlapping ranges", () => {
+    const { progress: p, events } = tracker({ bytesIntervalMs: 0 });
+    const first = p.download(claims, 1000, 0);
+    first.add(600); // written to the socket; the device kept only 400 and resumes from there
+    first.end(false);
+    const second = p.download(claims, 1000, 400);
+    second.add(600);
+    second.end(true);
+    expect(events.at(-1)).toMatchObject({ bytes: 1000, totalBytes: 1000, reachedEnd: true });
+    const other = p.download({ ...claims, attempt: 4 }, 1000, 0);
+    other.add(10);
+    other.end(false);
+    expect(events.at(-1)).toMatchObject({ attempt: 4, bytes: 10, reachedEnd: false });
   });
 });
