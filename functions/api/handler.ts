@@ -10,6 +10,7 @@ import {
 import { systemClock } from "../shared/clock.ts";
 import { type Env, optionalEnv, tableNamesFromEnv } from "../shared/env.ts";
 import { createLogger, parseLogLevel } from "../shared/logger.ts";
+import { createApiUpgradesFromEnv } from "../upgrades/compose.ts";
 import { createAgentQueue, createAgentsRepository } from "./agents-repository.ts";
 import { type ApiDeps, createApp } from "./app.ts";
 import { createCommandsRepository } from "./commands-repository.ts";
@@ -30,6 +31,7 @@ export function createApiDepsFromEnv(
   const documentClient = createDocumentClient(aws);
   const sqs = createSqsClient(aws);
   const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  const upgrades = createApiUpgradesFromEnv(env, { documentClient, clock: systemClock, logger });
   return {
     devices: createDevicesRepository({ devicesTable: tables.devices }, { documentClient }),
     presence: createPresenceRepository({ presenceTable: tables.presence }, { documentClient }),
@@ -39,8 +41,10 @@ export function createApiDepsFromEnv(
     clock: systemClock,
     logger,
     ...(agentQueuePrefix ? { config: { agentQueuePrefix } } : {}),
+    ...(upgrades ? { upgrades } : {}),
     ...extra,
     close: () => {
+      upgrades?.close();
       documentClient.destroy();
       sqs.destroy();
     },

@@ -3,12 +3,13 @@ import type { Clock } from "../shared/clock.ts";
 import { ApiError } from "../shared/errors.ts";
 import type { DeviceItem } from "../shared/items.ts";
 import type { Logger } from "../shared/logger.ts";
-import { countByState, type UpgradeEngine } from "./engine.ts";
+import { countByState } from "./engine.ts";
 import type {
   CampaignItem,
   CreateCampaignRequest,
   ExecutionItem,
   ExecutionState,
+  FailureType,
 } from "./model.ts";
 import type { UpgradesRepository } from "./repository.ts";
 import { currentRate, etaSeconds } from "./rollout.ts";
@@ -41,7 +42,7 @@ export interface ExecutionView {
   state: ExecutionState;
   attempt: number;
   bytesServed: number;
-  failureType?: string;
+  failureType?: FailureType;
   lastMessage?: string;
   commandId?: string;
   sentAt?: string;
@@ -92,7 +93,8 @@ export function campaignView(c: CampaignItem, executions: readonly ExecutionItem
 
 export interface CampaignsServiceDeps {
   repository: UpgradesRepository;
-  engine: Pick<UpgradeEngine, "cancel">;
+  /** Cancels a running campaign (`cancelCampaign` of the engine). */
+  cancel(campaignId: string): Promise<CampaignItem | undefined>;
   clock: Clock;
   logger: Logger;
   newId?: () => string;
@@ -223,7 +225,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
 
     async cancel(campaignId: string): Promise<CampaignView> {
       const campaign = await load(campaignId);
-      const canceled = await deps.engine.cancel(campaignId);
+      const canceled = await deps.cancel(campaignId);
       if (!canceled) {
         throw new ApiError("CAMPAIGN_FINISHED", `campaign ${campaignId} is ${campaign.state}`, {
           state: campaign.state,

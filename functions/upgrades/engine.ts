@@ -64,6 +64,8 @@ export interface CommandReader {
 export interface ProgressInput {
   campaignId: string;
   deviceId: string;
+  /** Attempt the report belongs to (from the token); a report of an older attempt is ignored. */
+  attempt?: number;
   /** Bytes served so far for this attempt (monotonic; the highest wins). */
   bytesServed?: number;
   /** `UPGRADESTATUS` or the upgrade-failed alarm (type 18). */
@@ -119,6 +121,52 @@ export function abortCriterionMet(
     if ((failures * 100) / finished.length >= c.thresholdPercent) return c;
   }
   return undefined;
+}
+
+/** Moves queued executions to `canceled` (conditional: one that was just dispatched is kept). */
+async function cancelQueuedOf(
+  repo: UpgradesRepository,
+  executions: readonly ExecutionItem[],
+  message: string,
+  now: string,
+): Promise<ExecutionItem[]> {
+  return Promise.all(
+    executions.map(async (e) =>
+      e.state === "queued"
+        ? ((await repo.transitionExecution(e, ["queued"], undefined, {
+            state: "canceled",
+            lastMessage: message,
+            updatedAt: now,
+            finishedAt: now,
+          })) ?? e)
+        : e,
+    ),
+  );
+}
+
+/**
+ * Cancels a running campaign: no new dispatches, queued executions canceled; in-flight ones are
+ * observed by the tick to their end. Undefined when the campaign was not running.
+ */
+export async function cancelCampaign(
+  deps: Pick<EngineDeps, "repository" | "clock" | "logger">,
+  campaignId: string,
+): Promise<CampaignItem | undefined> {
+  const now = new Date(deps.clock.now()).toISOString();
+  const canceled = await deps.repository.updateCampaign(
+    campaignId,
+    { state: "canceled", updatedAt: now },
+    { states: ["running"] },
+  );
+  if (!canceled) return undefined;
+  deps.logger.info("upgrade campaign canceled", { campaignId });
+  await cancelQueuedOf(
+    deps.repository,
+    await deps.repository.listExecutions(campaignId),
+    "campaign canceled",
+    now,
+  );
+  return canceled;
 }
 
 export function createUpgradeEngine(deps: EngineDeps) {
@@ -231,25 +279,6 @@ export function createUpgradeEngine(deps: EngineDeps) {
       );
     }
     return e;
-  }
-
-  async function cancelQueued(
-    executions: ExecutionItem[],
-    message: string,
-  ): Promise<ExecutionItem[]> {
-    const now = iso();
-    return Promise.all(
-      executions.map(async (e) =>
-        e.state === "queued"
-          ? ((await repo.transitionExecution(e, ["queued"], undefined, {
-              state: "canceled",
-              lastMessage: message,
-              updatedAt: now,
-              finishedAt: now,
-            })) ?? e)
-          : e,
-      ),
-    );
   }
 
   async function dispatchRound(
@@ -400,7 +429,7 @@ export function createUpgradeEngine(deps: EngineDeps) {
       }
     }
     if (campaign.state === "aborted" || campaign.state === "canceled") {
-      executions = await cancelQueued(executions, `campaign ${campaign.state}`);
+      executions = await cancelQueuedOf(repo, executions, `campaign ${campaign.state}`, iso(now));
     }
 
     const dispatched = await dispatchRound(campaign, executions, devices, now);
@@ -446,49 +475,36 @@ export function createUpgradeEngine(deps: EngineDeps) {
 
     /** A progress event; idempotent (redelivery and reordering only ever move forward). */
     async progress(input: ProgressInput): Promise<void> {
-      const e = await repo.getExecution(input.campaignId, input.deviceId);
-      if (!e || !isInFlight(e.state)) return;
       const campaign = await repo.getCampaign(input.campaignId);
       if (!campaign) return;
-      if (input.status === "failed") {
-        await fail(
-          campaign,
-          e,
-          IN_FLIGHT,
-          "upgrade-failed",
-          input.message ?? "the device reported the upgrade failed",
-        );
-        return;
+      // A conditional write lost to a concurrent change is retried on a fresh read.
+      for (let round = 0; round < 3; round++) {
+        const e = await repo.getExecution(input.campaignId, input.deviceId);
+        if (!e || !isInFlight(e.state)) return;
+        if (input.attempt !== undefined && input.attempt !== e.attempt) return;
+        if (input.status === "failed") {
+          const message = input.message ?? "the device reported the upgrade failed";
+          if (await fail(campaign, e, IN_FLIGHT, "upgrade-failed", message)) return;
+          continue;
+        }
+        const bytes = Math.max(e.bytesServed ?? 0, input.bytesServed ?? 0);
+        const next: ExecutionState =
+          e.state === "upgrading" || input.status === "upgrading" || bytes >= campaign.firmwareSize
+            ? "upgrading"
+            : "downloading";
+        if (next === e.state && bytes === (e.bytesServed ?? 0) && !input.message) return;
+        const written = await repo.transitionExecution(e, [e.state], e.attempt, {
+          state: next,
+          bytesServed: bytes,
+          ...(input.message ? { lastMessage: input.message } : {}),
+          updatedAt: iso(),
+        });
+        if (written) return;
       }
-      const bytes = Math.max(e.bytesServed ?? 0, input.bytesServed ?? 0);
-      const state: ExecutionState =
-        input.status === "upgrading" || bytes >= campaign.firmwareSize
-          ? "upgrading"
-          : e.state === "sent"
-            ? "downloading"
-            : e.state;
-      // Never backwards: upgrading stays upgrading.
-      const next = e.state === "upgrading" ? "upgrading" : state;
-      await repo.transitionExecution(e, [e.state], e.attempt, {
-        state: next,
-        bytesServed: bytes,
-        ...(input.message ? { lastMessage: input.message } : {}),
-        updatedAt: iso(),
-      });
     },
 
-    /** Cancels a campaign: no new dispatches, queued executions canceled; false if already final. */
-    async cancel(campaignId: string): Promise<CampaignItem | undefined> {
-      const canceled = await repo.updateCampaign(
-        campaignId,
-        { state: "canceled", updatedAt: iso() },
-        { states: ["running"] },
-      );
-      if (!canceled) return undefined;
-      deps.logger.info("upgrade campaign canceled", { campaignId });
-      await cancelQueued(await repo.listExecutions(campaignId), "campaign canceled");
-      return canceled;
-    },
+    /** Cancels a campaign (see `cancelCampaign`). */
+    cancel: (campaignId: string) => cancelCampaign(deps, campaignId),
   };
 }
 

@@ -88,7 +88,7 @@ export function upgradesHarness(backends: LocalBackends, label: string) {
   let ids = 0;
   const campaigns: CampaignsService = createCampaignsService({
     repository,
-    engine,
+    cancel: (id) => engine.cancel(id),
     clock,
     logger: silentLogger,
     newId: () => `${label}-c${++ids}`,
