@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
 import {
   type CloudAdapters,
@@ -10,11 +11,17 @@ import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/htt
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
+import {
+  type AgentUpgrades,
+  createAgentUpgrades,
+  upgradesConfigFromEnv,
+} from "../edge-agent/upgrades/index.ts";
 import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
+import { ENV } from "../lib/contracts/env.ts";
 import {
   type LocalBackends,
   type LocalBackendsConfig,
@@ -167,6 +174,7 @@ export function createLocalPlatform(
     missing.push("alarm and report forwarding: reports are only logged");
     let a: EdgeAgent | undefined;
     let c: CloudAdapters | undefined;
+    let upgrades: AgentUpgrades | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
@@ -174,23 +182,42 @@ export function createLocalPlatform(
         { ...cloudConfig, ...options.cloud },
         { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
       );
+      const upgradeSink = c.upgradeEvents;
+      if (!upgradeSink) missing.push("upgrade progress: no upgrade-events queue, only logged");
+      upgrades = createAgentUpgrades(upgradesConfigFromEnv(env, agentConfig.agentId), {
+        s3: () => b.clients.s3,
+        sink: upgradeSink ?? {
+          emit: (e) => log.info("upgrade progress (not forwarded)", { ...e }),
+        },
+        sessions: () => a?.sessions,
+        log: log.child({ part: "upgrades" }),
+      });
+      if (upgrades.disabled) missing.push(upgrades.disabled);
+      const progress = upgrades.progress;
       a = createEdgeAgent(agentConfig, {
         transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
         events: c.events,
         provisioning: c.provisioning,
-        reports: interimReports,
+        reports: {
+          report: (r) =>
+            r.kind === "upgradeStatus" ? progress.report(r) : interimReports.report(r),
+        },
+        upgrades: progress,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
-      const started = { agent: a, cloud: c };
+      const started = { agent: a, cloud: c, upgrades };
       stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      // After the agent, before the adapters: pending progress reaches the queue.
+      stops.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
       stops.push({ name: "agent", close: () => started.agent.close() });
       agent = a;
       cloud = c;
     } catch (err) {
       await a?.close();
+      upgrades?.close();
       await c?.close();
       missing.push(
         `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}): ${(err as Error).message}`,
@@ -202,6 +229,7 @@ export function createLocalPlatform(
       { host: agentConfig.host, port: agentConfig.httpPort },
       {
         health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
+        routes: upgrades?.routes ?? [],
       },
     );
     try {
@@ -222,7 +250,13 @@ export function createLocalPlatform(
     backends = b;
     // Functions read their resources, region, dummy credentials and AWS_ENDPOINT_URL_* from the
     // environment, as on Lambda.
-    env = { ...options.env, ...b.env };
+    // The firmware download token key (issue 6): the engine mints with it, the agent verifies.
+    // Generated per run unless given; on AWS it comes from Secrets Manager.
+    env = {
+      [ENV.FIRMWARE_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      ...options.env,
+      ...b.env,
+    };
     if (stopped) return;
     // 2. SQS consumers, with the event source settings of their queues.
     startPollers(b);

@@ -25,6 +25,7 @@ import {
   type SqsEventSink,
   type SqsEventSinkConfig,
 } from "./sqs-event-sink.ts";
+import { createSqsUpgradeEventSink, type SqsUpgradeEventSink } from "./sqs-upgrade-event-sink.ts";
 
 /**
  * The edge agent's cloud adapters in one place (architecture §3 `cloud/`): device events to SQS,
@@ -45,6 +46,7 @@ export type { AgentCommandTarget } from "./agent-queue.ts";
 export type { DynamoSender, SqsSender } from "./aws.ts";
 export type { CloudProvisioningDecision, DynamoProvisioningSource } from "./dynamo-provisioning.ts";
 export type { SqsEventSink } from "./sqs-event-sink.ts";
+export type { SqsUpgradeEventSink } from "./sqs-upgrade-event-sink.ts";
 
 /** Where clients built here connect. Ignored for clients passed in `deps`. */
 export interface CloudAwsConfig {
@@ -69,6 +71,8 @@ export interface CloudAdaptersConfig {
   devicesTable: string;
   /** `AGENTS_TABLE`. */
   agentsTable: string;
+  /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
+  upgradeEventsQueueUrl?: string;
   aws?: CloudAwsConfig;
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
@@ -92,6 +96,8 @@ export interface CloudAdapters {
   readonly events: SqsEventSink;
   /** Pass as `provisioning` to createEdgeAgent. */
   readonly provisioning: DynamoProvisioningSource;
+  /** Upgrade progress to the upgrade-events queue; undefined without `upgradeEventsQueueUrl`. */
+  readonly upgradeEvents: SqsUpgradeEventSink | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -153,6 +159,12 @@ export function createCloudAdapters(
     { ...config.events, queueUrl: config.deviceEventsQueueUrl },
     { sqs, log: log.child({ part: "cloud-events" }), random: deps.random },
   );
+  const upgradeEvents = config.upgradeEventsQueueUrl
+    ? createSqsUpgradeEventSink(
+        { ...config.events, queueUrl: config.upgradeEventsQueueUrl },
+        { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -172,6 +184,7 @@ export function createCloudAdapters(
   return {
     events,
     provisioning,
+    upgradeEvents,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -201,6 +214,7 @@ export function createCloudAdapters(
     },
     metrics: () => ({
       ...prefixed("events", events.counters()),
+      ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
@@ -210,6 +224,7 @@ export function createCloudAdapters(
         await queue?.close();
         await heartbeat.close();
         await events.close();
+        await upgradeEvents?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -262,6 +277,7 @@ export function cloudConfigFromEnv(
   const sqsEndpoint = get(SDK_ENV.sqsEndpoint) ?? shared;
   const dynamodbEndpoint = get(SDK_ENV.dynamodbEndpoint) ?? shared;
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
+  const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -270,6 +286,7 @@ export function cloudConfigFromEnv(
     agentQueuePrefix: get(ENV.AGENT_QUEUE_PREFIX)!,
     devicesTable: get(ENV.DEVICES_TABLE)!,
     agentsTable: get(ENV.AGENTS_TABLE)!,
+    ...(upgradeEventsQueueUrl ? { upgradeEventsQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),
