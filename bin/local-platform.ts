@@ -21,6 +21,10 @@ import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
+import {
+  createUpgradesFunctionFromEnv,
+  type UpgradesFunction,
+} from "../functions/upgrades/handler.ts";
 import { ENV } from "../lib/contracts/env.ts";
 import {
   type LocalBackends,
@@ -61,6 +65,11 @@ export interface LocalPlatformOptions {
   agent: AgentConfig | false;
   /** Tuning of the agent's cloud adapters (defaults otherwise). */
   cloud?: Pick<CloudAdaptersConfig, "events" | "commands" | "provisioning" | "heartbeat">;
+  /**
+   * Interval of the upgrade engine's tick (EventBridge every minute on AWS). Default 5000 ms;
+   * 0 disables the tick (tests drive it themselves through `upgrades`).
+   */
+  upgradesTickMs?: number;
   /** Environment the functions read, under the backends' variables. Default none. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -76,6 +85,8 @@ export interface LocalPlatform {
   readonly api: LocalHttpApi | undefined;
   readonly agent: EdgeAgent | undefined;
   readonly cloud: CloudAdapters | undefined;
+  /** The upgrades function (engine tick + upgrade-events consumer), when it started. */
+  readonly upgrades: UpgradesFunction | undefined;
   /** The agent's device-facing HTTP port (health check; uploads and firmware later). */
   readonly deviceHttp: DeviceHttpServer | undefined;
   /** What the functions and an agent process read: `options.env` plus the backends' variables. */
@@ -101,6 +112,7 @@ export function createLocalPlatform(
   let agent: EdgeAgent | undefined;
   let cloud: CloudAdapters | undefined;
   let deviceHttp: DeviceHttpServer | undefined;
+  let upgrades: UpgradesFunction | undefined;
   let starting: Promise<void> | undefined;
   let stopped = false;
   let closing: Promise<void> | undefined;
@@ -110,6 +122,7 @@ export function createLocalPlatform(
     const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
       ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
+      ["upgradeEvents", () => startUpgrades()],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -130,6 +143,37 @@ export function createLocalPlatform(
         missing.push(`${name} function: ${(err as Error).message}`);
       }
     }
+  };
+
+  /**
+   * The upgrades function: its queue handler for the poller, plus the scheduler stand-in that
+   * runs the engine's tick every `upgradesTickMs` (never overlapping itself).
+   */
+  const startUpgrades = (): { handler: SqsHandler; close(): void } => {
+    const fn = createUpgradesFunctionFromEnv(env);
+    const tickMs = options.upgradesTickMs ?? 5000;
+    const tickLog = log.child({ function: "upgrades" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let closed = false;
+    const schedule = () => {
+      if (closed || tickMs <= 0) return;
+      timer = setTimeout(() => {
+        fn.tick()
+          .catch((err: unknown) => tickLog.error("upgrade tick failed", { err }))
+          .finally(schedule);
+      }, tickMs);
+      timer.unref?.();
+    };
+    schedule();
+    upgrades = fn;
+    return {
+      handler: fn.handler,
+      close() {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        fn.close();
+      },
+    };
   };
 
   const startApi = async (): Promise<void> => {
@@ -183,7 +227,9 @@ export function createLocalPlatform(
         { sqs: b.clients.sqs, dynamodb: b.clients.dynamodb, log: log.child({ part: "cloud" }) },
       );
       const upgradeSink = c.upgradeEvents;
-      if (!upgradeSink) missing.push("upgrade progress: no upgrade-events queue, only logged");
+      // INTEGRATION POINT: the upgrade-events queue joins QUEUES with the upgrades function;
+      // until then progress is only logged.
+      if (!upgradeSink) log.info("upgrade progress is only logged: no upgrade-events queue");
       upgrades = createAgentUpgrades(upgradesConfigFromEnv(env, agentConfig.agentId), {
         s3: () => b.clients.s3,
         sink: upgradeSink ?? {
@@ -293,6 +339,9 @@ export function createLocalPlatform(
     },
     get deviceHttp() {
       return deviceHttp;
+    },
+    get upgrades() {
+      return upgrades;
     },
     get env() {
       return env;
