@@ -248,7 +248,11 @@ export function createLocalPlatform(
           report: (r) =>
             r.kind === "upgradeStatus" ? progress.report(r) : interimReports.report(r),
         },
-        upgrades: progress,
+        upgrades: {
+          sending: (deviceId, token) => progress.sending(deviceId, token),
+          // The device HTTP port may be bound to port 0 (tests): announce the bound one.
+          publicPort: () => deviceHttp?.address().port,
+        },
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       // Command queue and heartbeat first: the API can route to the agent from then on.

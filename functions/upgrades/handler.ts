@@ -157,11 +157,11 @@ export function createUpgradesFunctionFromEnv(
 
 const root = lazy(() => createUpgradesFunctionFromEnv(process.env));
 
-/** Lambda entry point of the upgrade-events queue. */
-export const handler = (event: SqsEvent): Promise<SqsBatchResponse> => root().handler(event);
-
-/** Lambda entry point of the schedule (EventBridge, every minute). */
-export const tickHandler = async (): Promise<EngineTickResult> => {
-  const result = await root().tick();
-  return result;
-};
+/**
+ * Lambda entry point of both triggers: an SQS batch from the upgrade-events queue (`Records`), or
+ * the EventBridge schedule (`detail-type: "Scheduled Event"`), which runs one engine tick.
+ */
+export const handler = (
+  event: SqsEvent | { "detail-type"?: string },
+): Promise<SqsBatchResponse | EngineTickResult> =>
+  "Records" in event ? root().handler(event) : root().tick();

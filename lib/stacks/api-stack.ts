@@ -61,6 +61,9 @@ export class ApiStack extends Stack {
         [ENV.AGENTS_TABLE]: tables.agents.tableName,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
+        [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
+        [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
+        [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
       },
     });
     const fn = this.apiFunction.function;
@@ -69,6 +72,9 @@ export class ApiStack extends Stack {
     grantTable(role, tables.commands, TABLES.commands, "readWrite");
     grantTable(role, tables.presence, TABLES.presence, "read");
     grantTable(role, tables.agents, TABLES.agents, "read");
+    grantTable(role, tables.firmware, TABLES.firmware, "readWrite");
+    grantTable(role, tables.campaigns, TABLES.campaigns, "readWrite");
+    grantTable(role, tables.executions, TABLES.executions, "readWrite");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

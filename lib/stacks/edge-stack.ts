@@ -103,6 +103,7 @@ export class EdgeStack extends Stack {
         [ENV.AGENTS_TABLE]: tables.agents.tableName,
         [ENV.DEVICE_EVENTS_QUEUE_URL]: queues.deviceEvents.queue.queueUrl,
         [ENV.COMMAND_RESULTS_QUEUE_URL]: queues.commandResults.queue.queueUrl,
+        [ENV.UPGRADE_EVENTS_QUEUE_URL]: queues.upgradeEvents.queue.queueUrl,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
         [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
@@ -129,6 +130,7 @@ export class EdgeStack extends Stack {
     grantTable(role, tables.agents, TABLES.agents, "write");
     queues.deviceEvents.queue.grantSendMessages(role);
     queues.commandResults.queue.grantSendMessages(role);
+    queues.upgradeEvents.queue.grantSendMessages(role);
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
     // Uploads and recordings in, firmware out.
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");

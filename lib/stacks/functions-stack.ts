@@ -1,8 +1,10 @@
 import { Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
 import { EhomeFunction } from "../constructs/function-defaults.ts";
-import { grantTable } from "../constructs/grants.ts";
+import { AGENT_QUEUE_SENDER_ACTIONS, grantAgentQueues, grantTable } from "../constructs/grants.ts";
 import type { QueueWithDlq } from "../constructs/queue-with-dlq.ts";
 import { ENV } from "../contracts/env.ts";
 import { QUEUES } from "../contracts/queues.ts";
@@ -13,6 +15,8 @@ import type { MessagingStack } from "./messaging-stack.ts";
 export interface FunctionsStackProps extends StackProps {
   readonly data: DataStack;
   readonly messaging: MessagingStack;
+  /** Name prefix of the per-agent command queues: the upgrades function sends commands there. */
+  readonly agentQueuePrefix: string;
 }
 
 /**
@@ -23,6 +27,7 @@ export interface FunctionsStackProps extends StackProps {
 export class FunctionsStack extends Stack {
   public readonly registry: EhomeFunction;
   public readonly commandResults: EhomeFunction;
+  public readonly upgrades: EhomeFunction;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -52,6 +57,37 @@ export class FunctionsStack extends Stack {
     });
     grantTable(this.commandResults.role, tables.commands, TABLES.commands, "write");
     consume(this.commandResults, queues.commandResults);
+
+    // Upgrade engine (issue 6): progress events from the queue, and a tick every minute.
+    this.upgrades = new EhomeFunction(this, "Upgrades", {
+      feature: QUEUES.upgradeEvents.consumer.handler,
+      description: "Upgrade campaigns: dispatch, progress, outcomes (schedule + upgrade-events)",
+      timeout: Duration.seconds(QUEUES.upgradeEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.DEVICES_TABLE]: tables.devices.tableName,
+        [ENV.PRESENCE_TABLE]: tables.presence.tableName,
+        [ENV.COMMANDS_TABLE]: tables.commands.tableName,
+        [ENV.AGENTS_TABLE]: tables.agents.tableName,
+        [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
+        [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
+        [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
+        [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
+      },
+    });
+    const upgradesRole = this.upgrades.role;
+    grantTable(upgradesRole, tables.devices, TABLES.devices, "read");
+    grantTable(upgradesRole, tables.agents, TABLES.agents, "read");
+    grantTable(upgradesRole, tables.commands, TABLES.commands, "readWrite");
+    grantTable(upgradesRole, tables.firmware, TABLES.firmware, "read");
+    grantTable(upgradesRole, tables.campaigns, TABLES.campaigns, "readWrite");
+    grantTable(upgradesRole, tables.executions, TABLES.executions, "readWrite");
+    grantAgentQueues(upgradesRole, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
+    consume(this.upgrades, queues.upgradeEvents);
+    new Rule(this, "UpgradesTick", {
+      description: "Runs the upgrade engine's tick",
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.upgrades.function, { retryAttempts: 0 })],
+    });
   }
 }
 

@@ -248,7 +248,7 @@ describe("functions", () => {
     STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
 
   it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
-    expect(allFunctions()).toHaveLength(3);
+    expect(allFunctions()).toHaveLength(4);
     for (const [id, fn] of allFunctions()) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: "nodejs22.x",
@@ -262,7 +262,11 @@ describe("functions", () => {
   it("consume each queue with the contract's batch settings and partial batch failures", () => {
     for (const key of QUEUE_KEYS) {
       const def = QUEUES[key];
-      const fnPrefix = def.consumer.handler === "registry" ? "Registry" : "CommandResults";
+      const fnPrefix = {
+        registry: "Registry",
+        "command-results": "CommandResults",
+        upgrades: "Upgrades",
+      }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
         ([, m]) => (m.Properties!.FunctionName as { Ref: string }).Ref === fnId,
@@ -362,7 +366,7 @@ describe("least privilege", () => {
     expect(actionsOn(g, tableRes("presence"))).not.toContain("dynamodb:PutItem");
   });
 
-  it("the agent manages only queues under its prefix and sends to the two static queues", () => {
+  it("the agent manages only queues under its prefix and sends to the static queues", () => {
     const g = grantsOf("edge", "AgentTaskRole");
     const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
     // What edge-agent/cloud/agent-queue.ts calls: SetQueueAttributes converges an existing queue;
@@ -617,6 +621,7 @@ describe("edge stack", () => {
         ENV.AGENTS_TABLE,
         ENV.DEVICE_EVENTS_QUEUE_URL,
         ENV.COMMAND_RESULTS_QUEUE_URL,
+        ENV.UPGRADE_EVENTS_QUEUE_URL,
         ENV.AGENT_QUEUE_PREFIX,
         ENV.MEDIA_BUCKET,
         ENV.EHOME_SIGNAL_PORT,
