@@ -74,7 +74,11 @@ export interface EdgeAgentDeps {
   trace?: TraceRecorder;
   reports?: ReportSink;
   /** Told before a firmware-update's UPDATE goes out (edge-agent/upgrades/progress.ts). */
-  upgrades?: { sending(deviceId: string, token: string): void };
+  upgrades?: {
+    sending(deviceId: string, token: string): void;
+    /** Port of the `/fw/` URL when it differs from `httpPort` (bound to port 0). */
+    publicPort?(): number | undefined;
+  };
   log?: Logger;
   /** Event ids; default crypto.randomUUID. */
   uuid?: () => string;
@@ -401,7 +405,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
           // firmware-update URLs point at this agent's device HTTP port (issue 6).
           firmware: {
             host: config.publicHost,
-            port: config.httpPort,
+            port: deps.upgrades?.publicPort?.() ?? config.httpPort,
             sending: (deviceId, token) => deps.upgrades?.sending(deviceId, token),
           },
         }),
