@@ -145,7 +145,9 @@ async function main(): Promise<void> {
       .then(() => s3?.destroy())
       .then(
         () => {
-          log.info("stopped", { metrics: { ...agent.metrics(), ...cloud?.metrics() } });
+          log.info("stopped", {
+            metrics: { ...agent.metrics(), ...upgrades.metrics(), ...cloud?.metrics() },
+          });
           process.exit(0);
         },
         (err: unknown) => {

@@ -34,6 +34,23 @@ export const FIRMWARE_HTTP_ERRORS = {
   RANGE_NOT_SATISFIABLE: 416,
 } as const;
 
+export interface FirmwareRouteCounters {
+  /** Responses that started streaming (200 or 206). */
+  served: number;
+  /** Of `served`: ended before their last byte (client gone, S3 error). */
+  interrupted: number;
+  /** 403s, by reason. */
+  refusedExpired: number;
+  refusedInvalid: number;
+  refusedForeign: number;
+  notFound: number;
+  rangeNotSatisfiable: number;
+}
+
+export interface FirmwareRoute extends DeviceHttpRoute {
+  counters(): FirmwareRouteCounters;
+}
+
 export interface FirmwareRouteConfig {
   /** Token key (`parseFirmwareTokenKey(FIRMWARE_TOKEN_KEY)`). */
   key: Uint8Array;
@@ -82,15 +99,38 @@ const errorName = (err: unknown) => (err as { name?: string } | undefined)?.name
 export function createFirmwareRoute(
   config: FirmwareRouteConfig,
   deps: FirmwareRouteDeps,
-): DeviceHttpRoute {
+): FirmwareRoute {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? silentLogger;
-  const refuse = (res: ServerResponse, code: keyof typeof FIRMWARE_HTTP_ERRORS, message: string) =>
+  const c: FirmwareRouteCounters = {
+    served: 0,
+    interrupted: 0,
+    refusedExpired: 0,
+    refusedInvalid: 0,
+    refusedForeign: 0,
+    notFound: 0,
+    rangeNotSatisfiable: 0,
+  };
+  const COUNTER = {
+    FIRMWARE_TOKEN_EXPIRED: "refusedExpired",
+    FIRMWARE_TOKEN_INVALID: "refusedInvalid",
+    FIRMWARE_TOKEN_FOREIGN: "refusedForeign",
+    FIRMWARE_NOT_FOUND: "notFound",
+    RANGE_NOT_SATISFIABLE: "rangeNotSatisfiable",
+  } as const satisfies Record<keyof typeof FIRMWARE_HTTP_ERRORS, keyof FirmwareRouteCounters>;
+  const refuse = (
+    res: ServerResponse,
+    code: keyof typeof FIRMWARE_HTTP_ERRORS,
+    message: string,
+  ) => {
+    c[COUNTER[code]]++;
     json(res, FIRMWARE_HTTP_ERRORS[code], { code, message });
+  };
 
   return {
     method: "GET",
     path: FIRMWARE_PATH_PREFIX,
+    counters: () => ({ ...c }),
     async handle(req: IncomingMessage, res: ServerResponse, path: string) {
       const token = path.slice(FIRMWARE_PATH_PREFIX.length);
       const v = verifyFirmwareToken(config.key, token, now());
@@ -148,6 +188,7 @@ export function createFirmwareRoute(
         ...(etag ? { etag } : {}),
         ...(range ? { "content-range": `bytes ${start}-${end}/${size}` } : {}),
       });
+      c.served++;
       const counter = deps.progress.download(claims, size, start);
       let sent = 0;
       const count = new Transform({
@@ -167,6 +208,7 @@ export function createFirmwareRoute(
         });
         res.destroy();
       } finally {
+        if (sent !== length) c.interrupted++;
         counter.end(sent === length && end === size - 1);
       }
     },

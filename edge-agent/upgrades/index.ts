@@ -3,7 +3,7 @@ import { ENV } from "../../lib/contracts/env.ts";
 import { parseFirmwareTokenKey } from "../../lib/contracts/upgrades.ts";
 import { ConfigError } from "../config.ts";
 import type { DeviceHttpRoute } from "../http/device-http.ts";
-import { createFirmwareRoute } from "../http/firmware.ts";
+import { createFirmwareRoute, type FirmwareRoute } from "../http/firmware.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { createUpgradeProgress, type UpgradeEventSink, type UpgradeProgress } from "./progress.ts";
 
@@ -41,6 +41,8 @@ export interface AgentUpgrades {
   readonly routes: readonly DeviceHttpRoute[];
   /** Why `/fw/` is not served, when it is not. */
   readonly disabled: string | undefined;
+  /** Flat counters (`upgrades_bytes_events`, `firmware_served`, `firmware_refused_foreign`, …). */
+  metrics(): Record<string, number>;
   close(): void;
 }
 
@@ -80,7 +82,7 @@ export function createAgentUpgrades(
   ];
   const disabled =
     missing.length > 0 ? `firmware downloads (/fw/) off: ${missing.join(", ")} not set` : undefined;
-  const routes =
+  const routes: FirmwareRoute[] =
     config.key && config.bucket
       ? [
           createFirmwareRoute(
@@ -95,5 +97,23 @@ export function createAgentUpgrades(
           ),
         ]
       : [];
-  return { progress, routes, disabled, close: () => progress.close() };
+  const snake = (k: string) => k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+  const flat = (prefix: string, counters: object, out: Record<string, number>) => {
+    for (const [k, v] of Object.entries(counters)) {
+      if (typeof v === "number")
+        out[`${prefix}_${snake(k)}`] = (out[`${prefix}_${snake(k)}`] ?? 0) + v;
+    }
+  };
+  return {
+    progress,
+    routes,
+    disabled,
+    metrics() {
+      const out: Record<string, number> = {};
+      flat("upgrades", progress.counters(), out);
+      for (const r of routes) flat("firmware", r.counters(), out);
+      return out;
+    },
+    close: () => progress.close(),
+  };
 }

@@ -75,7 +75,7 @@ async function serve() {
       attempt: 1,
       ...over,
     })}`;
-  return { url, events };
+  return { url, events, route };
 }
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
@@ -137,7 +137,7 @@ describe("GET /fw/<token>", () => {
   });
 
   it("refuses expired, tampered and foreign tokens with 403 and serves nothing", async () => {
-    const { url, events } = await serve();
+    const { url, events, route } = await serve();
     const expired = await fetch(url("DEV-A", { expiresAt: Math.floor(Date.now() / 1000) - 1 }));
     expect(expired.status).toBe(403);
     expect(await expired.json()).toMatchObject({ code: "FIRMWARE_TOKEN_EXPIRED" });
@@ -154,6 +154,12 @@ describe("GET /fw/<token>", () => {
       expect(await foreign.json()).toMatchObject({ code: "FIRMWARE_TOKEN_FOREIGN" });
     }
     expect(events).toEqual([]);
+    expect(route.counters()).toMatchObject({
+      served: 0,
+      refusedExpired: 1,
+      refusedInvalid: 1,
+      refusedForeign: 2,
+    });
   });
 
   it("answers 404 when the token's firmware has no object", async () => {
