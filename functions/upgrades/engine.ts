@@ -480,8 +480,17 @@ export function createUpgradeEngine(deps: EngineDeps) {
       // A conditional write lost to a concurrent change is retried on a fresh read.
       for (let round = 0; round < 3; round++) {
         const e = await repo.getExecution(input.campaignId, input.deviceId);
-        if (!e || !isInFlight(e.state)) return;
+        if (!e) return;
         if (input.attempt !== undefined && input.attempt !== e.attempt) return;
+        if (e.state === "succeeded" && (input.bytesServed ?? 0) > (e.bytesServed ?? 0)) {
+          // The count can arrive after the re-REGISTER was seen: keep it, state unchanged.
+          const kept = await repo.transitionExecution(e, ["succeeded"], e.attempt, {
+            bytesServed: input.bytesServed,
+          });
+          if (kept) return;
+          continue;
+        }
+        if (!isInFlight(e.state)) return;
         if (input.status === "failed") {
           const message = input.message ?? "the device reported the upgrade failed";
           if (await fail(campaign, e, IN_FLIGHT, "upgrade-failed", message)) return;

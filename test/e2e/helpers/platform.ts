@@ -32,6 +32,8 @@ export interface PlatformFixtureOptions {
   backends?: Omit<LocalPlatformOptions["backends"], "dataDir" | "prefix">;
   api?: LocalPlatformOptions["api"]["config"];
   cloud?: LocalPlatformOptions["cloud"];
+  /** Upgrade engine tick interval (`LocalPlatformOptions.upgradesTickMs`). */
+  upgradesTickMs?: number;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -90,6 +92,7 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         agent: agentConfig,
         // Short linger: events reach the registry in tens of ms (the default 100 ms also works).
         cloud: { events: { lingerMs: 20 }, ...options.cloud },
+        ...(options.upgradesTickMs === undefined ? {} : { upgradesTickMs: options.upgradesTickMs }),
       },
       { log },
     );
