@@ -1,6 +1,6 @@
 import { CfnOutput, Fn, Stack, type StackProps } from "aws-cdk-lib";
 import { FlowLogDestination, FlowLogTrafficType, SubnetType, Vpc } from "aws-cdk-lib/aws-ec2";
-import { Cluster, ContainerInsights } from "aws-cdk-lib/aws-ecs";
+import { Cluster, ContainerInsights, Secret as EcsSecret } from "aws-cdk-lib/aws-ecs";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { type AgentCpuArch, EdgeAgentService } from "../constructs/edge-agent-service.ts";
@@ -98,6 +98,9 @@ export class EdgeStack extends Stack {
       cpuArch: props.agentCpuArch,
       deviceCidr: props.deviceCidr,
       viewerCidr: props.viewerCidr,
+      secrets: {
+        [ENV.FIRMWARE_TOKEN_KEY]: EcsSecret.fromSecretsManager(props.data.firmwareTokenKey),
+      },
       environment: {
         [ENV.DEVICES_TABLE]: tables.devices.tableName,
         [ENV.AGENTS_TABLE]: tables.agents.tableName,

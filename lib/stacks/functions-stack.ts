@@ -72,6 +72,10 @@ export class FunctionsStack extends Stack {
         [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
         [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
+        // A CloudFormation dynamic reference, resolved at deploy time: the key is never in the
+        // template (it is in the function's configuration, readable with
+        // lambda:GetFunctionConfiguration; no Secrets Manager client is bundled yet).
+        [ENV.FIRMWARE_TOKEN_KEY]: props.data.firmwareTokenKey.secretValue.unsafeUnwrap(),
       },
     });
     const upgradesRole = this.upgrades.role;

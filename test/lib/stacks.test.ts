@@ -259,6 +259,22 @@ describe("functions", () => {
     }
   });
 
+  it("tick the upgrade engine every minute; its token key comes from Secrets Manager, never in clear", () => {
+    const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", "UpgradesFunction");
+    const rules = resourcesOf(s.json.functions, "AWS::Events::Rule");
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]![1].Properties!;
+    expect(rule.ScheduleExpression).toBe("rate(1 minute)");
+    expect(JSON.stringify(rule.Targets)).toContain(fnId);
+    const vars = (
+      s.json.functions.Resources[fnId]!.Properties!.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+    expect(JSON.stringify(vars[ENV.FIRMWARE_TOKEN_KEY])).toContain("resolve:secretsmanager");
+    expect(resourcesOf(s.json.data, "AWS::SecretsManager::Secret")).toHaveLength(1);
+  });
+
   it("consume each queue with the contract's batch settings and partial batch failures", () => {
     for (const key of QUEUE_KEYS) {
       const def = QUEUES[key];
