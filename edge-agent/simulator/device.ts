@@ -79,6 +79,8 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private bootTimer: TaskHandle | null = null;
   private upgradeTimer: TaskHandle | null = null;
   private downloadAbort: AbortController | null = null;
+  /** Booted into a downloaded firmware: UPGRADESTATUS SUCCEEDED follows the next registration. */
+  private upgradeSucceeded = false;
 
   constructor(
     private readonly env: DeviceEnv,
@@ -439,6 +441,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.gps.start();
+    if (this.upgradeSucceeded) {
+      this.upgradeSucceeded = false;
+      this.upgradeStatus("SUCCEEDED", 100);
+    }
     if (this.env.events.has("registered")) {
       this.env.events.emit("registered", { device: this, keepAliveSeconds: seconds });
     }
@@ -488,6 +494,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     if (next !== null && next !== this.profile.firmwareVersion) {
       this.profile.firmwareVersion = next;
       this.count("firmwareChanges");
+      this.upgradeSucceeded = this.env.options.upgradeDownload;
     }
     this.data.pendingFirmware = null;
     // A rebooted device starts a fresh Sequence counter.

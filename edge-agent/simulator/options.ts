@@ -85,7 +85,7 @@ export interface SimulatorOptions {
   upgradeFaultRate?: number;
   /** The first download connection drops after this many bytes and resumes with Range. 0 = never. */
   upgradeInterruptBytes?: number;
-  /** Send UPGRADESTATUS reports (DOWNLOADING / UPGRADING / FAILED). Default false. */
+  /** Send UPGRADESTATUS reports (DOWNLOADING / UPGRADING / FAILED / SUCCEEDED). Default false. */
   upgradeStatus?: boolean;
   /** Probability (0..1) of dropping a datagram, applied to each direction. Default 0. */
   loss?: number;
