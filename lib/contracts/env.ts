@@ -30,13 +30,11 @@ export const ENV = {
   UPGRADE_EVENTS_QUEUE_URL: "UPGRADE_EVENTS_QUEUE_URL",
   /**
    * Key of the firmware download tokens (upgrades.ts): hex or base64, ≥ 32 bytes. The engine mints
-   * with it, the agent verifies with it. Never in a template in plain text: on AWS it is a Secrets
-   * Manager secret, injected into the agent container as an ECS `secrets` entry; functions read the
-   * secret named by `FIRMWARE_TOKEN_SECRET_ARN` at cold start. Locally `npm start` generates one.
+   * with it, the agent verifies with it. On AWS a Secrets Manager secret (data stack): the agent
+   * container gets it as an ECS `secrets` entry, the upgrades function through a deploy-time
+   * dynamic reference; `npm start` generates one per start.
    */
   FIRMWARE_TOKEN_KEY: "FIRMWARE_TOKEN_KEY",
-  /** ARN of the Secrets Manager secret holding `FIRMWARE_TOKEN_KEY` (functions on AWS). */
-  FIRMWARE_TOKEN_SECRET_ARN: "FIRMWARE_TOKEN_SECRET_ARN",
 
   // Edge agent only. These follow the agent's `EHOME_*` convention (edge-agent/config.ts,
   // docs/configuration.md); the edge stack sets them on the container.
