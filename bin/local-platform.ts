@@ -119,7 +119,10 @@ export function createLocalPlatform(
 
   const startPollers = (b: LocalBackends): void => {
     const { queues } = b.resources;
-    const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
+    const pollers: [
+      keyof typeof queues,
+      () => { handler: SqsHandler; close(): void | Promise<void> },
+    ][] = [
       ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["upgradeEvents", () => startUpgrades()],
@@ -136,7 +139,7 @@ export function createLocalPlatform(
           name,
           close: async () => {
             await source.close();
-            fn.close();
+            await fn.close();
           },
         });
       } catch (err) {
@@ -149,16 +152,19 @@ export function createLocalPlatform(
    * The upgrades function: its queue handler for the poller, plus the scheduler stand-in that
    * runs the engine's tick every `upgradesTickMs` (never overlapping itself).
    */
-  const startUpgrades = (): { handler: SqsHandler; close(): void } => {
+  const startUpgrades = (): { handler: SqsHandler; close(): Promise<void> } => {
     const fn = createUpgradesFunctionFromEnv(env);
     const tickMs = options.upgradesTickMs ?? 5000;
     const tickLog = log.child({ function: "upgrades" });
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let running: Promise<void> | undefined;
     let closed = false;
     const schedule = () => {
       if (closed || tickMs <= 0) return;
       timer = setTimeout(() => {
-        fn.tick()
+        running = fn
+          .tick()
+          .then(() => undefined)
           .catch((err: unknown) => tickLog.error("upgrade tick failed", { err }))
           .finally(schedule);
       }, tickMs);
@@ -168,9 +174,11 @@ export function createLocalPlatform(
     upgrades = fn;
     return {
       handler: fn.handler,
-      close() {
+      async close() {
         closed = true;
         if (timer) clearTimeout(timer);
+        // A tick in progress finishes before its clients are released.
+        await running;
         fn.close();
       },
     };

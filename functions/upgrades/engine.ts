@@ -512,6 +512,25 @@ export function createUpgradeEngine(deps: EngineDeps) {
       }
     },
 
+    /**
+     * Hook for the upgrade-failed alarm (alarm type 18, ehome-2.0 §2.8): the device's in-flight
+     * execution in any active campaign fails as `upgrade-failed`. The alarms function (not built
+     * yet) calls this; it only knows the device.
+     */
+    async deviceUpgradeFailedAlarm(
+      deviceId: string,
+      message = "upgrade-failed alarm",
+    ): Promise<number> {
+      let failed = 0;
+      for (const { campaignId } of await repo.activeCampaigns()) {
+        const e = await repo.getExecution(campaignId, deviceId);
+        if (!e || !isInFlight(e.state)) continue;
+        const campaign = await repo.getCampaign(campaignId);
+        if (campaign && (await fail(campaign, e, IN_FLIGHT, "upgrade-failed", message))) failed++;
+      }
+      return failed;
+    },
+
     /** Cancels a campaign (see `cancelCampaign`). */
     cancel: (campaignId: string) => cancelCampaign(deps, campaignId),
   };

@@ -177,6 +177,22 @@ describe("upgrade engine outcomes", () => {
     ]);
   });
 
+  it("fails the in-flight execution on the upgrade-failed alarm hook (type 18)", async () => {
+    const h = harness("alarm");
+    const [id] = await h.devices(1);
+    const campaignId = await h.campaign([id!]);
+    h.clock.advance(60 * SECOND);
+    await h.engine.tickCampaign(campaignId);
+    expect(await h.engine.deviceUpgradeFailedAlarm(id!, "alarm 18: flash write error")).toBe(1);
+    expect(await h.engine.deviceUpgradeFailedAlarm(id!)).toBe(0);
+    const [e] = (await h.campaigns.devices(campaignId, 10)).items;
+    expect(e).toMatchObject({
+      state: "failed",
+      failureType: "upgrade-failed",
+      lastMessage: "alarm 18: flash write error",
+    });
+  });
+
   it("tracks download progress from bytes served and never moves backwards", async () => {
     const h = harness("progress");
     const [id] = await h.devices(1);
