@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
 import { createAlarmParts } from "../edge-agent/alarms/index.ts";
 import {
@@ -11,12 +12,22 @@ import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/htt
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
+import {
+  type AgentUpgrades,
+  createAgentUpgrades,
+  upgradesConfigFromEnv,
+} from "../edge-agent/upgrades/index.ts";
 import { createAlarmsHandlerFromEnv } from "../functions/alarms/handler.ts";
 import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
+import {
+  createUpgradesFunctionFromEnv,
+  type UpgradesFunction,
+} from "../functions/upgrades/handler.ts";
+import { ENV } from "../lib/contracts/env.ts";
 import {
   type LocalBackends,
   type LocalBackendsConfig,
@@ -61,6 +72,11 @@ export interface LocalPlatformOptions {
    * AWS). Default 60 000; tests shorten it.
    */
   alarmSweepIntervalMs?: number;
+  /**
+   * Interval of the upgrade engine's tick (EventBridge every minute on AWS). Default 5000 ms;
+   * 0 disables the tick (tests drive it themselves through `upgrades`).
+   */
+  upgradesTickMs?: number;
   /** Environment the functions read, under the backends' variables. Default none. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -76,6 +92,8 @@ export interface LocalPlatform {
   readonly api: LocalHttpApi | undefined;
   readonly agent: EdgeAgent | undefined;
   readonly cloud: CloudAdapters | undefined;
+  /** The upgrades function (engine tick + upgrade-events consumer), when it started. */
+  readonly upgrades: UpgradesFunction | undefined;
   /** The agent's device-facing HTTP port (health check; uploads and firmware later). */
   readonly deviceHttp: DeviceHttpServer | undefined;
   /** What the functions and an agent process read: `options.env` plus the backends' variables. */
@@ -101,16 +119,21 @@ export function createLocalPlatform(
   let agent: EdgeAgent | undefined;
   let cloud: CloudAdapters | undefined;
   let deviceHttp: DeviceHttpServer | undefined;
+  let upgrades: UpgradesFunction | undefined;
   let starting: Promise<void> | undefined;
   let stopped = false;
   let closing: Promise<void> | undefined;
 
   const startPollers = (b: LocalBackends): void => {
     const { queues } = b.resources;
-    const pollers: [keyof typeof queues, () => { handler: SqsHandler; close(): void }][] = [
+    const pollers: [
+      keyof typeof queues,
+      () => { handler: SqsHandler; close(): void | Promise<void> },
+    ][] = [
       ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["alarmEvents", () => startAlarmsFunction()],
+      ["upgradeEvents", () => startUpgrades()],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -124,7 +147,7 @@ export function createLocalPlatform(
           name,
           close: async () => {
             await source.close();
-            fn.close();
+            await fn.close();
           },
         });
       } catch (err) {
@@ -160,6 +183,42 @@ export function createLocalPlatform(
     };
   };
 
+  /**
+   * The upgrades function: its queue handler for the poller, plus the scheduler stand-in that
+   * runs the engine's tick every `upgradesTickMs` (never overlapping itself).
+   */
+  const startUpgrades = (): { handler: SqsHandler; close(): Promise<void> } => {
+    const fn = createUpgradesFunctionFromEnv(env);
+    const tickMs = options.upgradesTickMs ?? 5000;
+    const tickLog = log.child({ function: "upgrades" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let running: Promise<void> | undefined;
+    let closed = false;
+    const schedule = () => {
+      if (closed || tickMs <= 0) return;
+      timer = setTimeout(() => {
+        running = fn
+          .tick()
+          .then(() => undefined)
+          .catch((err: unknown) => tickLog.error("upgrade tick failed", { err }))
+          .finally(schedule);
+      }, tickMs);
+      timer.unref?.();
+    };
+    schedule();
+    upgrades = fn;
+    return {
+      handler: fn.handler,
+      async close() {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        // A tick in progress finishes before its clients are released.
+        await running;
+        fn.close();
+      },
+    };
+  };
+
   const startApi = async (): Promise<void> => {
     const { port, host, token } = options.api;
     try {
@@ -190,7 +249,7 @@ export function createLocalPlatform(
   };
 
   const startAgent = async (b: LocalBackends, agentConfig: AgentConfig): Promise<void> => {
-    // Reports other than alarms (GPS, STATUS, upgrade progress) have no consumer yet.
+    // Reports other than alarms and upgrade progress (GPS, STATUS) have no consumer yet.
     const otherReports: ReportSink = {
       report(report) {
         log.info("device report (not forwarded)", {
@@ -207,6 +266,7 @@ export function createLocalPlatform(
     let a: EdgeAgent | undefined;
     let parts: ReturnType<typeof createAlarmParts> | undefined;
     let c: CloudAdapters | undefined;
+    let upgrades: AgentUpgrades | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
@@ -231,25 +291,49 @@ export function createLocalPlatform(
         sessions: () => late.agent?.sessions,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
+      // Upgrade progress (bytes served by /fw/, UPGRADESTATUS) to the upgrade-events queue.
+      const upgradeSink = c.upgradeEvents;
+      if (!upgradeSink) log.info("upgrade progress is only logged: no upgrade-events queue");
+      upgrades = createAgentUpgrades(upgradesConfigFromEnv(env, agentConfig.agentId), {
+        s3: () => b.clients.s3,
+        sink: upgradeSink ?? {
+          emit: (e) => log.info("upgrade progress (not forwarded)", { ...e }),
+        },
+        sessions: () => a?.sessions,
+        log: log.child({ part: "upgrades" }),
+      });
+      if (upgrades.disabled) missing.push(upgrades.disabled);
+      const progress = upgrades.progress;
+      const alarmReports = parts.reports;
       a = createEdgeAgent(agentConfig, {
         transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
         alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
         events: c.events,
         provisioning: c.provisioning,
-        reports: parts.reports,
+        reports: {
+          report: (r) => (r.kind === "upgradeStatus" ? progress.report(r) : alarmReports.report(r)),
+        },
+        upgrades: {
+          sending: (deviceId, token) => progress.sending(deviceId, token),
+          // The device HTTP port may be bound to port 0 (tests): announce the bound one.
+          publicPort: () => deviceHttp?.address().port,
+        },
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       late.agent = a;
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
-      const started = { agent: a, cloud: c };
+      const started = { agent: a, cloud: c, upgrades };
       stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      // After the agent, before the adapters: pending progress reaches the queue.
+      stops.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
       stops.push({ name: "agent", close: () => started.agent.close() });
       agent = a;
       cloud = c;
     } catch (err) {
       await a?.close();
+      upgrades?.close();
       await c?.close();
       missing.push(
         `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}, alarms ${agentConfig.alarmPort}): ${(err as Error).message}`,
@@ -262,7 +346,7 @@ export function createLocalPlatform(
       { host: agentConfig.host, port: agentConfig.httpPort, requestTimeoutMs: 10 * 60_000 },
       {
         health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
-        routes: parts?.routes ?? [],
+        routes: [...(parts?.routes ?? []), ...(upgrades?.routes ?? [])],
       },
     );
     try {
@@ -284,7 +368,13 @@ export function createLocalPlatform(
     backends = b;
     // Functions read their resources, region, dummy credentials and AWS_ENDPOINT_URL_* from the
     // environment, as on Lambda.
-    env = { ...options.env, ...b.env };
+    // The firmware download token key (issue 6): the engine mints with it, the agent verifies.
+    // Generated per run unless given; on AWS it comes from Secrets Manager.
+    env = {
+      [ENV.FIRMWARE_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      ...options.env,
+      ...b.env,
+    };
     if (stopped) return;
     // 2. SQS consumers, with the event source settings of their queues.
     startPollers(b);
@@ -321,6 +411,9 @@ export function createLocalPlatform(
     },
     get deviceHttp() {
       return deviceHttp;
+    },
+    get upgrades() {
+      return upgrades;
     },
     get env() {
       return env;

@@ -79,6 +79,12 @@ export interface EdgeAgentDeps {
   dialect?: Dialect;
   trace?: TraceRecorder;
   reports?: ReportSink;
+  /** Told before a firmware-update's UPDATE goes out (edge-agent/upgrades/progress.ts). */
+  upgrades?: {
+    sending(deviceId: string, token: string): void;
+    /** Port of the `/fw/` URL when it differs from `httpPort` (bound to port 0). */
+    publicPort?(): number | undefined;
+  };
   log?: Logger;
   /** Event ids; default crypto.randomUUID. */
   uuid?: () => string;
@@ -469,7 +475,18 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     commands: {
       send: (deviceId, commandId, values, options) =>
         sender.send(deviceId, commandId, values, options),
-      execute: (command) => executeCommand(command, { sender, sessions, agentId: config.agentId }),
+      execute: (command) =>
+        executeCommand(command, {
+          sender,
+          sessions,
+          agentId: config.agentId,
+          // firmware-update URLs point at this agent's device HTTP port (issue 6).
+          firmware: {
+            host: config.publicHost,
+            port: deps.upgrades?.publicPort?.() ?? config.httpPort,
+            sending: (deviceId, token) => deps.upgrades?.sending(deviceId, token),
+          },
+        }),
     },
     dropDevice,
     async provisioningChanged(deviceId) {

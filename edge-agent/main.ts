@@ -1,3 +1,4 @@
+import { S3Client } from "@aws-sdk/client-s3";
 import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
 import { createEdgeAgent, type EdgeAgent } from "./agent.ts";
@@ -15,6 +16,11 @@ import { createDialect, type Dialect, loadDialectFile } from "./signalling/diale
 import { createMemoryProvisioningSource, loadProvisioningFile } from "./signalling/provisioning.ts";
 import { createUdpTransport } from "./signalling/server.ts";
 import { createTraceWriter } from "./signalling/trace.ts";
+import {
+  type AgentUpgradesConfig,
+  createAgentUpgrades,
+  upgradesConfigFromEnv,
+} from "./upgrades/index.ts";
 
 /**
  * Composition root of `npm run agent` (architecture §3): the only place that reads process.env and
@@ -96,11 +102,41 @@ async function main(): Promise<void> {
     log,
   });
   if (!cloud?.media) log.warn("no media bucket: POST /pictures and /videos are not served");
+  // Firmware upgrades (issue 6): /fw/ streams from the media bucket; progress to the
+  // upgrade-events queue (or stdout stand-alone).
+  let upgradesConfig: AgentUpgradesConfig;
+  try {
+    upgradesConfig = upgradesConfigFromEnv(process.env, config.agentId);
+  } catch (err) {
+    // A ConfigError names the variable itself.
+    process.stderr.write(`edge agent: invalid configuration: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  let s3: S3Client | undefined;
+  const upgrades = createAgentUpgrades(upgradesConfig, {
+    s3: () => {
+      s3 ??= new S3Client(s3Endpoint ? { endpoint: s3Endpoint, forcePathStyle: true } : {});
+      return s3;
+    },
+    sink: cloud?.upgradeEvents ?? {
+      emit: (upgrade) => process.stdout.write(`${JSON.stringify({ upgrade })}\n`),
+    },
+    sessions: () => agent.sessions,
+    log: log.child({ part: "upgrades" }),
+  });
+  if (upgrades.disabled) log.warn(upgrades.disabled);
   const agent = createEdgeAgent(config, {
     transport: createUdpTransport({ host: config.host, port: config.signalPort }),
     alarmTransport: createUdpTransport({ host: config.host, port: config.alarmPort }),
     events: cloud?.events ?? sink,
-    reports: alarms.reports,
+    reports: {
+      // UPGRADESTATUS to the upgrade progress tracker; alarms (and, behind them, every other
+      // report) to the alarm reporter.
+      report: (r) =>
+        r.kind === "upgradeStatus" ? upgrades.progress.report(r) : alarms.reports.report(r),
+    },
+    upgrades: upgrades.progress,
     provisioning,
     dialect,
     trace,
@@ -114,7 +150,7 @@ async function main(): Promise<void> {
     { host: config.host, port: config.httpPort, requestTimeoutMs: 10 * 60_000 },
     {
       health: () => ({ ok: !stopping, agentId: config.agentId, sessions: agent.sessions.size }),
-      routes: alarms.routes,
+      routes: [...alarms.routes, ...upgrades.routes],
     },
   );
 
@@ -126,11 +162,18 @@ async function main(): Promise<void> {
     http
       .close()
       .then(() => agent.close())
+      .then(() => upgrades.close())
       .then(() => cloud?.close())
+      .then(() => s3?.destroy())
       .then(
         () => {
           log.info("stopped", {
-            metrics: { ...agent.metrics(), ...alarms.counters(), ...cloud?.metrics() },
+            metrics: {
+              ...agent.metrics(),
+              ...alarms.counters(),
+              ...upgrades.metrics(),
+              ...cloud?.metrics(),
+            },
           });
           process.exit(0);
         },

@@ -41,6 +41,7 @@ export function addEhomeStacks(app: App): EhomeStacks {
     description: "EHOME platform: queue-driven Lambda functions",
     data,
     messaging,
+    agentQueuePrefix,
   });
   const api = new ApiStack(app, name("api"), {
     description: "EHOME platform: HTTP API and its function",

@@ -27,6 +27,7 @@ import {
   type SqsEventSink,
   type SqsEventSinkConfig,
 } from "./sqs-event-sink.ts";
+import { createSqsUpgradeEventSink, type SqsUpgradeEventSink } from "./sqs-upgrade-event-sink.ts";
 
 /**
  * The edge agent's cloud adapters in one place (architecture §3 `cloud/`): device events to SQS,
@@ -47,6 +48,7 @@ export type { AgentCommandTarget } from "./agent-queue.ts";
 export type { DynamoSender, SqsSender } from "./aws.ts";
 export type { CloudProvisioningDecision, DynamoProvisioningSource } from "./dynamo-provisioning.ts";
 export type { SqsEventSink } from "./sqs-event-sink.ts";
+export type { SqsUpgradeEventSink } from "./sqs-upgrade-event-sink.ts";
 
 /** Where clients built here connect. Ignored for clients passed in `deps`. */
 export interface CloudAwsConfig {
@@ -80,6 +82,8 @@ export interface CloudAdaptersConfig {
   alarmEventsQueueUrl?: string;
   /** `MEDIA_BUCKET`: where device uploads are stored. Optional: without it, no upload routes. */
   mediaBucket?: string;
+  /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
+  upgradeEventsQueueUrl?: string;
   aws?: CloudAwsConfig;
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
@@ -109,6 +113,8 @@ export interface CloudAdapters {
   readonly alarmEvents: SqsEventSink<AlarmQueueMessage> | undefined;
   /** The media bucket and its client (when `mediaBucket` is set). */
   readonly media: { bucket: string; s3: () => S3Client } | undefined;
+  /** Upgrade progress to the upgrade-events queue; undefined without `upgradeEventsQueueUrl`. */
+  readonly upgradeEvents: SqsUpgradeEventSink | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -188,6 +194,12 @@ export function createCloudAdapters(
         return client;
       });
   const media = config.mediaBucket ? { bucket: config.mediaBucket, s3 } : undefined;
+  const upgradeEvents = config.upgradeEventsQueueUrl
+    ? createSqsUpgradeEventSink(
+        { ...config.events, queueUrl: config.upgradeEventsQueueUrl },
+        { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -209,6 +221,7 @@ export function createCloudAdapters(
     provisioning,
     alarmEvents,
     media,
+    upgradeEvents,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -239,6 +252,7 @@ export function createCloudAdapters(
     metrics: () => ({
       ...prefixed("events", events.counters()),
       ...(alarmEvents ? prefixed("alarm_events", alarmEvents.counters()) : {}),
+      ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
@@ -249,6 +263,7 @@ export function createCloudAdapters(
         await heartbeat.close();
         await events.close();
         await alarmEvents?.close();
+        await upgradeEvents?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -305,6 +320,7 @@ export function cloudConfigFromEnv(
   const alarmEventsQueueUrl = get(ENV.ALARM_EVENTS_QUEUE_URL);
   const mediaBucket = get(ENV.MEDIA_BUCKET);
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
+  const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -315,6 +331,7 @@ export function cloudConfigFromEnv(
     agentsTable: get(ENV.AGENTS_TABLE)!,
     ...(alarmEventsQueueUrl ? { alarmEventsQueueUrl } : {}),
     ...(mediaBucket ? { mediaBucket } : {}),
+    ...(upgradeEventsQueueUrl ? { upgradeEventsQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),

@@ -5,6 +5,7 @@ import {
   type CommandResult,
   type CommandType,
 } from "../../lib/contracts/commands.ts";
+import { firmwareUrl } from "../../lib/contracts/upgrades.ts";
 import type { XmlElement } from "./codec/index.ts";
 import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
 import { configXmlOf, parseWorkStatus } from "./device-status.ts";
@@ -21,6 +22,16 @@ export interface ExecuteDeps {
   sessions: Pick<SessionStore, "get">;
   agentId: string;
   now?: () => number;
+  /**
+   * Where devices reach this agent's HTTP port (`EHOME_PUBLIC_HOST`, `EHOME_HTTP_PORT`): the
+   * `firmware-update` URL is built from it. Without it that command fails (`VALIDATION_FAILED`).
+   */
+  firmware?: {
+    host: string;
+    port: number;
+    /** Told before `UPDATE` goes out, so progress reports can be tied to the campaign. */
+    sending?(deviceId: string, token: string): void;
+  };
 }
 
 /** ehome-2.0 §2.8: `Action` values of PTZCONTROL as the demo templates write them. */
@@ -113,6 +124,31 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ picId: p.picId, channel: p.channel }),
       };
     }
+    case "firmware-update": {
+      // ehome-2.0 §6 + §8 row UPDATE: URL (≤ 512 bytes), FileSize, MD5 (optional), Version.
+      const p = cmd.params as CommandParamsOf<"firmware-update">;
+      const fw = deps.firmware;
+      if (!fw) throw new FirmwareUnavailableError();
+      const url = firmwareUrl(fw.host, fw.port, p.token);
+      fw.sending?.(id, p.token);
+      return {
+        outcome: await sender.send(id, "update", {
+          url,
+          fileSize: p.fileSize,
+          ...(p.md5 === undefined ? {} : { md5: p.md5 }),
+          version: p.version,
+        }),
+        parse: () => ({ url, version: p.version }),
+      };
+    }
+  }
+}
+
+/** The agent was built without its public HTTP address: it cannot hand out firmware URLs. */
+class FirmwareUnavailableError extends Error {
+  readonly code = "VALIDATION_FAILED" as const;
+  constructor() {
+    super("firmware-update needs the agent's public HTTP address (not configured)");
   }
 }
 
@@ -149,7 +185,10 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
   try {
     result = await run({ ...cmd, params: parsed.data as Record<string, unknown> }, deps, now);
   } catch (err) {
-    const code = err instanceof CommandEncodeError ? err.code : "INTERNAL";
+    const code =
+      err instanceof CommandEncodeError || err instanceof FirmwareUnavailableError
+        ? err.code
+        : "INTERNAL";
     return done({ state: "failed", error: fail(code, String((err as Error).message)) });
   }
   const { outcome } = result;

@@ -3,7 +3,9 @@ import {
   type EncodingChoice,
   type PtzChoice,
   type SimulatorOptions,
+  UPGRADE_FAULTS,
   UPLOAD_ORDERS,
+  type UpgradeFault,
   type UploadOrder,
 } from "./options.ts";
 
@@ -63,6 +65,13 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --reboot-ms MS             silence after REBOOT before re-registering (default 10000)
   --upgrade-ms MS            after UPDATE, reboot into the new version after this;
                              -1 = wait for REBOOT (default 3000)
+  --upgrade-download         fetch UPDATE's URL for real, check FileSize/MD5, then go
+                             offline for --upgrade-ms and re-register with Version
+  --upgrade-fault KIND       none | bad-checksum | refuse | never-return (default none)
+  --upgrade-fault-rate P     share of devices with --upgrade-fault, 0..1 (default 1)
+  --upgrade-interrupt-bytes N  drop the first download after N bytes, resume with Range
+                             (default 0 = never)
+  --upgrade-status           send UPGRADESTATUS reports during an upgrade
   --loss P                   drop probability 0..1, each direction (default 0)
   --latency-ms MS            one-way delay, each direction (default 0)
   --jitter-ms MS             ± uniform jitter on the delay (default 0)
@@ -115,6 +124,12 @@ function uploadOrderChoice(text: string | undefined): UploadOrder | undefined {
   throw new CliUsageError(`--upload-order expects ${UPLOAD_ORDERS.join(", ")}, got "${text}"`);
 }
 
+function upgradeFault(text: string | undefined): UpgradeFault | undefined {
+  if (text === undefined) return undefined;
+  if ((UPGRADE_FAULTS as readonly string[]).includes(text)) return text as UpgradeFault;
+  throw new CliUsageError(`--upgrade-fault expects ${UPGRADE_FAULTS.join(", ")}, got "${text}"`);
+}
+
 /** argv (without node and script) → configuration; null means --help. Throws CliUsageError. */
 export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   let values: Record<string, string | boolean | undefined>;
@@ -154,6 +169,11 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "video-bytes": str,
         "reboot-ms": str,
         "upgrade-ms": str,
+        "upgrade-download": { type: "boolean" },
+        "upgrade-fault": str,
+        "upgrade-fault-rate": str,
+        "upgrade-interrupt-bytes": str,
+        "upgrade-status": { type: "boolean" },
         loss: str,
         "latency-ms": str,
         "jitter-ms": str,
@@ -212,6 +232,11 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("videoBytes", n("video-bytes"));
   set("rebootMs", n("reboot-ms"));
   set("upgradeMs", n("upgrade-ms"));
+  if (values["upgrade-download"]) options.upgradeDownload = true;
+  set("upgradeFault", upgradeFault(s("upgrade-fault")));
+  set("upgradeFaultRate", n("upgrade-fault-rate"));
+  set("upgradeInterruptBytes", n("upgrade-interrupt-bytes"));
+  if (values["upgrade-status"]) options.upgradeStatus = true;
   set("loss", n("loss"));
   set("latencyMs", n("latency-ms"));
   set("jitterMs", n("jitter-ms"));

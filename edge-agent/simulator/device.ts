@@ -10,12 +10,14 @@ import {
 } from "../signalling/codec/index.ts";
 import { AlarmRaiser, type AlarmSpec, type RaisedAlarm } from "./alarms.ts";
 import type { DeviceEnv, DevicePort } from "./device-env.ts";
+import { downloadFirmware } from "./firmware-download.ts";
 import { GpsReporter } from "./gps-reporter.ts";
 import { deviceLocalNow, formatDeviceTime, parseTimeZone } from "./handlers/clock.ts";
-import type { DeviceActions, DeviceData } from "./handlers/context.ts";
+import type { DeviceActions, DeviceData, UpgradeJob } from "./handlers/context.ts";
 import { configKey } from "./handlers/param.ts";
 import { recordLatency } from "./histogram.ts";
 import { createLink, type DatagramPort, type Link } from "./link.ts";
+import type { UpgradeFault } from "./options.ts";
 import type { DeviceProfile } from "./profile.ts";
 import { randomInt } from "./random.ts";
 import { CommandResponder } from "./responder.ts";
@@ -34,6 +36,16 @@ const SEQUENCE_LIMIT = 0x7fffffff;
 /** REGISTER `NetUnitType` of a device (ehome-2.0 §2.1, A) and `Manufacture` 0 (Hikvision). */
 const NET_UNIT_TYPE = "PU";
 const MANUFACTURE = "0";
+
+/** FNV-1a of `text` as a number in [0, 1): a stable per-device draw. */
+function unitHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
+}
 
 /**
  * One simulated EHOME 2.0 device: registration with retry, keepalive at the agent's interval,
@@ -68,6 +80,9 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private keepaliveTimer: TaskHandle | null = null;
   private bootTimer: TaskHandle | null = null;
   private upgradeTimer: TaskHandle | null = null;
+  private downloadAbort: AbortController | null = null;
+  /** Booted into a downloaded firmware: UPGRADESTATUS SUCCEEDED follows the next registration. */
+  private upgradeSucceeded = false;
 
   constructor(
     private readonly env: DeviceEnv,
@@ -247,12 +262,69 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     });
   }
 
+  upgradeFault(): UpgradeFault {
+    const { upgradeFault, upgradeFaultRate, seed } = this.env.options;
+    if (upgradeFault === "none") return "none";
+    return unitHash(`${seed}:${this.profile.id}`) < upgradeFaultRate ? upgradeFault : "none";
+  }
+
+  downloadUpgrade(job: UpgradeJob): void {
+    if (this.closed) return;
+    this.cancelUpgrade();
+    const abort = new AbortController();
+    this.downloadAbort = abort;
+    this.upgradeStatus("DOWNLOADING", 0);
+    const { options } = this.env;
+    void downloadFirmware(job.url, {
+      expectedSize: job.fileSize,
+      interruptAt: options.upgradeInterruptBytes,
+      onBytes: (n) => this.count("firmwareBytes", n),
+      signal: abort.signal,
+    }).then((result) => {
+      if (abort.signal.aborted || this.closed) return;
+      this.downloadAbort = null;
+      const fault = this.upgradeFault();
+      const failure = !result.ok
+        ? result.reason
+        : job.fileSize !== undefined && result.size !== job.fileSize
+          ? `size ${result.size}, expected ${job.fileSize}`
+          : fault === "bad-checksum" || (job.md5 !== undefined && result.md5 !== job.md5)
+            ? "MD5 mismatch"
+            : undefined;
+      if (failure !== undefined) {
+        this.count("upgradeFailures");
+        this.upgradeStatus("FAILED", undefined, failure);
+        return;
+      }
+      this.count("firmwareDownloads");
+      if (fault === "never-return") {
+        this.goSilent();
+        return;
+      }
+      this.upgradeStatus("UPGRADING", 100);
+      this.data.pendingFirmware = job.version;
+      // Flashing: offline for upgradeMs, then boot into the new version (§6 completion signal).
+      if (options.upgradeMs >= 0) this.reboot(options.upgradeMs);
+    });
+  }
+
   ptzAction(): void {
     this.count("ptzActions");
   }
 
   snapshot(channel: number, picId: string): void {
     this.alarms.snapshot(channel, picId);
+  }
+
+  /** ehome-2.0 §8 row UPGRADESTATUS (optional): sent only with the `upgradeStatus` option. */
+  private upgradeStatus(status: string, percent?: number, description?: string): void {
+    if (!this.env.options.upgradeStatus || this.state !== "online") return;
+    const c = this.env.view.commands.upgradeStatus;
+    this.sendRequest(
+      c,
+      this.nextSequence(),
+      buildFields(c.params, { deviceId: this.profile.id, percent, status, description }),
+    );
   }
 
   // ---- DevicePort (used by the GPS reporter and the responder) --------------------------------
@@ -445,6 +517,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.gps.start();
     this.alarms.start();
+    if (this.upgradeSucceeded) {
+      this.upgradeSucceeded = false;
+      this.upgradeStatus("SUCCEEDED", 100);
+    }
     if (this.env.events.has("registered")) {
       this.env.events.emit("registered", { device: this, keepAliveSeconds: seconds });
     }
@@ -494,6 +570,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     if (next !== null && next !== this.profile.firmwareVersion) {
       this.profile.firmwareVersion = next;
       this.count("firmwareChanges");
+      this.upgradeSucceeded = this.env.options.upgradeDownload;
     }
     this.data.pendingFirmware = null;
     // A rebooted device starts a fresh Sequence counter.
@@ -520,6 +597,8 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private cancelUpgrade(): void {
     this.upgradeTimer?.cancel();
     this.upgradeTimer = null;
+    this.downloadAbort?.abort();
+    this.downloadAbort = null;
   }
 
   private setState(to: DeviceState): void {

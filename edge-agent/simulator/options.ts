@@ -9,6 +9,8 @@ export type EncodingChoice = "gb2312" | "utf8" | "mixed";
  * encoding every encoding/PTZ combination occurs.
  */
 export type PtzChoice = boolean | "mixed";
+export const UPGRADE_FAULTS = ["none", "bad-checksum", "refuse", "never-return"] as const;
+export type UpgradeFault = (typeof UPGRADE_FAULTS)[number];
 
 export interface AgentAddress {
   host: string;
@@ -67,6 +69,24 @@ export interface SimulatorOptions {
    * new `FirmwareVersion`. Negative = wait for a REBOOT command instead. Default 3000 ms.
    */
   upgradeMs?: number;
+  /**
+   * Fetch UPDATE's `URL` for real (HTTP GET, resumed with `Range`), check `FileSize` and `MD5`, then
+   * go offline for `upgradeMs` ("flashing") and re-register with `Version`. Default false: the
+   * device only waits `upgradeMs` and reboots, without touching the URL.
+   */
+  upgradeDownload?: boolean;
+  /**
+   * Upgrade failure played by a share of devices (`upgradeFaultRate`): `bad-checksum` (the download
+   * does not match: UPGRADESTATUS FAILED, stays on the old version), `refuse` (UPDATE answered
+   * non-200), `never-return` (silent forever after the download). Default `none`.
+   */
+  upgradeFault?: UpgradeFault;
+  /** Share (0..1) of devices with `upgradeFault`, chosen by device id and seed. Default 1. */
+  upgradeFaultRate?: number;
+  /** The first download connection drops after this many bytes and resumes with Range. 0 = never. */
+  upgradeInterruptBytes?: number;
+  /** Send UPGRADESTATUS reports (DOWNLOADING / UPGRADING / FAILED / SUCCEEDED). Default false. */
+  upgradeStatus?: boolean;
   /** Probability (0..1) of dropping a datagram, applied to each direction. Default 0. */
   loss?: number;
   /** One-way delay added to each direction, ms. Default 0. */
@@ -130,6 +150,11 @@ export interface ResolvedOptions {
   gpsRetryMs: number;
   rebootMs: number;
   upgradeMs: number;
+  upgradeDownload: boolean;
+  upgradeFault: UpgradeFault;
+  upgradeFaultRate: number;
+  upgradeInterruptBytes: number;
+  upgradeStatus: boolean;
   loss: number;
   latencyMs: number;
   jitterMs: number;
@@ -226,6 +251,10 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     o.keepAliveSeconds === undefined
       ? undefined
       : num("keepAliveSeconds", o.keepAliveSeconds, 15, 0.01, 86_400);
+  const upgradeFault = o.upgradeFault ?? "none";
+  if (!UPGRADE_FAULTS.includes(upgradeFault)) {
+    throw new SimulatorOptionsError("upgradeFault", `must be one of ${UPGRADE_FAULTS.join(", ")}`);
+  }
   const text = (name: string, v: string | undefined, fallback: string): string => {
     const s = v ?? fallback;
     if (typeof s !== "string" || s.length === 0 || s.length > 64) {
@@ -254,6 +283,18 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     gpsRetryMs: num("gpsRetryMs", o.gpsRetryMs, 3000, 10, HOUR),
     rebootMs: num("rebootMs", o.rebootMs, 10_000, 0, HOUR),
     upgradeMs: num("upgradeMs", o.upgradeMs, 3000, -1, HOUR),
+    upgradeDownload: o.upgradeDownload ?? false,
+    upgradeFault,
+    upgradeFaultRate: num("upgradeFaultRate", o.upgradeFaultRate, 1, 0, 1),
+    upgradeInterruptBytes: num(
+      "upgradeInterruptBytes",
+      o.upgradeInterruptBytes,
+      0,
+      0,
+      Number.MAX_SAFE_INTEGER,
+      true,
+    ),
+    upgradeStatus: o.upgradeStatus ?? false,
     loss: num("loss", o.loss, 0, 0, 1),
     latencyMs: num("latencyMs", o.latencyMs, 0, 0, 60_000),
     jitterMs: num("jitterMs", o.jitterMs, 0, 0, 60_000),

@@ -53,6 +53,12 @@ export interface Counters {
   ptzActions: number;
   reboots: number;
   firmwareChanges: number;
+  /** Firmware downloads completed with the right size and MD5 (`upgradeDownload`). */
+  firmwareDownloads: number;
+  /** Firmware body bytes received (resumed ranges included). */
+  firmwareBytes: number;
+  /** Upgrades that failed on the device: download error, size/MD5 mismatch, `bad-checksum`. */
+  upgradeFailures: number;
   datagramsSent: number;
   datagramsReceived: number;
   bytesSent: number;
@@ -100,6 +106,9 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "ptzActions",
   "reboots",
   "firmwareChanges",
+  "firmwareDownloads",
+  "firmwareBytes",
+  "upgradeFailures",
   "datagramsSent",
   "datagramsReceived",
   "bytesSent",

@@ -6,6 +6,8 @@ import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../shared/clock.ts";
 import { ApiError, type ErrorCode } from "../shared/errors.ts";
 import type { Logger } from "../shared/logger.ts";
+import type { CampaignsService } from "../upgrades/campaigns-service.ts";
+import type { FirmwareService } from "../upgrades/firmware-service.ts";
 import { registerAlarmRoutes } from "./alarm-routes.ts";
 import type { AlarmsReadRepository } from "./alarms-repository.ts";
 import { createAlarmsService } from "./alarms-service.ts";
@@ -18,6 +20,7 @@ import { type ApiConfig, DEFAULT_API_CONFIG } from "./config.ts";
 import { registerDeviceRoutes } from "./device-routes.ts";
 import { createDevicesService } from "./devices-service.ts";
 import { errorBody, errorResponses, validationError } from "./errors.ts";
+import { registerFirmwareRoutes } from "./firmware-routes.ts";
 import { createMediaUrlSigner, type MediaUrlSigner } from "./media-urls.ts";
 import type {
   AgentQueue,
@@ -27,6 +30,7 @@ import type {
   PresenceRepository,
 } from "./ports.ts";
 import { Health } from "./schemas.ts";
+import { registerUpgradeRoutes } from "./upgrade-routes.ts";
 
 /**
  * The HTTP API as a Hono app built by a factory (style: Hono/Fastify), separate from whatever
@@ -59,6 +63,8 @@ export interface ApiDeps {
    * and this is absent; the local runner passes its bearer-token check.
    */
   readonly auth?: MiddlewareHandler;
+  /** Firmware store and upgrade campaigns (issue 6); their routes exist only when given. */
+  readonly upgrades?: { firmware: FirmwareService; campaigns: CampaignsService };
 }
 
 export const API_TITLE = "EHOME cloud API";
@@ -169,6 +175,11 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       clock: deps.clock,
     }),
   );
+
+  if (deps.upgrades) {
+    registerFirmwareRoutes(app, deps.upgrades.firmware);
+    registerUpgradeRoutes(app, deps.upgrades.campaigns);
+  }
 
   app.openapi(
     createRoute({

@@ -16,6 +16,7 @@ import {
   tableNamesFromEnv,
 } from "../shared/env.ts";
 import { createLogger, parseLogLevel } from "../shared/logger.ts";
+import { createApiUpgradesFromEnv } from "../upgrades/compose.ts";
 import { createAgentQueue, createAgentsRepository } from "./agents-repository.ts";
 import { createAlarmsReadRepository } from "./alarms-repository.ts";
 import { type ApiDeps, createApp } from "./app.ts";
@@ -56,6 +57,7 @@ export function createApiDepsFromEnv(
   const documentClient = createDocumentClient(aws);
   const sqs = createSqsClient(aws);
   const s3 = createS3ClientFromEnv(env);
+  const upgrades = createApiUpgradesFromEnv(env, { documentClient, clock: systemClock, logger });
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
     ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
@@ -78,8 +80,10 @@ export function createApiDepsFromEnv(
     clock: systemClock,
     logger,
     ...(Object.keys(config).length > 0 ? { config } : {}),
+    ...(upgrades ? { upgrades } : {}),
     ...extra,
     close: () => {
+      upgrades?.close();
       documentClient.destroy();
       sqs.destroy();
       s3.destroy();

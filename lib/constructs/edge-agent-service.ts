@@ -9,6 +9,7 @@ import {
   ContainerImage,
   CpuArchitecture,
   Protocol as EcsProtocol,
+  type Secret as EcsSecret,
   FargateService,
   FargateTaskDefinition,
   LinuxParameters,
@@ -36,6 +37,8 @@ export interface EdgeAgentServiceProps {
    * `EHOME_PUBLIC_HOST`: the load balancer's first Elastic IP, which only it knows.
    */
   readonly environment: Record<string, string>;
+  /** Secrets injected as environment variables by ECS (never in the task definition in clear). */
+  readonly secrets?: Record<string, EcsSecret>;
   readonly desiredCount: number;
   readonly cpuArch: AgentCpuArch;
   /** Source range allowed on the device ports (signalling, alarms, device HTTP, media). */
@@ -143,6 +146,7 @@ export class EdgeAgentService extends Construct {
         // sees its own address as destination), so it announces the first.
         [ENV.EHOME_PUBLIC_HOST]: announced.attrPublicIp,
       },
+      ...(props.secrets ? { secrets: props.secrets } : {}),
       logging: new AwsLogDriver({ streamPrefix: "agent", logGroup }),
       // tini as PID 1: signals reach Node, zombies are reaped.
       linuxParameters: new LinuxParameters(this, "LinuxParameters", { initProcessEnabled: true }),
@@ -182,7 +186,7 @@ export class EdgeAgentService extends Construct {
     Validations.of(taskDefinition).acknowledge({
       id: "AwsSolutions-ECS2",
       reason:
-        "The environment holds only resource names, queue URLs and port numbers from lib/contracts/env.ts, no secrets; the agent has no secrets to inject.",
+        "The environment holds only resource names, queue URLs and port numbers from lib/contracts/env.ts; the one secret (the firmware token key) is injected from Secrets Manager through `secrets`.",
     });
 
     this.securityGroup = new SecurityGroup(this, "SecurityGroup", {

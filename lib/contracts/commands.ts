@@ -14,6 +14,8 @@ export const COMMAND_TYPES = [
   "ptz",
   "time-sync",
   "capture",
+  /** Sent by the upgrade engine only (not accepted by `POST /devices/{id}/commands`). */
+  "firmware-update",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -111,6 +113,29 @@ export const CommandParams = {
         .optional(),
       /** `Quality`: 0 best, 1 better, 2 normal. */
       quality: z.number().int().min(0).max(2).optional(),
+    })
+    .strict(),
+  /**
+   * `UPDATE` (ehome-2.0 §6, §8): the agent sends `URL` = `firmwareUrl(publicHost, httpPort, token)`
+   * with `FileSize`, `MD5` and `Version`. The token comes from `mintFirmwareToken` (upgrades.ts).
+   * A 200 reply means "download starting"; the command succeeds then, and the upgrade's outcome
+   * follows from progress events and the device's re-REGISTER with `version`.
+   */
+  "firmware-update": z
+    .object({
+      token: z
+        .string()
+        .min(1)
+        .max(400)
+        .regex(/^[A-Za-z0-9._-]+$/),
+      fileSize: z.number().int().positive(),
+      /** Lower-case hex MD5 of the image; sent when known. */
+      md5: z
+        .string()
+        .regex(/^[0-9a-f]{32}$/)
+        .optional(),
+      /** The `FirmwareVersion` the device reports after the upgrade. */
+      version: z.string().min(1).max(64),
     })
     .strict(),
 } as const satisfies Record<CommandType, z.ZodType>;

@@ -18,6 +18,12 @@ export const ENV = {
   ALARM_MEDIA_TABLE: "ALARM_MEDIA_TABLE",
   /** Physical name of the captures table (`TABLES.captures`). */
   CAPTURES_TABLE: "CAPTURES_TABLE",
+  /** Physical name of the firmware table (`TABLES.firmware`). */
+  FIRMWARE_TABLE: "FIRMWARE_TABLE",
+  /** Physical name of the upgrade campaigns table (`TABLES.campaigns`). */
+  CAMPAIGNS_TABLE: "CAMPAIGNS_TABLE",
+  /** Physical name of the per-device upgrade executions table (`TABLES.executions`). */
+  EXECUTIONS_TABLE: "EXECUTIONS_TABLE",
   /** URL of the device-events queue (agent → registry function). */
   DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
   /** URL of the command-results queue (agent → command-results function). */
@@ -28,6 +34,15 @@ export const ENV = {
   AGENT_QUEUE_PREFIX: "AGENT_QUEUE_PREFIX",
   /** Name of the private media bucket (pictures, videos, downloads, firmware). */
   MEDIA_BUCKET: "MEDIA_BUCKET",
+  /** URL of the upgrade-events queue (agent → upgrades function; `UPGRADE_EVENTS_QUEUE`). */
+  UPGRADE_EVENTS_QUEUE_URL: "UPGRADE_EVENTS_QUEUE_URL",
+  /**
+   * Key of the firmware download tokens (upgrades.ts): hex or base64, ≥ 32 bytes. The engine mints
+   * with it, the agent verifies with it. On AWS a Secrets Manager secret (data stack): the agent
+   * container gets it as an ECS `secrets` entry, the upgrades function through a deploy-time
+   * dynamic reference; `npm start` generates one per start.
+   */
+  FIRMWARE_TOKEN_KEY: "FIRMWARE_TOKEN_KEY",
 
   // Edge agent only. These follow the agent's `EHOME_*` convention (edge-agent/config.ts,
   // docs/configuration.md); the edge stack sets them on the container.

@@ -9,3 +9,4 @@ export * from "./ports.ts";
 export * from "./queues.ts";
 export * from "./storage.ts";
 export * from "./tables.ts";
+export * from "./upgrades.ts";

@@ -71,6 +71,25 @@ const alarmEventsConsumer = {
   timeoutSeconds: 30,
 } as const satisfies ConsumerDefinition;
 
+const upgradeEventsConsumer = {
+  handler: "upgrades",
+  batchSize: 25,
+  maxBatchingWindowSeconds: 1,
+  reportBatchItemFailures: true,
+  timeoutSeconds: 30,
+} as const satisfies ConsumerDefinition;
+
+/** Agent → upgrades function: `UpgradeProgressEvent`s (upgrades.ts); `QUEUES.upgradeEvents`. */
+export const UPGRADE_EVENTS_QUEUE = {
+  logicalId: "UpgradeEvents",
+  localName: "upgrade-events",
+  envVar: ENV.UPGRADE_EVENTS_QUEUE_URL,
+  visibilityTimeoutSeconds: visibilityTimeoutFor(upgradeEventsConsumer),
+  retentionSeconds: 4 * DAY,
+  deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
+  consumer: upgradeEventsConsumer,
+} as const satisfies QueueDefinition;
+
 export const QUEUES = {
   /** Agent → registry function: registered / online / offline / address / firmware / last-seen. */
   deviceEvents: {
@@ -105,6 +124,8 @@ export const QUEUES = {
     deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
     consumer: alarmEventsConsumer,
   },
+  /** Agent → upgrades function: bytes served per download, the devices' `UPGRADESTATUS`. */
+  upgradeEvents: UPGRADE_EVENTS_QUEUE,
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueKey = keyof typeof QUEUES;

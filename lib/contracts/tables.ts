@@ -174,6 +174,39 @@ export const TABLES = {
     ttlAttribute: "expiresAt",
     defaultTtlSeconds: 30 * DAY,
   },
+  /** Firmware images: version, models, size, SHA-256/MD5, `uploading | available | rejected`. */
+  firmware: {
+    logicalId: "Firmware",
+    envVar: ENV.FIRMWARE_TABLE,
+    partitionKey: { name: "firmwareId", type: "S" },
+    indexes: [],
+  },
+  /**
+   * Upgrade campaigns: targets snapshot size, rollout, retries, abort criteria, the persisted
+   * token bucket. `active` is set ("1") only while the campaign still has work, so the sparse
+   * `byActive` index is exactly what the engine's tick must look at.
+   */
+  campaigns: {
+    logicalId: "Campaigns",
+    envVar: ENV.CAMPAIGNS_TABLE,
+    partitionKey: { name: "campaignId", type: "S" },
+    indexes: [
+      {
+        indexName: "byActive",
+        partitionKey: { name: "active", type: "S" },
+        sortKey: { name: "createdAt", type: "S" },
+        projection: { include: ["firmwareId", "state"] },
+      },
+    ],
+  },
+  /** One item per (campaign, device): state, attempt, command, deadline, bytes served. */
+  executions: {
+    logicalId: "Executions",
+    envVar: ENV.EXECUTIONS_TABLE,
+    partitionKey: { name: "campaignId", type: "S" },
+    sortKey: { name: "deviceId", type: "S" },
+    indexes: [],
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;
@@ -188,6 +221,7 @@ export const ALARMS_OPEN_BY_DEADLINE_INDEX = TABLES.alarms.indexes[2].indexName;
 export const ALARMS_LIST_SHARD = "all";
 /** The one value of `openShard`, present only while an alarm is `open`. */
 export const ALARMS_OPEN_SHARD = "open";
+export const CAMPAIGNS_BY_ACTIVE_INDEX = TABLES.campaigns.indexes[0].indexName;
 
 // Key builders -------------------------------------------------------------------------------
 

@@ -63,6 +63,9 @@ export class ApiStack extends Stack {
         [ENV.CAPTURES_TABLE]: tables.captures.tableName,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
+        [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
+        [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
+        [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
       },
     });
     const fn = this.apiFunction.function;
@@ -74,6 +77,9 @@ export class ApiStack extends Stack {
     // Alarm listings and details; captures are created here and closed by the alarms function.
     grantTable(role, tables.alarms, TABLES.alarms, "read");
     grantTable(role, tables.captures, TABLES.captures, "readWrite");
+    grantTable(role, tables.firmware, TABLES.firmware, "readWrite");
+    grantTable(role, tables.campaigns, TABLES.campaigns, "readWrite");
+    grantTable(role, tables.executions, TABLES.executions, "readWrite");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

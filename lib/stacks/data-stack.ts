@@ -21,6 +21,7 @@ import {
   ObjectOwnership,
   StorageClass,
 } from "aws-cdk-lib/aws-s3";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import type { ObjectsGrantTarget } from "../constructs/grants.ts";
 import { MEDIA_LIFECYCLE, MEDIA_PREFIXES } from "../contracts/storage.ts";
@@ -50,6 +51,11 @@ function attribute(key: KeyAttribute) {
 export class DataStack extends Stack {
   public readonly tables: Record<TableKey, Table>;
   public readonly mediaBucket: Bucket;
+  /**
+   * Key of the firmware download tokens (`ENV.FIRMWARE_TOKEN_KEY`, lib/contracts/upgrades.ts):
+   * the upgrades function mints with it, the agents verify with it.
+   */
+  public readonly firmwareTokenKey: Secret;
   public readonly accessLogsBucket: Bucket;
   /** Fixed-name export of the media bucket ARN (see `mediaObjects`). */
   public readonly mediaBucketArnExportName: string;
@@ -129,6 +135,18 @@ export class DataStack extends Stack {
           "Object Lock would make pictures, downloads and firmware undeletable for the retention period; lifecycle expiry and user deletes must work. Versioning protects against accidental overwrite.",
       },
     );
+
+    // 64 random alphanumerics: parsed as base64 (48 bytes), above the 32-byte minimum.
+    this.firmwareTokenKey = new Secret(this, "FirmwareTokenKey", {
+      description: "Signs firmware download tokens (upgrade engine mints, edge agents verify)",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.firmwareTokenKey).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "Rotation is not built: the agents and the upgrades function read the key at start, so a rotated key would refuse outstanding download tokens (they live at most one per-device timeout) until every reader restarts.",
+    });
 
     this.mediaBucketArnExportName = `${this.stackName}-MediaBucketArn`;
     new CfnOutput(this, "MediaBucketArn", {

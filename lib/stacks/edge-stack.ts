@@ -1,6 +1,6 @@
 import { CfnOutput, Fn, Stack, type StackProps } from "aws-cdk-lib";
 import { FlowLogDestination, FlowLogTrafficType, SubnetType, Vpc } from "aws-cdk-lib/aws-ec2";
-import { Cluster, ContainerInsights } from "aws-cdk-lib/aws-ecs";
+import { Cluster, ContainerInsights, Secret as EcsSecret } from "aws-cdk-lib/aws-ecs";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { type AgentCpuArch, EdgeAgentService } from "../constructs/edge-agent-service.ts";
@@ -98,12 +98,16 @@ export class EdgeStack extends Stack {
       cpuArch: props.agentCpuArch,
       deviceCidr: props.deviceCidr,
       viewerCidr: props.viewerCidr,
+      secrets: {
+        [ENV.FIRMWARE_TOKEN_KEY]: EcsSecret.fromSecretsManager(props.data.firmwareTokenKey),
+      },
       environment: {
         [ENV.DEVICES_TABLE]: tables.devices.tableName,
         [ENV.AGENTS_TABLE]: tables.agents.tableName,
         [ENV.DEVICE_EVENTS_QUEUE_URL]: queues.deviceEvents.queue.queueUrl,
         [ENV.COMMAND_RESULTS_QUEUE_URL]: queues.commandResults.queue.queueUrl,
         [ENV.ALARM_EVENTS_QUEUE_URL]: queues.alarmEvents.queue.queueUrl,
+        [ENV.UPGRADE_EVENTS_QUEUE_URL]: queues.upgradeEvents.queue.queueUrl,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
         [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
@@ -131,6 +135,7 @@ export class EdgeStack extends Stack {
     queues.deviceEvents.queue.grantSendMessages(role);
     queues.commandResults.queue.grantSendMessages(role);
     queues.alarmEvents.queue.grantSendMessages(role);
+    queues.upgradeEvents.queue.grantSendMessages(role);
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
     // Uploads and recordings in, firmware out.
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");

@@ -4,7 +4,7 @@ import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
 import { EhomeFunction } from "../constructs/function-defaults.ts";
-import { grantTable } from "../constructs/grants.ts";
+import { AGENT_QUEUE_SENDER_ACTIONS, grantAgentQueues, grantTable } from "../constructs/grants.ts";
 import type { QueueWithDlq } from "../constructs/queue-with-dlq.ts";
 import { ENV } from "../contracts/env.ts";
 import { QUEUES } from "../contracts/queues.ts";
@@ -15,11 +15,14 @@ import type { MessagingStack } from "./messaging-stack.ts";
 export interface FunctionsStackProps extends StackProps {
   readonly data: DataStack;
   readonly messaging: MessagingStack;
+  /** Name prefix of the per-agent command queues: the upgrades function sends commands there. */
+  readonly agentQueuePrefix: string;
 }
 
 /**
- * The queue-driven functions: registry (device events), command-results, and alarms (alarm and
- * media events, plus a deadline sweep every minute). The api function
+ * The queue-driven functions: registry (device events), command-results, alarms (alarm and
+ * media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
+ * engine's tick every minute). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
@@ -29,6 +32,7 @@ export class FunctionsStack extends Stack {
   public readonly alarms: EhomeFunction;
   /** Runs the alarms function's deadline sweep (`open` past deadline → `partial`). */
   public readonly alarmSweep: Rule;
+  public readonly upgrades: EhomeFunction;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -87,6 +91,41 @@ export class FunctionsStack extends Stack {
       description: "Moves alarms still open past their media deadline to partial",
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(this.alarms.function, { retryAttempts: 0 })],
+    });
+
+    // Upgrade engine (issue 6): progress events from the queue, and a tick every minute.
+    this.upgrades = new EhomeFunction(this, "Upgrades", {
+      feature: QUEUES.upgradeEvents.consumer.handler,
+      description: "Upgrade campaigns: dispatch, progress, outcomes (schedule + upgrade-events)",
+      timeout: Duration.seconds(QUEUES.upgradeEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.DEVICES_TABLE]: tables.devices.tableName,
+        [ENV.PRESENCE_TABLE]: tables.presence.tableName,
+        [ENV.COMMANDS_TABLE]: tables.commands.tableName,
+        [ENV.AGENTS_TABLE]: tables.agents.tableName,
+        [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
+        [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
+        [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
+        [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
+        // A CloudFormation dynamic reference, resolved at deploy time: the key is never in the
+        // template (it is in the function's configuration, readable with
+        // lambda:GetFunctionConfiguration; no Secrets Manager client is bundled yet).
+        [ENV.FIRMWARE_TOKEN_KEY]: props.data.firmwareTokenKey.secretValue.unsafeUnwrap(),
+      },
+    });
+    const upgradesRole = this.upgrades.role;
+    grantTable(upgradesRole, tables.devices, TABLES.devices, "read");
+    grantTable(upgradesRole, tables.agents, TABLES.agents, "read");
+    grantTable(upgradesRole, tables.commands, TABLES.commands, "readWrite");
+    grantTable(upgradesRole, tables.firmware, TABLES.firmware, "read");
+    grantTable(upgradesRole, tables.campaigns, TABLES.campaigns, "readWrite");
+    grantTable(upgradesRole, tables.executions, TABLES.executions, "readWrite");
+    grantAgentQueues(upgradesRole, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
+    consume(this.upgrades, queues.upgradeEvents);
+    new Rule(this, "UpgradesTick", {
+      description: "Runs the upgrade engine's tick",
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.upgrades.function, { retryAttempts: 0 })],
     });
   }
 }

@@ -248,7 +248,8 @@ describe("functions", () => {
     STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
 
   it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
-    expect(allFunctions()).toHaveLength(4);
+    // api, registry, command-results, alarms, upgrades
+    expect(allFunctions()).toHaveLength(5);
     for (const [id, fn] of allFunctions()) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: "nodejs22.x",
@@ -259,6 +260,25 @@ describe("functions", () => {
     }
   });
 
+  it("tick the upgrade engine every minute; its token key comes from Secrets Manager, never in clear", () => {
+    const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", "UpgradesFunction");
+    // One rule per scheduled function (the alarms sweep has its own, tested below).
+    const rules = resourcesOf(s.json.functions, "AWS::Events::Rule").filter(([, r]) =>
+      JSON.stringify(r.Properties!.Targets).includes(fnId),
+    );
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]![1].Properties!;
+    expect(rule.ScheduleExpression).toBe("rate(1 minute)");
+    expect(JSON.stringify(rule.Targets)).toContain(fnId);
+    const vars = (
+      s.json.functions.Resources[fnId]!.Properties!.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+    expect(JSON.stringify(vars[ENV.FIRMWARE_TOKEN_KEY])).toContain("resolve:secretsmanager");
+    expect(resourcesOf(s.json.data, "AWS::SecretsManager::Secret")).toHaveLength(1);
+  });
+
   it("consume each queue with the contract's batch settings and partial batch failures", () => {
     for (const key of QUEUE_KEYS) {
       const def = QUEUES[key];
@@ -266,6 +286,7 @@ describe("functions", () => {
         registry: "Registry",
         "command-results": "CommandResults",
         alarms: "Alarms",
+        upgrades: "Upgrades",
       }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
@@ -414,7 +435,7 @@ describe("least privilege", () => {
     expect(g.filter((x) => tableRes("alarmMedia").test(x.resource))).toEqual([]);
   });
 
-  it("the agent manages only queues under its prefix and sends to the two static queues", () => {
+  it("the agent manages only queues under its prefix and sends to the static queues", () => {
     const g = grantsOf("edge", "AgentTaskRole");
     const prefixArn = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:ehome-agent-cmd-*";
     // What edge-agent/cloud/agent-queue.ts calls: SetQueueAttributes converges an existing queue;
@@ -670,6 +691,7 @@ describe("edge stack", () => {
         ENV.DEVICE_EVENTS_QUEUE_URL,
         ENV.COMMAND_RESULTS_QUEUE_URL,
         ENV.ALARM_EVENTS_QUEUE_URL,
+        ENV.UPGRADE_EVENTS_QUEUE_URL,
         ENV.AGENT_QUEUE_PREFIX,
         ENV.MEDIA_BUCKET,
         ENV.EHOME_SIGNAL_PORT,

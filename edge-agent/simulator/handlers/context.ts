@@ -1,6 +1,6 @@
 import type { CatalogueView } from "../../signalling/catalogue.ts";
 import type { PlatformRequestMessage, XmlElement } from "../../signalling/codec/index.ts";
-import type { ResolvedOptions } from "../options.ts";
+import type { ResolvedOptions, UpgradeFault } from "../options.ts";
 import type { DeviceProfile } from "../profile.ts";
 import type { Random } from "../random.ts";
 
@@ -27,12 +27,27 @@ export interface DeviceData {
   pendingFirmware: string | null;
 }
 
+/** An UPDATE to carry out (ehome-2.0 §8 row UPDATE). */
+export interface UpgradeJob {
+  url: string;
+  fileSize: number | undefined;
+  md5: string | undefined;
+  version: string;
+}
+
 /** What a handler may do beyond answering. */
 export interface DeviceActions {
   /** Answered REBOOT: go silent for `silenceMs`, then boot (and re-register). */
   reboot(silenceMs: number): void;
   /** Answered UPDATE: flash for `afterMs` (negative = wait for REBOOT), then boot into `version`. */
   upgrade(version: string, afterMs: number): void;
+  /** The upgrade fault this device plays (`upgradeFault` for a `upgradeFaultRate` share). */
+  upgradeFault(): UpgradeFault;
+  /**
+   * Answered UPDATE with `upgradeDownload`: fetch `url`, check size and MD5, then go offline for
+   * `upgradeMs` and boot into `version` (or report FAILED and stay).
+   */
+  downloadUpgrade(job: UpgradeJob): void;
   /** One PTZ movement performed (counted once per Sequence). */
   ptzAction(): void;
   /** Answered MANUALSNAP with SendTo 1: upload a picture named `picId` (ehome-2.0 §8). */

@@ -1,7 +1,7 @@
 import { readFields } from "../../signalling/codec/index.ts";
 import { parseDeviceTime, parseTimeZone } from "./clock.ts";
 import type { CommandHandler } from "./context.ts";
-import { badRequest, ok } from "./status.ts";
+import { badRequest, ok, operFailed } from "./status.ts";
 
 /** ehome-2.0 §8 (provisional REBOOT): answer 200, then go silent and re-register. */
 export const reboot: CommandHandler = (ctx) => ({
@@ -23,14 +23,26 @@ export const adjustTime: CommandHandler = (ctx, request) => {
 };
 
 /**
- * ehome-2.0 §8 (UPDATE with an HTTP URL, provisional): 200 means "download starting". Fetching the
- * file arrives with the firmware issue; for now the device flashes for `upgradeMs` and boots into
- * `Version` (or, without one, its current version with an `-upgraded` suffix).
+ * ehome-2.0 §8 (UPDATE with an HTTP URL, provisional): 200 means "download starting". With
+ * `upgradeDownload` the device fetches `URL` for real and checks `FileSize` / `MD5` (device.ts);
+ * otherwise it flashes for `upgradeMs` and boots into `Version` (or, without one, its current
+ * version with an `-upgraded` suffix). The `refuse` fault answers 401 "System Oper Faild." (§3.4).
  */
 export const update: CommandHandler = (ctx, request) => {
   const f = readFields(request.params, ctx.view.commands.update.params);
   if (!f.url) return badRequest("URL missing");
+  if (ctx.actions.upgradeFault() === "refuse") return operFailed();
   const version = f.version || `${ctx.device.profile.firmwareVersion}-upgraded`;
+  if (ctx.options.upgradeDownload) {
+    const fileSize = f.fileSize === undefined ? undefined : Number(f.fileSize);
+    if (fileSize !== undefined && !(Number.isSafeInteger(fileSize) && fileSize >= 0)) {
+      return badRequest("FileSize invalid");
+    }
+    const md5 = f.md5?.trim().toLowerCase();
+    if (md5 !== undefined && !/^[0-9a-f]{32}$/.test(md5)) return badRequest("MD5 invalid");
+    const job = { url: f.url, fileSize, md5, version };
+    return { ...ok(), afterReply: () => ctx.actions.downloadUpgrade(job) };
+  }
   ctx.device.pendingFirmware = version;
   return { ...ok(), afterReply: () => ctx.actions.upgrade(version, ctx.options.upgradeMs) };
 };

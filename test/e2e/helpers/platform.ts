@@ -36,6 +36,8 @@ export interface PlatformFixtureOptions {
   env?: LocalPlatformOptions["env"];
   /** See `LocalPlatformOptions.alarmSweepIntervalMs`. */
   alarmSweepIntervalMs?: number;
+  /** Upgrade engine tick interval (`LocalPlatformOptions.upgradesTickMs`). */
+  upgradesTickMs?: number;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -99,6 +101,7 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         ...(options.alarmSweepIntervalMs === undefined
           ? {}
           : { alarmSweepIntervalMs: options.alarmSweepIntervalMs }),
+        ...(options.upgradesTickMs === undefined ? {} : { upgradesTickMs: options.upgradesTickMs }),
       },
       { log },
     );

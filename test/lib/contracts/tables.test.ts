@@ -26,6 +26,9 @@ describe("table definitions", () => {
       "alarms",
       "alarmMedia",
       "captures",
+      "firmware",
+      "campaigns",
+      "executions",
     ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);
