@@ -7,9 +7,11 @@ import { eventually, usePlatform } from "./helpers/platform.ts";
  * presigned URL and verified, a campaign over 50 devices of which some fail (bad checksum with
  * UPGRADESTATUS FAILED, UPDATE refused) and some never come online; the engine ticks every
  * 300 ms, simulators download the image from the agent's /fw/ route for real, flash, and
- * re-register with the new version. (The issue's 500-device run is the same test with bigger
- * numbers; it is a bench, not part of the suite.)
+ * re-register with the new version. `EHOME_UPGRADE_E2E_SCALE=10` multiplies every group, rate and
+ * concurrency (500 devices: the issue's run; a bench, not part of the default suite).
  */
+
+const SCALE = Math.max(1, Number(process.env.EHOME_UPGRADE_E2E_SCALE ?? "1") || 1);
 
 const p = usePlatform({
   agentEnv: { EHOME_PUBLIC_HOST: "127.0.0.1", EHOME_KEEPALIVE_SECONDS: "1" },
@@ -23,7 +25,9 @@ const NEW = "V5.6.0 build 260101";
 type Json = any;
 
 describe("upgrade campaign with the simulator", () => {
-  it("reaches the right final counts; succeeded devices list the new version; bytes served = image size", async () => {
+  it("reaches the right final counts; succeeded devices list the new version; bytes served = image size", {
+    timeout: 90_000 * SCALE,
+  }, async () => {
     const image = randomBytes(48_000);
     const created = await p().api<Json>("POST", "/firmware", {
       version: NEW,
@@ -40,24 +44,24 @@ describe("upgrade campaign with the simulator", () => {
     );
 
     const common = { upgradeDownload: true, upgradeMs: 200, firmwareVersion: OLD };
-    const good = await p().simulator({ ...common, devices: 40, idPrefix: "ok-" });
+    const good = await p().simulator({ ...common, devices: 40 * SCALE, idPrefix: "ok-" });
     const badSum = await p().simulator({
       ...common,
-      devices: 4,
+      devices: 4 * SCALE,
       idPrefix: "sum-",
       upgradeFault: "bad-checksum",
       upgradeStatus: true,
     });
     const refuse = await p().simulator({
       ...common,
-      devices: 3,
+      devices: 3 * SCALE,
       idPrefix: "ref-",
       upgradeFault: "refuse",
     });
     const sims = [good, badSum, refuse];
     await Promise.all(sims.map((s) => s.start()));
     await Promise.all(sims.map((s) => s.waitFor("all-online", 15_000)));
-    const offline = ["off-1", "off-2", "off-3"];
+    const offline = Array.from({ length: 3 * SCALE }, (_, i) => `off-${i + 1}`);
     for (const id of offline) {
       expect((await p().api("PUT", `/devices/${id}`, { allowed: true })).status).toBeLessThan(300);
     }
@@ -70,17 +74,17 @@ describe("upgrade campaign with the simulator", () => {
         );
         return states.every((s) => s === "online") ? true : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 200 },
+      { timeoutMs: 15_000 * SCALE, intervalMs: 200 },
     );
     const started = await p().api<Json>("POST", "/upgrades", {
       firmwareId,
       targets: { deviceIds: [...onlineIds, ...offline] },
-      rollout: { maxPerMinute: 600, maxConcurrent: 20 },
+      rollout: { maxPerMinute: 600 * SCALE, maxConcurrent: 20 * SCALE },
       timeoutSeconds: 10,
       abort: [{ failureType: "any", thresholdPercent: 60, minExecuted: 10 }],
     });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
-    expect(started.body.counts.queued).toBe(50);
+    expect(started.body.counts.queued).toBe(50 * SCALE);
     const id = started.body.campaignId;
 
     // In-flight devices never exceed maxConcurrent while it runs.
@@ -88,15 +92,15 @@ describe("upgrade campaign with the simulator", () => {
       async () => {
         const view = (await p().api<Json>("GET", `/upgrades/${id}`)).body;
         const c = view.counts;
-        expect(c.sent + c.downloading + c.upgrading).toBeLessThanOrEqual(20);
+        expect(c.sent + c.downloading + c.upgrading).toBeLessThanOrEqual(20 * SCALE);
         return view.state === "completed" ? view : undefined;
       },
-      { timeoutMs: 45_000, intervalMs: 250 },
+      { timeoutMs: 45_000 * SCALE, intervalMs: 250 },
     );
     expect(final.counts).toMatchObject({
-      succeeded: 40,
-      failed: 7,
-      "timed-out": 3,
+      succeeded: 40 * SCALE,
+      failed: 7 * SCALE,
+      "timed-out": 3 * SCALE,
       queued: 0,
       canceled: 0,
     });
@@ -113,7 +117,7 @@ describe("upgrade campaign with the simulator", () => {
       executions.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor);
-    expect(executions).toHaveLength(50);
+    expect(executions).toHaveLength(50 * SCALE);
     const byId = new Map(executions.map((e) => [e.deviceId, e]));
     for (const d of good.devices) {
       expect(byId.get(d.id)).toMatchObject({ state: "succeeded", bytesServed: image.length });
