@@ -28,7 +28,7 @@ interface BenchmarkEntry {
   args?: string[];
 }
 
-const BENCHMARKS: BenchmarkEntry[] = [{ name: "signalling" }];
+const BENCHMARKS: BenchmarkEntry[] = [{ name: "signalling" }, { name: "media" }];
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const DOC = join(root, "docs", "BENCHMARKS.md");
