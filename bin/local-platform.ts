@@ -311,7 +311,11 @@ export function createLocalPlatform(
         events: c.events,
         provisioning: c.provisioning,
         reports: {
-          report: (r) => (r.kind === "upgradeStatus" ? progress.report(r) : alarmReports.report(r)),
+          report: (r) => {
+            if (r.kind === "upgradeStatus") return progress.report(r);
+            if (r.kind === "alarm") progress.report(r); // AlarmType 18 fails an upgrade
+            return alarmReports.report(r);
+          },
         },
         upgrades: {
           sending: (deviceId, token) => progress.sending(deviceId, token),

@@ -7,7 +7,7 @@ import {
 import { createRateLimiter, type Logger, silentLogger } from "../log.ts";
 import type { DeviceReport, ReportSink } from "../ports.ts";
 import { DEFAULT_VIEW } from "../signalling/catalogue.ts";
-import { readFields } from "../signalling/codec/index.ts";
+import { childText, readFields } from "../signalling/codec/index.ts";
 
 /**
  * Upgrade progress seen by the agent (issue 6 item 5), as `UpgradeProgressEvent`s for the upgrades
@@ -58,7 +58,10 @@ export interface UpgradeProgress extends ReportSink {
   sending(deviceId: string, token: string): void;
   /** A verified download of the object from byte `start` begins: counts what it sends. */
   download(claims: FirmwareTokenClaims, totalBytes: number, start?: number): DownloadCounter;
-  /** Handles `upgradeStatus` reports; others are ignored. Never throws. */
+  /**
+   * Handles `upgradeStatus` reports and upgrade-failed alarms (AlarmType 18); others are ignored.
+   * Never throws.
+   */
   report(report: DeviceReport): void;
   counters(): UpgradeProgressCounters;
   /** Flushes pending throttled events and stops timers. Idempotent. */
@@ -80,6 +83,8 @@ interface Download {
 }
 
 const fields = DEFAULT_VIEW.commands.upgradeStatus.params;
+/** `AlarmType` of the device's upgrade-failed alarm (issue 6). */
+export const UPGRADE_FAILED_ALARM_TYPE = "18";
 
 /** Sorted, disjoint ranges covering the same bytes. */
 function merge(ranges: readonly { from: number; to: number }[]): { from: number; to: number }[] {
@@ -208,6 +213,25 @@ export function createUpgradeProgress(
     },
 
     report(r) {
+      if (r.kind === "alarm") {
+        // Issue 6: the upgrade-failed alarm (AlarmType 18) fails the device's upgrade like an
+        // UPGRADESTATUS FAILED would; other alarms are not ours.
+        const alarmType = childText(r.params, DEFAULT_VIEW.commands.alarm.params.alarmType!);
+        const campaign = campaignOf.get(r.deviceId);
+        if (alarmType?.trim() !== UPGRADE_FAILED_ALARM_TYPE || !campaign) return;
+        c.statusEvents++;
+        emit({
+          kind: "device-status",
+          deviceId: r.deviceId,
+          campaignId: campaign.campaignId,
+          ...(campaign.attempt === undefined ? {} : { attempt: campaign.attempt }),
+          agentId: config.agentId,
+          at: new Date(r.receivedAt).toISOString(),
+          status: "FAILED",
+          description: `upgrade-failed alarm (AlarmType ${UPGRADE_FAILED_ALARM_TYPE})`,
+        });
+        return;
+      }
       if (r.kind !== "upgradeStatus") return;
       const f = readFields(r.params, fields);
       const status = DeviceUpgradeStatus.safeParse(f.status?.trim().toUpperCase());

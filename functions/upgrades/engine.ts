@@ -513,9 +513,10 @@ export function createUpgradeEngine(deps: EngineDeps) {
     },
 
     /**
-     * Hook for the upgrade-failed alarm (alarm type 18, ehome-2.0 §2.8): the device's in-flight
-     * execution in any active campaign fails as `upgrade-failed`. The alarms function (not built
-     * yet) calls this; it only knows the device.
+     * The upgrade-failed alarm (alarm type 18) for a caller that knows only the device: its
+     * in-flight execution in any active campaign fails as `upgrade-failed`. Today the agent ties
+     * the alarm to its campaign itself and sends a `device-status` FAILED event
+     * (edge-agent/upgrades/progress.ts), which takes the same path through `observe`.
      */
     async deviceUpgradeFailedAlarm(
       deviceId: string,

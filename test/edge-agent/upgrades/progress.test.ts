@@ -173,6 +173,28 @@ describe("UPGRADESTATUS → device-status progress (ehome-2.0 §8 row UPGRADESTA
   });
 });
 
+describe("upgrade-failed alarm (AlarmType 18)", () => {
+  it("fails the device's upgrade under its campaign; other alarm types and unknown devices are ignored", () => {
+    const { progress: p, events } = tracker();
+    const alarm = (deviceId: string, alarmType: string) =>
+      p.report({
+        kind: "alarm",
+        deviceId,
+        sequence: 9,
+        address: "10.0.0.1:1",
+        params: buildFields(COMMANDS.alarm.params, { deviceId, alarmType, alarmAction: "0" }),
+        receivedAt: Date.now(),
+      });
+    alarm("cam-1", "18"); // no campaign known yet
+    p.download(claims, 100).end(false);
+    alarm("cam-1", "3");
+    alarm("cam-1", "18");
+    expect(events.filter((e) => e.kind === "device-status")).toMatchObject([
+      { deviceId: "cam-1", campaignId: "camp-7", status: "FAILED" },
+    ]);
+  });
+});
+
 describe("bytes-served throttling", () => {
   it("emits at most one event per interval while bytes flow, and one when a response ends", () => {
     vi.useFakeTimers();
