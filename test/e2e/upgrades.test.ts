@@ -80,7 +80,7 @@ describe("upgrade campaign with the simulator", () => {
       firmwareId,
       targets: { deviceIds: [...onlineIds, ...offline] },
       rollout: { maxPerMinute: 600 * SCALE, maxConcurrent: 20 * SCALE },
-      timeoutSeconds: 10,
+      timeoutSeconds: 10 * SCALE,
       abort: [{ failureType: "any", thresholdPercent: 60, minExecuted: 10 }],
     });
     expect(started.status, JSON.stringify(started.body)).toBe(201);
@@ -93,10 +93,11 @@ describe("upgrade campaign with the simulator", () => {
         const view = (await p().api<Json>("GET", `/upgrades/${id}`)).body;
         const c = view.counts;
         expect(c.sent + c.downloading + c.upgrading).toBeLessThanOrEqual(20 * SCALE);
-        return view.state === "completed" ? view : undefined;
+        return view.state === "running" ? undefined : view;
       },
-      { timeoutMs: 45_000 * SCALE, intervalMs: 250 },
+      { timeoutMs: 45_000 * SCALE, intervalMs: 250 * SCALE },
     );
+    expect(final.state).toBe("completed");
     expect(final.counts).toMatchObject({
       succeeded: 40 * SCALE,
       failed: 7 * SCALE,
