@@ -129,7 +129,7 @@ function printBanner(facts: {
     "  Device-facing ports",
     `    signalling   udp ${signal ? `${signal.host}:${signal.port}` : "NOT RUNNING"}   (point devices' EHOME server here; public host ${c.publicHost})`,
     `    alarms       udp ${facts.agent?.alarmAddress() ? `${facts.agent.alarmAddress()!.host}:${facts.agent.alarmAddress()!.port}` : "NOT RUNNING"}   (ALARM; announced in the REGISTER reply)`,
-    `    device HTTP  tcp ${facts.deviceHttp ? `${facts.deviceHttp.host}:${facts.deviceHttp.port}` : "NOT RUNNING"}   (GET /healthz, POST /pictures, POST /videos)`,
+    `    device HTTP  tcp ${facts.deviceHttp ? `${facts.deviceHttp.host}:${facts.deviceHttp.port}` : "NOT RUNNING"}   (GET /healthz, POST /pictures, POST /videos, GET /fw/<token>)`,
     `    media        tcp ${c.mediaPorts.min}-${c.mediaPorts.max}   (reserved for the media module; not served yet)`,
     "",
     `  Data           ${facts.dataDir}`,
