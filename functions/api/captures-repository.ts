@@ -1,12 +1,7 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
-import { captureKey } from "../../lib/contracts/tables.ts";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { TABLES } from "../../lib/contracts/tables.ts";
 import type { CaptureItem, CaptureState } from "../alarms/items.ts";
-import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
+import { createStateRecords } from "../shared/state-records.ts";
 
 /** The captures table as the API uses it (the alarms function moves captures to `ready`). */
 export interface CapturesRepository {
@@ -28,66 +23,17 @@ export function createCapturesRepository(
   config: { readonly capturesTable: string },
   deps: { documentClient: DynamoDBDocumentClient },
 ): CapturesRepository {
-  const db = deps.documentClient;
-  const TableName = config.capturesTable;
+  const records = createStateRecords<CaptureItem>(
+    {
+      tableName: config.capturesTable,
+      idAttribute: TABLES.captures.partitionKey.name,
+      label: "captures",
+    },
+    deps,
+  );
   return {
-    async create(item) {
-      try {
-        await db.send(
-          new PutCommand({
-            TableName,
-            Item: item,
-            ConditionExpression: "attribute_not_exists(#id)",
-            ExpressionAttributeNames: { "#id": "captureId" },
-          }),
-        );
-      } catch (error) {
-        throw new StorageError("captures.PutItem", error);
-      }
-    },
-
-    async get(captureId) {
-      try {
-        const out = await db.send(
-          new GetCommand({ TableName, Key: captureKey(captureId), ConsistentRead: true }),
-        );
-        return out.Item as CaptureItem | undefined;
-      } catch (error) {
-        throw new StorageError("captures.GetItem", error);
-      }
-    },
-
-    async update(captureId, from, changes) {
-      const names: Record<string, string> = { "#id": "captureId", "#state": "state" };
-      const values: Record<string, unknown> = {};
-      const sets: string[] = [];
-      Object.entries(changes).forEach(([attribute, value], i) => {
-        if (value === undefined) return;
-        names[`#c${i}`] = attribute;
-        values[`:c${i}`] = value;
-        sets.push(`#c${i} = :c${i}`);
-      });
-      const fromValues = from.map((state, i) => {
-        values[`:from${i}`] = state;
-        return `:from${i}`;
-      });
-      try {
-        const out = await db.send(
-          new UpdateCommand({
-            TableName,
-            Key: captureKey(captureId),
-            UpdateExpression: `SET ${sets.join(", ")}`,
-            ConditionExpression: `attribute_exists(#id) AND #state IN (${fromValues.join(", ")})`,
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-            ReturnValues: "ALL_NEW",
-          }),
-        );
-        return out.Attributes as CaptureItem;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return undefined;
-        throw new StorageError("captures.UpdateItem", error);
-      }
-    },
+    create: (item) => records.create(item),
+    get: (captureId) => records.get(captureId),
+    update: (captureId, from, changes) => records.transition(captureId, from, changes),
   };
 }
