@@ -1,9 +1,4 @@
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import {
   ALARMS_BY_DEVICE_INDEX,
   ALARMS_BY_RECEIVED_INDEX,
@@ -11,7 +6,7 @@ import {
   alarmKey,
 } from "../../lib/contracts/tables.ts";
 import type { AlarmItem } from "../alarms/items.ts";
-import { StorageError } from "../shared/errors.ts";
+import { batchGetItems, storageCall } from "../shared/batch-get.ts";
 import type { CursorKey } from "./cursor.ts";
 import type { Page } from "./ports.ts";
 
@@ -38,13 +33,7 @@ export interface AlarmsReadRepository {
 const MAX_READS_PER_PAGE = 10;
 const FILTERED_READ_SIZE = 100;
 
-async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new StorageError(operation, error);
-  }
-}
+const call = storageCall;
 
 export function createAlarmsReadRepository(
   config: { readonly alarmsTable: string },
@@ -54,22 +43,12 @@ export function createAlarmsReadRepository(
   const TableName = config.alarmsTable;
 
   const batchGet = async (ids: readonly string[]): Promise<Map<string, AlarmItem>> => {
-    const out = new Map<string, AlarmItem>();
-    for (let i = 0; i < ids.length; i += 100) {
-      let pending: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map(alarmKey);
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt > 8) throw new StorageError("alarms.BatchGetItem", "unprocessed keys remain");
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-        const res = await call("alarms.BatchGetItem", () =>
-          db.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: pending! } } })),
-        );
-        for (const item of (res.Responses?.[TableName] ?? []) as AlarmItem[]) {
-          out.set(item.alarmId, item);
-        }
-        pending = res.UnprocessedKeys?.[TableName]?.Keys as Record<string, unknown>[] | undefined;
-      }
-    }
-    return out;
+    const items = await batchGetItems<AlarmItem>(
+      db,
+      { name: TableName, label: "alarms" },
+      ids.map(alarmKey),
+    );
+    return new Map(items.map((item) => [item.alarmId, item]));
   };
 
   return {

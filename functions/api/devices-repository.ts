@@ -1,5 +1,4 @@
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -8,6 +7,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { DEVICES_BY_STATUS_INDEX, deviceKey } from "../../lib/contracts/tables.ts";
+import { batchGetItems, storageCall } from "../shared/batch-get.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
 import type { DeviceItem, PresenceItem } from "../shared/items.ts";
 import type { CursorKey } from "./cursor.ts";
@@ -20,13 +20,7 @@ import type { DevicesRepository, Page, PresenceRepository } from "./ports.ts";
 const MAX_READS_PER_PAGE = 10;
 const FILTERED_READ_SIZE = 100;
 
-async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new StorageError(operation, error);
-  }
-}
+const call = storageCall;
 
 export function createDevicesRepository(
   config: { readonly devicesTable: string },
@@ -37,24 +31,14 @@ export function createDevicesRepository(
 
   /** Whole items for index hits, by deviceId; deleted ones are absent. */
   const batchGet = async (keys: readonly DeviceItem[]): Promise<Map<string, DeviceItem>> => {
-    const out = new Map<string, DeviceItem>();
-    for (let i = 0; i < keys.length; i += 100) {
-      let pending: Record<string, unknown>[] | undefined = keys
-        .slice(i, i + 100)
-        .map((k) => deviceKey(k.deviceId));
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-        if (attempt > 8) throw new StorageError("devices.BatchGetItem", "unprocessed keys remain");
-        const res = await call("devices.BatchGetItem", () =>
-          db.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: pending! } } })),
-        );
-        for (const item of (res.Responses?.[TableName] ?? []) as DeviceItem[]) {
-          if (item.deletedAt === undefined) out.set(item.deviceId, item);
-        }
-        pending = res.UnprocessedKeys?.[TableName]?.Keys as Record<string, unknown>[] | undefined;
-      }
-    }
-    return out;
+    const items = await batchGetItems<DeviceItem>(
+      db,
+      { name: TableName, label: "devices" },
+      keys.map((k) => deviceKey(k.deviceId)),
+    );
+    return new Map(
+      items.filter((item) => item.deletedAt === undefined).map((item) => [item.deviceId, item]),
+    );
   };
 
   return {
