@@ -132,3 +132,28 @@ export function readCpuTimes(): CpuTimes | null {
     stealMs: ms(7),
   };
 }
+
+/**
+ * Waits until the machine is quiet: the busy share of all cores, sampled over `sampleMs`, is at
+ * most `maxBusyPct`. Meant to be called while the benchmark's own processes are idle, so what is
+ * busy is the neighbours. Gives up after `maxWaitMs` (0: do not wait). Resolves with the time
+ * waited and the last busy share seen (null off Linux).
+ */
+export async function waitForQuiet(o: {
+  maxBusyPct: number;
+  sampleMs: number;
+  maxWaitMs: number;
+}): Promise<{ waitedMs: number; busyPct: number | null }> {
+  const started = performance.now();
+  for (;;) {
+    const a = readCpuTimes();
+    await new Promise((r) => setTimeout(r, o.sampleMs));
+    const b = readCpuTimes();
+    if (!a || !b) return { waitedMs: 0, busyPct: null };
+    const busy = b.busyMs - a.busyMs;
+    const total = busy + (b.idleMs - a.idleMs) + (b.stealMs - a.stealMs);
+    const busyPct = total <= 0 ? 0 : Math.round((1000 * busy) / total) / 10;
+    const waitedMs = Math.round(performance.now() - started);
+    if (busyPct <= o.maxBusyPct || waitedMs >= o.maxWaitMs) return { waitedMs, busyPct };
+  }
+}

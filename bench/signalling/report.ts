@@ -1,5 +1,6 @@
 import { dec, int, provenance, table } from "../lib/markdown.ts";
 import type { BenchmarkResult } from "../lib/output.ts";
+import { median } from "../lib/stats.ts";
 import type { SignallingScenario } from "./run.ts";
 
 /** The generated section of docs/BENCHMARKS.md for bench/signalling (called by bench/run-all.ts). */
@@ -98,7 +99,9 @@ export function render(result: BenchmarkResult): string {
     out.push("");
     out.push(
       `Neighbours (other processes on the machine) used more than 10% of its CPU during ${busy} of ` +
-        `${foreign.length} steps (at most ${dec(Math.max(...foreign), 1)}%).`,
+        `${foreign.length} steps (at most ${dec(Math.max(...foreign), 1)}%; median ` +
+        `${dec(median(foreign), 1)}%). Waited for quiet before steps: ` +
+        `${dec(steps.reduce((a, x) => a + (x.quietWaitMs ?? 0), 0) / 1000, 0)} s in all.`,
     );
   }
   out.push("");

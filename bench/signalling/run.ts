@@ -24,6 +24,8 @@ export interface SignallingBenchOptions {
   /** Generator processes; default max(2, ⌈devices / 17,000⌉). */
   generators: number | undefined;
   lossThresholdPct: number;
+  /** Before each step, wait up to this long for neighbours to use at most 20% of the machine. */
+  quietMaxWaitMs: number;
   idleMs: number;
   maxDrainMs: number;
   profileDir: string | undefined;
@@ -207,6 +209,7 @@ export async function runSignallingBench(
       idleMs: o.idleMs,
       maxDrainMs: o.maxDrainMs,
       lossThresholdPct: o.lossThresholdPct,
+      quietMaxWaitMs: o.quietMaxWaitMs,
       agentEnv: AGENT_ENV,
       profileDir: o.profileDir,
       log: o.log,
@@ -305,6 +308,7 @@ export async function runSignallingBench(
       stepMs: o.stepMs,
       warmupMs: o.warmupMs,
       lossThresholdPct: o.lossThresholdPct,
+      quietMaxWaitMs: o.quietMaxWaitMs,
       generators: o.generators ?? `max(2, ceil(devices / ${DEVICES_PER_GENERATOR}))`,
       agentEnv: AGENT_ENV,
       profileDir: o.profileDir ?? null,

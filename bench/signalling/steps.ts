@@ -11,6 +11,7 @@ import {
   readCpuTimes,
   readUdpCounters,
   type UdpCounters,
+  waitForQuiet,
 } from "../lib/machine.ts";
 import { round } from "../lib/stats.ts";
 import type { ServerCounters, ServerReady, StepResult } from "./protocol.ts";
@@ -53,6 +54,9 @@ export interface StepSummary {
    */
   foreignCpuPct: number | null;
   stealPct: number | null;
+  /** Time spent before the step waiting for the neighbours to quieten, and their share then. */
+  quietWaitMs: number;
+  busyBeforePct: number | null;
   /** Host-wide UDP counter deltas: rcvbufErrors = datagrams dropped at a full receive queue. */
   kernel: UdpCounters | null;
   /** Loss below the threshold and no rejected KEEPALIVE. */
@@ -66,6 +70,8 @@ export interface StepSettings {
   idleMs: number;
   maxDrainMs: number;
   lossThresholdPct: number;
+  /** Before each step, wait up to this long for the machine to be at most 20% busy (0: never). */
+  quietMaxWaitMs: number;
 }
 
 export async function runStep(
@@ -74,6 +80,7 @@ export async function runStep(
   server: ChildHandle<ServerReady>,
   s: StepSettings,
 ): Promise<StepSummary> {
+  const quiet = await waitForQuiet({ maxBusyPct: 20, sampleMs: 500, maxWaitMs: s.quietMaxWaitMs });
   const c0 = await server.request<ServerCounters>({ type: "counters" });
   const k0 = readUdpCounters();
   const cpu0 = readCpuTimes();
@@ -166,6 +173,8 @@ export async function runStep(
     },
     foreignCpuPct,
     stealPct,
+    quietWaitMs: quiet.waitedMs,
+    busyBeforePct: quiet.busyPct,
     kernel: diffUdpCounters(k0, k1),
     pass: lossPct < s.lossThresholdPct && rejected === 0 && sent > 0,
     attempt: 1,

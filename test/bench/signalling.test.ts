@@ -21,6 +21,7 @@ describe("bench/signalling quick mode", () => {
       warmupMs: 0,
       generators: 2,
       lossThresholdPct: 0.1,
+      quietMaxWaitMs: 0,
       idleMs: 200,
       maxDrainMs: 1_000,
       profileDir: undefined,
