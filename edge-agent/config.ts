@@ -40,6 +40,20 @@ export interface AgentConfig {
   maxPictureBytes: number;
   /** Largest `POST /videos` body. */
   maxVideoBytes: number;
+  /** Bytes of outgoing events each cloud sink holds in memory (issue 7). */
+  eventBufferMaxBytes: number;
+  /** Where sinks spill beyond `eventBufferMaxBytes` (a subdirectory per agent id). */
+  spillDir: string;
+  /** Size of each sink's spill file beyond which events are dropped (counted, logged). */
+  spillMaxBytes: number;
+  /** Signalling datagrams per second per source address (token bucket); 0: no limit. */
+  signalRatePerAddress: number;
+  /** Bucket size of that limit (the burst a NAT'd fleet's REGISTER storm needs). */
+  signalBurstPerAddress: number;
+  /** Uploads (`POST /pictures`, `/videos`) per second per source address; 0: no limit. */
+  uploadRatePerAddress: number;
+  /** Device sessions per source address; 0: no limit. */
+  maxSessionsPerAddress: number;
   logLevel: LogLevel;
 }
 
@@ -85,6 +99,13 @@ export const CONFIG_VARIABLES = [
   "EHOME_LEARN_DEVICES",
   "EHOME_MAX_PICTURE_BYTES",
   "EHOME_MAX_VIDEO_BYTES",
+  "EHOME_EVENT_BUFFER_MAX",
+  "EHOME_SPILL_DIR",
+  "EHOME_SPILL_MAX_BYTES",
+  "EHOME_SIGNAL_RATE_PER_ADDRESS",
+  "EHOME_SIGNAL_BURST_PER_ADDRESS",
+  "EHOME_UPLOAD_RATE_PER_ADDRESS",
+  "EHOME_MAX_SESSIONS_PER_ADDRESS",
   "EHOME_LOG_LEVEL",
 ] as const;
 
@@ -208,6 +229,13 @@ export function loadConfig(
     learnDevices: bool(env, "EHOME_LEARN_DEVICES", true),
     maxPictureBytes: int(env, "EHOME_MAX_PICTURE_BYTES", 10 * 1024 * 1024, 1024, 2 ** 31),
     maxVideoBytes: int(env, "EHOME_MAX_VIDEO_BYTES", 512 * 1024 * 1024, 1024, 5 * 2 ** 40),
+    eventBufferMaxBytes: int(env, "EHOME_EVENT_BUFFER_MAX", 16 * 1024 * 1024, 64 * 1024, 2 ** 34),
+    spillDir: path(env, "EHOME_SPILL_DIR") ?? "./.ehome/spill",
+    spillMaxBytes: int(env, "EHOME_SPILL_MAX_BYTES", 1024 * 1024 * 1024, 0, 2 ** 44),
+    signalRatePerAddress: int(env, "EHOME_SIGNAL_RATE_PER_ADDRESS", 500, 0, 10_000_000),
+    signalBurstPerAddress: int(env, "EHOME_SIGNAL_BURST_PER_ADDRESS", 2000, 1, 10_000_000),
+    uploadRatePerAddress: int(env, "EHOME_UPLOAD_RATE_PER_ADDRESS", 20, 0, 1_000_000),
+    maxSessionsPerAddress: int(env, "EHOME_MAX_SESSIONS_PER_ADDRESS", 1000, 0, 10_000_000),
     logLevel: logLevel as LogLevel,
   };
   if (config.commandTimeoutMs < config.commandResendMs) {

@@ -1,9 +1,10 @@
+import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
-import { ConfigError } from "../config.ts";
+import { type AgentConfig, ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
   type AgentHeartbeat,
@@ -85,6 +86,12 @@ export interface CloudAdaptersConfig {
   /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
   upgradeEventsQueueUrl?: string;
   aws?: CloudAwsConfig;
+  /**
+   * Outage buffering of every sink (issue 7): memory bound and spill directory
+   * (`EHOME_EVENT_BUFFER_MAX`, `EHOME_SPILL_DIR`, `EHOME_SPILL_MAX_BYTES`). Without it, the sinks'
+   * defaults and no spill (events beyond the bound are dropped).
+   */
+  buffer?: { maxQueuedBytes: number; spillDir?: string; spillMaxBytes: number };
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
   commands?: Omit<AgentQueueConfig, "agentId" | "queuePrefix" | "commandResultsQueueUrl">;
@@ -125,10 +132,27 @@ export interface CloudAdapters {
   /** Flat counters (`events_sent`, `commands_received`, `provisioning_hits`, …). */
   metrics(): Record<string, number>;
   /**
+   * The outage buffers at a glance, for `/healthz`: whether SQS answered the last call of every
+   * sink, and the events held in memory, spilled, dropped and retried, summed over the sinks.
+   */
+  health(): CloudHealth;
+  /**
    * Stops polling, deletes the heartbeat record, sends the queued events (bounded by
    * `events.closeTimeoutMs`), releases clients built here. Idempotent; call after `agent.close()`.
    */
   close(): Promise<void>;
+}
+
+export interface CloudHealth {
+  cloudReachable: boolean;
+  buffered: number;
+  bufferedBytes: number;
+  spilled: number;
+  spillBytes: number;
+  dropped: number;
+  retries: number;
+  /** `events_dropped_total{kind}` over every sink. */
+  droppedByKind: Record<string, number>;
 }
 
 function prefixed(prefix: string, counters: object): Record<string, number> {
@@ -172,13 +196,31 @@ export function createCloudAdapters(
         return client;
       });
 
+  // Each sink spills to its own files under <spillDir>/<agentId>/ (issue 7 item 1).
+  const buffering = (name: string): Partial<SqsEventSinkConfig> => {
+    const b = config.buffer;
+    if (!b) return {};
+    return {
+      maxQueuedBytes: b.maxQueuedBytes,
+      ...(b.spillDir && b.spillMaxBytes > 0
+        ? { spill: { dir: join(b.spillDir, config.agentId), name, maxBytes: b.spillMaxBytes } }
+        : {}),
+    };
+  };
   const events = createSqsEventSink(
-    { ...config.events, queueUrl: config.deviceEventsQueueUrl },
+    { ...buffering("device-events"), ...config.events, queueUrl: config.deviceEventsQueueUrl },
     { sqs, log: log.child({ part: "cloud-events" }), random: deps.random },
   );
   const alarmEvents = config.alarmEventsQueueUrl
     ? createSqsEventSink<AlarmQueueMessage>(
-        { ...config.events, queueUrl: config.alarmEventsQueueUrl, label: "alarm events" },
+        {
+          ...buffering("alarm-events"),
+          ...config.events,
+          // Alarms and media events are never coalesced.
+          coalesce: [],
+          queueUrl: config.alarmEventsQueueUrl,
+          label: "alarm events",
+        },
         { sqs, log: log.child({ part: "cloud-alarm-events" }), random: deps.random },
       )
     : undefined;
@@ -196,7 +238,12 @@ export function createCloudAdapters(
   const media = config.mediaBucket ? { bucket: config.mediaBucket, s3 } : undefined;
   const upgradeEvents = config.upgradeEventsQueueUrl
     ? createSqsUpgradeEventSink(
-        { ...config.events, queueUrl: config.upgradeEventsQueueUrl },
+        {
+          ...buffering("upgrade-events"),
+          ...config.events,
+          coalesce: [],
+          queueUrl: config.upgradeEventsQueueUrl,
+        },
         { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
       )
     : undefined;
@@ -251,12 +298,42 @@ export function createCloudAdapters(
     },
     metrics: () => ({
       ...prefixed("events", events.counters()),
+      ...droppedTotals("events", events),
       ...(alarmEvents ? prefixed("alarm_events", alarmEvents.counters()) : {}),
+      ...(alarmEvents ? droppedTotals("alarm_events", alarmEvents) : {}),
       ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
+      ...(upgradeEvents ? droppedTotals("upgrade_events", upgradeEvents) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
     }),
+    health() {
+      const sinks = [events, alarmEvents, upgradeEvents].filter((x) => x !== undefined);
+      const h: CloudHealth = {
+        cloudReachable: true,
+        buffered: 0,
+        bufferedBytes: 0,
+        spilled: 0,
+        spillBytes: 0,
+        dropped: 0,
+        retries: 0,
+        droppedByKind: {},
+      };
+      for (const sink of sinks) {
+        const c = sink.counters();
+        if (!c.cloudReachable) h.cloudReachable = false;
+        h.buffered += c.queued;
+        h.bufferedBytes += c.queuedBytes;
+        h.spilled += c.spilled;
+        h.spillBytes += c.spillBytes;
+        h.dropped += c.dropped;
+        h.retries += c.retries;
+        for (const [k, v] of Object.entries(sink.droppedByKind())) {
+          h.droppedByKind[k] = (h.droppedByKind[k] ?? 0) + v;
+        }
+      }
+      return h;
+    },
     close() {
       closing ??= (async () => {
         await queue?.close();
@@ -270,6 +347,18 @@ export function createCloudAdapters(
       return closing;
     },
   };
+}
+
+/** `<prefix>_dropped_total{kind="…"}`: the drops of one sink by event type. */
+function droppedTotals(
+  prefix: string,
+  sink: { droppedByKind(): Record<string, number> },
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(sink.droppedByKind())) {
+    out[`${prefix}_dropped_total{kind="${kind}"}`] = n;
+  }
+  return out;
 }
 
 /** Standard AWS SDK variables (not ours, so not in lib/contracts/env.ts). */
@@ -298,7 +387,9 @@ export const CLOUD_ENV = [
  */
 export function cloudConfigFromEnv(
   env: Readonly<Record<string, string | undefined>>,
-  agent: { agentId: string; publicHost: string },
+  agent: { agentId: string; publicHost: string } & Partial<
+    Pick<AgentConfig, "eventBufferMaxBytes" | "spillDir" | "spillMaxBytes">
+  >,
 ): CloudAdaptersConfig | undefined {
   const get = (name: string) => {
     const v = env[name]?.trim();
@@ -332,6 +423,16 @@ export function cloudConfigFromEnv(
     ...(alarmEventsQueueUrl ? { alarmEventsQueueUrl } : {}),
     ...(mediaBucket ? { mediaBucket } : {}),
     ...(upgradeEventsQueueUrl ? { upgradeEventsQueueUrl } : {}),
+    // The agent's full configuration (npm run agent, npm start) carries the outage buffering.
+    ...(agent.eventBufferMaxBytes !== undefined
+      ? {
+          buffer: {
+            maxQueuedBytes: agent.eventBufferMaxBytes,
+            ...(agent.spillDir ? { spillDir: agent.spillDir } : {}),
+            spillMaxBytes: agent.spillMaxBytes ?? 0,
+          },
+        }
+      : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),

@@ -17,6 +17,7 @@ import {
 
 export interface SqsUpgradeEventSink extends UpgradeEventSink {
   counters(): SqsEventSinkCounters;
+  droppedByKind(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -32,6 +33,7 @@ export function createSqsUpgradeEventSink(
       inner.emit(event as unknown as DeviceEvent);
     },
     counters: () => inner.counters(),
+    droppedByKind: () => inner.droppedByKind(),
     close: () => inner.close(),
   };
 }

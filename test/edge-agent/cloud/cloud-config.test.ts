@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CLOUD_ENV, cloudConfigFromEnv } from "../../../edge-agent/cloud/index.ts";
-import { ConfigError } from "../../../edge-agent/config.ts";
+import { ConfigError, loadConfig } from "../../../edge-agent/config.ts";
 import { ENV } from "../../../lib/contracts/env.ts";
 
 const agent = { agentId: "agent-1", publicHost: "203.0.113.7" };
@@ -66,6 +66,30 @@ describe("cloud adapter configuration from the environment", () => {
       alarmEventsQueueUrl: "https://sqs.eu-west-1.amazonaws.com/1/AlarmEvents",
       mediaBucket: "data-media-1",
       aws: { s3Endpoint: "http://127.0.0.1:4566" },
+    });
+  });
+
+  it("carries the agent's outage buffering (EHOME_EVENT_BUFFER_MAX, EHOME_SPILL_*) to the sinks", () => {
+    const agentConfig = loadConfig(
+      {
+        EHOME_AGENT_ID: "agent-1",
+        EHOME_EVENT_BUFFER_MAX: "1048576",
+        EHOME_SPILL_DIR: "/var/spool/ehome",
+        EHOME_SPILL_MAX_BYTES: "5000000",
+      },
+      { hostname: "h", pid: 1 },
+    );
+    expect(cloudConfigFromEnv(full, agentConfig)?.buffer).toEqual({
+      maxQueuedBytes: 1048576,
+      spillDir: "/var/spool/ehome",
+      spillMaxBytes: 5000000,
+    });
+    // Defaults: 16 MiB in memory, 1 GiB on disk under ./.ehome/spill.
+    const defaults = loadConfig({}, { hostname: "h", pid: 1 });
+    expect(cloudConfigFromEnv(full, defaults)?.buffer).toEqual({
+      maxQueuedBytes: 16 * 1024 * 1024,
+      spillDir: "./.ehome/spill",
+      spillMaxBytes: 1024 * 1024 * 1024,
     });
   });
 });

@@ -184,7 +184,8 @@ describe("SQS event sink", () => {
       }
       return {};
     });
-    const sink = make(fake);
+    // No coalescing here: every one of the device's events must arrive, in order.
+    const sink = make(fake, { coalesce: [] });
     const emitted: DeviceEvent[] = [];
     for (let i = 0; i < 5; i++) {
       for (const id of ["cam-a", "cam-b", "cam-c"]) {
@@ -251,7 +252,9 @@ describe("SQS event sink", () => {
     expect(sink.counters()).toMatchObject({ queued: 50, overflow: 30, dropped: 30 });
     const logged = lines.map((l) => JSON.parse(l)).filter((r) => r.reason === "overflow");
     expect(logged).toHaveLength(1); // rate-limited: once per interval, not once per event
-    expect(logged[0]).toMatchObject({ level: "warn", type: "last-seen" });
+    // Loud: a lost event is an error, named by kind.
+    expect(logged[0]).toMatchObject({ level: "error", kind: "last-seen", total: 1 });
+    expect(sink.droppedByKind()).toEqual({ "last-seen": 30 });
   });
 
   it("close() sends what is queued before it resolves", async () => {
