@@ -48,6 +48,7 @@ export function addEhomeStacks(app: App): EhomeStacks {
     data,
     agentQueuePrefix,
     authorizer: authorizerConfig(config),
+    throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
   });
   const edge = new EdgeStack(app, name("edge"), {
     description: "EHOME platform: VPC, ECS edge agent and its Network Load Balancer",

@@ -47,6 +47,13 @@ const Context = z
     autoProvision: z
       .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")])
       .default(false),
+    /**
+     * API Gateway throttling of the HTTP API's `$default` stage, applied to every route: steady
+     * requests per second and burst (token bucket). Requests beyond it get `429` from API
+     * Gateway before any function runs. The account-wide regional limit still applies above it.
+     */
+    apiRateLimit: z.coerce.number().positive().max(10_000).default(100),
+    apiBurstLimit: z.coerce.number().int().min(1).max(5_000).default(200),
     /** Optional e-mail subscribed to the alarm topic. */
     alarmEmail: z.email().optional(),
   })

@@ -2,7 +2,7 @@ import { ENV } from "../../lib/contracts/env.ts";
 import { DeviceEvent } from "../../lib/contracts/events.ts";
 import { awsClientConfigFromEnv, createDocumentClient, lazy } from "../shared/clients.ts";
 import { systemClock } from "../shared/clock.ts";
-import { type Env, requireEnv } from "../shared/env.ts";
+import { ConfigError, type Env, optionalEnv, requireEnv } from "../shared/env.ts";
 import { createLogger, type Logger, parseLogLevel } from "../shared/logger.ts";
 import {
   deviceIdGroupKey,
@@ -11,6 +11,14 @@ import {
   type SqsBatchResponse,
   type SqsEvent,
 } from "../shared/sqs-batch.ts";
+import {
+  AGENT_LOST_AFTER_VARIABLE,
+  type AgentSweepConfig,
+  type AgentSweepResult,
+  createAgentSweep,
+  createAgentSweepRepository,
+  DEFAULT_AGENT_SWEEP_CONFIG,
+} from "./agent-sweep.ts";
 import { createRegistryRepository } from "./repository.ts";
 import { createRegistryService, DEFAULT_REGISTRY_CONFIG, type RegistryService } from "./service.ts";
 
@@ -40,19 +48,44 @@ export function createRegistryHandler(deps: {
     );
 }
 
+/** An SQS batch (the device-events queue), as opposed to the scheduled event of the sweep. */
+function isSqsEvent(event: unknown): event is SqsEvent {
+  return (
+    typeof event === "object" &&
+    event !== null &&
+    Array.isArray((event as { Records?: unknown }).Records)
+  );
+}
+
+export function agentSweepConfigFromEnv(env: Env): AgentSweepConfig {
+  const raw = optionalEnv(env, AGENT_LOST_AFTER_VARIABLE);
+  if (raw === undefined) return DEFAULT_AGENT_SWEEP_CONFIG;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86_400) {
+    throw new ConfigError(`${AGENT_LOST_AFTER_VARIABLE} must be 1-86400 seconds, got ${raw}`);
+  }
+  return { ...DEFAULT_AGENT_SWEEP_CONFIG, lostAfterSeconds: seconds };
+}
+
 /**
  * Composition root from the environment the stack (or the local runner) sets. `close()` releases
  * the client's sockets (the local runner and tests call it; Lambda never needs to).
  */
 export function createRegistryHandlerFromEnv(env: Env): {
+  /** Device events from the queue. */
   handler: RegistryHandler;
+  /** The agent-lost sweep (scheduled). */
+  sweep(): Promise<AgentSweepResult>;
+  /** Lambda entry: an SQS batch, or anything else (the scheduled event) runs the sweep. */
+  handle(event: unknown): Promise<SqsBatchResponse | AgentSweepResult>;
   close(): void;
 } {
   const logger = createLogger({
     service: "registry",
     level: parseLogLevel(env.AWS_LAMBDA_LOG_LEVEL),
   });
-  const tables = requireEnv(env, [ENV.DEVICES_TABLE, ENV.PRESENCE_TABLE]);
+  const tables = requireEnv(env, [ENV.DEVICES_TABLE, ENV.PRESENCE_TABLE, ENV.AGENTS_TABLE]);
+  const sweepConfig = agentSweepConfigFromEnv(env);
   const documentClient = createDocumentClient(awsClientConfigFromEnv(env));
   const repository = createRegistryRepository(
     { devicesTable: tables.DEVICES_TABLE, presenceTable: tables.PRESENCE_TABLE },
@@ -63,13 +96,29 @@ export function createRegistryHandlerFromEnv(env: Env): {
     clock: systemClock,
     logger,
   });
+  const agentSweep = createAgentSweep(sweepConfig, {
+    repository: createAgentSweepRepository(
+      {
+        devicesTable: tables.DEVICES_TABLE,
+        presenceTable: tables.PRESENCE_TABLE,
+        agentsTable: tables.AGENTS_TABLE,
+      },
+      { documentClient },
+    ),
+    clock: systemClock,
+    logger,
+  });
+  const handler = createRegistryHandler({ service, logger });
   return {
-    handler: createRegistryHandler({ service, logger }),
+    handler,
+    sweep: () => agentSweep.sweep(),
+    handle: (event) => (isSqsEvent(event) ? handler(event) : agentSweep.sweep()),
     close: () => documentClient.destroy(),
   };
 }
 
-const root = lazy(() => createRegistryHandlerFromEnv(process.env).handler);
+const root = lazy(() => createRegistryHandlerFromEnv(process.env));
 
-/** Lambda entry point. */
-export const handler: RegistryHandler = (event) => root()(event);
+/** Lambda entry point: device-events batches, and the scheduled agent-lost sweep. */
+export const handler = (event: unknown): Promise<SqsBatchResponse | AgentSweepResult> =>
+  root().handle(event);

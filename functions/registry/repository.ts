@@ -45,6 +45,10 @@ export function buildDeviceUpdate(plan: DeviceUpdatePlan) {
     const agent = nameOf("agentId");
     conditions.push(`(attribute_not_exists(${agent}) OR ${agent} = :owner)`);
   }
+  if (plan.requireStatus !== undefined) {
+    values[":status"] = plan.requireStatus;
+    conditions.push(`${nameOf("status")} = :status`);
+  }
   if (!plan.revive) conditions.push(`attribute_not_exists(${nameOf("deletedAt")})`);
 
   return {

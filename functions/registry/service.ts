@@ -57,12 +57,14 @@ export interface DeviceUpdatePlan {
   readonly setIfNotExists: Readonly<Record<string, unknown>>;
   readonly remove: readonly string[];
   /**
-   * Only the agent that holds the session may take a device offline: an `offline` from agent A
-   * that arrives after the device re-registered on agent B must not mark it offline, even when A's
-   * clock made its version larger. An agent reporting on behalf of a lost agent sets the lost
-   * agent's id as `agentId`.
+   * Only the agent that holds the session may take a device offline or report when it last saw
+   * it: an `offline` or `last-seen` from agent A that arrives after the device re-registered on
+   * agent B must not mark it offline (or move its lastSeen back), even when A's clock made its
+   * version larger. The agent-lost sweep reports on behalf of a lost agent with that agent's id.
    */
   readonly owner?: string;
+  /** Written only while the stored `status` is this (the agent-lost sweep: `online`). */
+  readonly requireStatus?: "online" | "offline";
   /** `registered` may clear a tombstone (the agent accepted the device again); nothing else may. */
   readonly revive: boolean;
 }
@@ -141,6 +143,13 @@ export function aspectChanges(event: DeviceEvent): AspectChange[] {
 }
 
 /**
+ * Events only the device's current agent may apply (multi-agent, docs/architecture.md): the
+ * others (registered, online, address, firmware, info) come from an agent the device is talking
+ * to right now, and are ordered across agents by version (the agents' clocks, in µs).
+ */
+const OWNER_ONLY: ReadonlySet<DeviceEvent["type"]> = new Set(["offline", "last-seen"]);
+
+/**
  * The write for `event`, or `undefined` when nothing in it is newer than `stored`. Without
  * `stored` (the first attempt), every aspect is included and the write's condition decides.
  */
@@ -150,7 +159,7 @@ export function planDeviceUpdate(
   stored?: StoredDeviceState,
 ): DeviceUpdatePlan | undefined {
   const revive = event.type === "registered";
-  const owner = event.type === "offline" ? event.agentId : undefined;
+  const owner = OWNER_ONLY.has(event.type) ? event.agentId : undefined;
   if (stored) {
     if (stored.deletedAt !== undefined && !revive) return undefined;
     if (owner !== undefined && stored.agentId !== undefined && stored.agentId !== owner) {
@@ -257,8 +266,12 @@ export function createRegistryService(
       // item and applies the device write. The other order would lose the history item, because
       // the redelivery would find the device already at this version. A stale presence event is
       // still recorded: it is a transition that happened, and the sort key puts it in its place.
+      // An offline from an agent that no longer holds the device (it moved to another agent) is
+      // not history of the device: it is written only once the device write says the sender
+      // still owns it (an offline changes one aspect, so there is no retry loop to interleave).
       const presence = presenceItemFor(event, config.presenceTtlSeconds);
-      if (presence) await repository.putPresence(presence);
+      const historyAfterOwnerCheck = event.type === "offline";
+      if (presence && !historyAfterOwnerCheck) await repository.putPresence(presence);
 
       const now = new Date(clock.now()).toISOString();
       const stale = (): ApplyResult => {
@@ -266,10 +279,20 @@ export function createRegistryService(
         return { outcome: "stale", aspects: [], presenceWritten: presence !== undefined };
       };
       let stored: StoredDeviceState | undefined;
+      let historyWritten = false;
       for (let attempt = 1; attempt <= config.maxAttempts; attempt++) {
         const plan = planDeviceUpdate(event, now, stored);
         if (!plan) return stale();
         const outcome = await repository.applyDeviceUpdate(plan);
+        if (presence && historyAfterOwnerCheck && !historyWritten) {
+          const owner = outcome.applied ? event.agentId : outcome.stored?.agentId;
+          if (owner === undefined || owner === event.agentId) {
+            await repository.putPresence(presence);
+            historyWritten = true;
+          } else {
+            return { ...stale(), presenceWritten: false };
+          }
+        }
         if (outcome.applied) {
           return {
             outcome: "applied",

@@ -75,6 +75,15 @@ export const TABLES = {
         // write unit instead of two (docs/BENCHMARKS.md, cloud writes per device).
         projection: { include: ["devType", "firmwareVersion"] },
       },
+      {
+        // The devices an agent holds (or last held), for the agent-lost sweep
+        // (functions/registry/agent-sweep.ts). Keys only: `agentId` changes when a device
+        // registers on another agent, so this index costs a write per move, not per transition.
+        indexName: "byAgent",
+        partitionKey: { name: "agentId", type: "S" },
+        sortKey: { name: "deviceId", type: "S" },
+        projection: "KEYS_ONLY",
+      },
     ],
   },
   /** Presence history: one item per online/offline/address change, sorted by `at#version`. */
@@ -213,6 +222,7 @@ export type TableKey = keyof typeof TABLES;
 export const TABLE_KEYS = Object.keys(TABLES) as TableKey[];
 
 export const DEVICES_BY_STATUS_INDEX = TABLES.devices.indexes[0].indexName;
+export const DEVICES_BY_AGENT_INDEX = TABLES.devices.indexes[1].indexName;
 export const COMMANDS_BY_DEVICE_INDEX = TABLES.commands.indexes[0].indexName;
 export const ALARMS_BY_RECEIVED_INDEX = TABLES.alarms.indexes[0].indexName;
 export const ALARMS_BY_DEVICE_INDEX = TABLES.alarms.indexes[1].indexName;

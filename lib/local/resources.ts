@@ -208,13 +208,23 @@ async function ensureTable(
     const present = new Set((existing.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
     for (const index of wanted.GlobalSecondaryIndexes ?? []) {
       if (present.has(index.IndexName)) continue;
-      await dynamodb.send(
-        new UpdateTableCommand({
-          TableName: name,
-          AttributeDefinitions: wanted.AttributeDefinitions,
-          GlobalSecondaryIndexUpdates: [{ Create: index }],
-        }),
-      );
+      const update = new UpdateTableCommand({
+        TableName: name,
+        AttributeDefinitions: wanted.AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      });
+      // DynamoDB builds one index at a time per table (LimitExceededException meanwhile).
+      for (let waited = 0; ; waited += 200) {
+        try {
+          await dynamodb.send(update);
+          break;
+        } catch (err) {
+          if ((err as Error).name !== "LimitExceededException" || waited >= 60_000) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          // DynamoDB Local moves an index to ACTIVE when the table is described, not on its own.
+          await describe(dynamodb, name);
+        }
+      }
       log.info("index added to existing local table", { name, index: index.IndexName });
     }
   }

@@ -28,6 +28,8 @@ export interface ApiStackProps extends StackProps {
   /** Name prefix of the per-agent command queues the api function sends commands to. */
   readonly agentQueuePrefix: string;
   readonly authorizer: AuthorizerConfig;
+  /** Stage-wide throttling (`-c apiRateLimit`, `-c apiBurstLimit`). Default 100 rps, burst 200. */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
 
 /** Routes served by the api function. Every one carries the API's default authorizer. */
@@ -113,7 +115,8 @@ export class ApiStack extends Stack {
           }),
         ),
       },
-      throttle: { rateLimit: 100, burstLimit: 200 },
+      // Default route settings of the stage: every route, every caller together (docs/SECURITY.md).
+      throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
     });
 
     const integration = new HttpLambdaIntegration("ApiIntegration", fn);

@@ -1,6 +1,7 @@
 import { Duration, Stack, type StackProps } from "aws-cdk-lib";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
 import { EhomeFunction } from "../constructs/function-defaults.ts";
@@ -8,7 +9,11 @@ import { AGENT_QUEUE_SENDER_ACTIONS, grantAgentQueues, grantTable } from "../con
 import type { QueueWithDlq } from "../constructs/queue-with-dlq.ts";
 import { ENV } from "../contracts/env.ts";
 import { QUEUES } from "../contracts/queues.ts";
-import { ALARMS_OPEN_BY_DEADLINE_INDEX, TABLES } from "../contracts/tables.ts";
+import {
+  ALARMS_OPEN_BY_DEADLINE_INDEX,
+  DEVICES_BY_AGENT_INDEX,
+  TABLES,
+} from "../contracts/tables.ts";
 import type { DataStack } from "./data-stack.ts";
 import type { MessagingStack } from "./messaging-stack.ts";
 
@@ -20,14 +25,16 @@ export interface FunctionsStackProps extends StackProps {
 }
 
 /**
- * The queue-driven functions: registry (device events), command-results, alarms (alarm and
- * media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
+ * The queue-driven functions: registry (device events, plus the agent-lost sweep every minute),
+ * command-results, alarms (alarm and media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
  * engine's tick every minute). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
 export class FunctionsStack extends Stack {
   public readonly registry: EhomeFunction;
+  /** Runs the registry function's agent-lost sweep (functions/registry/agent-sweep.ts). */
+  public readonly agentSweep: Rule;
   public readonly commandResults: EhomeFunction;
   public readonly alarms: EhomeFunction;
   /** Runs the alarms function's deadline sweep (`open` past deadline → `partial`). */
@@ -46,11 +53,31 @@ export class FunctionsStack extends Stack {
       environment: {
         [ENV.DEVICES_TABLE]: tables.devices.tableName,
         [ENV.PRESENCE_TABLE]: tables.presence.tableName,
+        [ENV.AGENTS_TABLE]: tables.agents.tableName,
       },
     });
     grantTable(this.registry.role, tables.devices, TABLES.devices, "write");
     grantTable(this.registry.role, tables.presence, TABLES.presence, "write");
+    // The agent-lost sweep: a Query on the byAgent index (never the table), a Scan of the agents
+    // table and the deletion of a lost agent's record once its devices are offline.
+    this.registry.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["dynamodb:Query"],
+        resources: [`${tables.devices.tableArn}/index/${DEVICES_BY_AGENT_INDEX}`],
+      }),
+    );
+    this.registry.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["dynamodb:Scan", "dynamodb:DeleteItem"],
+        resources: [tables.agents.tableArn],
+      }),
+    );
     consume(this.registry, queues.deviceEvents);
+    this.agentSweep = new Rule(this, "AgentSweep", {
+      description: "Marks the devices of agents whose heartbeat stopped offline (agent-lost)",
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(this.registry.function, { retryAttempts: 0 })],
+    });
 
     this.commandResults = new EhomeFunction(this, "CommandResults", {
       feature: QUEUES.commandResults.consumer.handler,

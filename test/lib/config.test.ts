@@ -14,12 +14,16 @@ describe("deployment context", () => {
       agentCount: 1,
       agentCpuArch: "x86_64",
       autoProvision: false,
+      apiRateLimit: 100,
+      apiBurstLimit: 200,
     });
   });
 
   it("reads -c values, which arrive as strings", () => {
     const config = configOf({
       agentCount: "3",
+      apiRateLimit: "25",
+      apiBurstLimit: "50",
       autoProvision: "true",
       deviceCidr: "203.0.113.0/24",
       authorizer: "jwt",
@@ -27,6 +31,7 @@ describe("deployment context", () => {
       jwtAudience: " a , b ,",
     });
     expect(config.agentCount).toBe(3);
+    expect([config.apiRateLimit, config.apiBurstLimit]).toEqual([25, 50]);
     expect(config.autoProvision).toBe(true);
     expect(authorizerConfig(config)).toEqual({
       kind: "jwt",
@@ -45,5 +50,7 @@ describe("deployment context", () => {
     expect(() => configOf({ agentCount: "-1" })).toThrow(/agentCount/);
     expect(() => configOf({ prefix: "has space" })).toThrow(/prefix/);
     expect(() => configOf({ autoProvision: "yes" })).toThrow(/autoProvision/);
+    expect(() => configOf({ apiRateLimit: "0" })).toThrow(/apiRateLimit/);
+    expect(() => configOf({ apiBurstLimit: "1.5" })).toThrow(/apiBurstLimit/);
   });
 });

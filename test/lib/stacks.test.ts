@@ -2,7 +2,7 @@
  * Security-relevant properties of the synthesized stacks. One synth of the whole app is shared by
  * the file (beforeAll), which is why the stacks are tested together rather than one file each.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Capture, Match } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,11 +25,72 @@ import {
 // A synth takes a few seconds of CPU; the margin is for a machine busy with other suites.
 const SYNTH_TIMEOUT_MS = 180_000;
 
+/**
+ * Secret values planted in the environment of the synth: the app must never copy a key or token
+ * from the machine that deploys into a template (on AWS they come from Secrets Manager).
+ */
+const PLANTED = {
+  [ENV.FIRMWARE_TOKEN_KEY]: `planted-firmware-key-${Math.random().toString(36).slice(2)}`,
+  EHOME_API_TOKEN: `planted-api-token-${Math.random().toString(36).slice(2)}`,
+} as const;
+
 let s: SynthResult;
 beforeAll(() => {
-  s = synthEhomeApp();
+  const saved = Object.fromEntries(Object.keys(PLANTED).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, PLANTED);
+  try {
+    s = synthEhomeApp();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }, SYNTH_TIMEOUT_MS);
 afterAll(() => s?.cleanup());
+
+describe("secrets", () => {
+  const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD/;
+
+  it("no template (nor any file of the cloud assembly) holds a key or token from the environment", () => {
+    const files = readdirSync(s.outdir).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(STACK_KEYS.length);
+    for (const file of files) {
+      const text = readFileSync(join(s.outdir, file), "utf8");
+      for (const value of Object.values(PLANTED)) expect(text, file).not.toContain(value);
+    }
+  });
+
+  it("every function variable named like a secret is a Secrets Manager dynamic reference", () => {
+    let secrets = 0;
+    for (const key of STACK_KEYS) {
+      for (const [id, fn] of resourcesOf(s.json[key], "AWS::Lambda::Function")) {
+        const vars = (fn.Properties!.Environment as { Variables?: Record<string, unknown> })
+          ?.Variables;
+        for (const [name, value] of Object.entries(vars ?? {})) {
+          if (!SECRET_NAME.test(name)) continue;
+          secrets++;
+          expect(JSON.stringify(value), `${id} ${name}`).toMatch(/\{\{resolve:secretsmanager:/);
+        }
+      }
+    }
+    expect(secrets).toBeGreaterThan(0);
+  });
+
+  it("the agent container gets its secrets from Secrets Manager, none as plain environment", () => {
+    const { agent, env } = agentContainer(s.json.edge);
+    for (const name of Object.keys(env)) expect(name).not.toMatch(SECRET_NAME);
+    const secrets = agent.Secrets as { Name: string; ValueFrom: unknown }[];
+    expect(secrets.map((x) => x.Name)).toContain(ENV.FIRMWARE_TOKEN_KEY);
+    for (const secret of secrets) {
+      // A reference to a secret resource of the data stack, never a literal.
+      const ref = /^<(\w+)>$/.exec(describeValue(secret.ValueFrom, "ehome-edge", s.json))?.[1];
+      expect(s.json.data.Resources[ref ?? ""]?.Type, secret.Name).toBe(
+        "AWS::SecretsManager::Secret",
+      );
+    }
+  });
+});
 
 const resourcesOf = (t: CfnTemplate, type: string) =>
   Object.entries(t.Resources).filter(([, r]) => r.Type === type);
@@ -332,10 +393,27 @@ describe("functions", () => {
     const vars = s.json.functions.Resources[registry]!.Properties!.Environment as {
       Variables: Record<string, unknown>;
     };
-    expect(vars.Variables).toHaveProperty(ENV.DEVICES_TABLE);
-    expect(vars.Variables).toHaveProperty(ENV.PRESENCE_TABLE);
-    // functions/registry reads devices and presence only.
-    expect(vars.Variables).not.toHaveProperty(ENV.AGENTS_TABLE);
+    // functions/registry: devices and presence, and the agents table for the agent-lost sweep.
+    expect(Object.keys(vars.Variables).sort()).toEqual(
+      [ENV.DEVICES_TABLE, ENV.PRESENCE_TABLE, ENV.AGENTS_TABLE, "NODE_OPTIONS"].sort(),
+    );
+  });
+
+  it("run the registry's agent-lost sweep every minute through an EventBridge rule", () => {
+    const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", "RegistryFunction");
+    const rules = resourcesOf(s.json.functions, "AWS::Events::Rule").filter(([, r]) =>
+      JSON.stringify(r.Properties!.Targets).includes(fnId),
+    );
+    expect(rules).toHaveLength(1);
+    expect(rules[0]![1].Properties).toMatchObject({
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+    });
+    s.templates.functions.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      Principal: "events.amazonaws.com",
+      FunctionName: { "Fn::GetAtt": [fnId, "Arn"] },
+    });
   });
 });
 
@@ -378,13 +456,22 @@ describe("least privilege", () => {
     }
   });
 
-  it("registry writes devices and presence, has no access to agents, touches nothing else", () => {
+  it("registry writes devices and presence; the sweep queries byAgent, scans and deletes agents", () => {
     const g = grantsOf("functions", "RegistryRole");
     expect(actionsOn(g, tableRes("devices"))).toContain("dynamodb:UpdateItem");
     expect(actionsOn(g, tableRes("devices"))).not.toContain("dynamodb:Scan");
+    expect(actionsOn(g, tableRes("devices"))).not.toContain("dynamodb:Query");
     expect(actionsOn(g, tableRes("presence"))).toContain("dynamodb:PutItem");
-    const agents = new RegExp(`^data/${TABLES.agents.logicalId}[0-9A-F]{8}\\.Arn`);
-    expect(g.filter((x) => agents.test(x.resource))).toEqual([]);
+    const indexes = g.filter((x) => x.resource.includes("/index/"));
+    expect(indexes).toEqual([
+      {
+        actions: ["dynamodb:Query"],
+        resource: expect.stringMatching(/^data\/Devices[0-9A-F]{8}\.Arn\/index\/byAgent$/),
+      },
+    ]);
+    expect(actionsOn(g, tableRes("agents"))).toEqual(
+      new Set(["dynamodb:Scan", "dynamodb:DeleteItem"]),
+    );
     expect(g.some((x) => x.actions.some((a) => a.startsWith("s3:")))).toBe(false);
     expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
   });
@@ -491,7 +578,7 @@ describe("api stack", () => {
 });
 
 // One synth for the non-default switches (each synth costs seconds).
-describe("with -c authorizer=jwt -c ntpHost=<ip>", () => {
+describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimit", () => {
   let jwt: SynthResult;
   beforeAll(() => {
     jwt = synthEhomeApp({
@@ -500,9 +587,18 @@ describe("with -c authorizer=jwt -c ntpHost=<ip>", () => {
         jwtIssuer: "https://issuer.example.com/",
         jwtAudience: "ehome-api, ehome-console",
         ntpHost: "192.0.2.123",
+        apiRateLimit: "25",
+        apiBurstLimit: "40",
       },
     });
   }, SYNTH_TIMEOUT_MS);
+
+  it("throttles the API stage with the rate and burst from context", () => {
+    jwt.templates.api.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      DefaultRouteSettings: { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 40 },
+    });
+  });
   afterAll(() => jwt?.cleanup());
 
   it("puts the JWT authorizer on every route", () => {

@@ -27,9 +27,9 @@ export interface RegistryWrites {
   /** Of `updateItem`: conditional writes that did not apply (they still cost a write unit). */
   conditionFailed: number;
   /**
-   * Writes to the devices table's `byStatus` index: one for every applied write that changes an
-   * attribute the index holds (its keys and projected attributes), two when `status` (the index
-   * key) changes.
+   * Writes to the devices table's indexes (`byStatus`, `byAgent`): per index, one for every
+   * applied write that changes an attribute the index holds (its keys and projected attributes),
+   * two when its partition key (`status`, `agentId`) changes.
    */
   indexWrites: number;
   /** DynamoDB operations sent by the client, by name (UpdateItemCommand, PutItemCommand). */
@@ -39,14 +39,15 @@ export interface RegistryWrites {
   invocations: number;
 }
 
-/** Attributes the devices table's status index holds: its keys and projected attributes. */
-const INDEXED = new Set<string>(
-  TABLES.devices.indexes.flatMap((i) => [
+/** Per index of the devices table: its partition key and every attribute it holds. */
+const INDEXES = TABLES.devices.indexes.map((i) => ({
+  key: i.partitionKey.name,
+  held: new Set<string>([
     i.partitionKey.name,
     ...(i.sortKey ? [i.sortKey.name] : []),
     ...(typeof i.projection === "string" ? [] : i.projection.include),
   ]),
-);
+}));
 
 export async function feedRegistry(
   backends: LocalBackends,
@@ -59,7 +60,7 @@ export async function feedRegistry(
       { devicesTable: tables.devices, presenceTable: tables.presence },
       { documentClient: clients.documentClient },
     );
-    const status = new Map<string, unknown>();
+    const keys = new Map<string, Record<string, unknown>>();
     const w = { updateItem: 0, putItem: 0, conditionFailed: 0, indexWrites: 0 };
     const counting: RegistryRepository = {
       async applyDeviceUpdate(plan) {
@@ -69,15 +70,20 @@ export async function feedRegistry(
           w.conditionFailed++;
           return outcome;
         }
-        const before = status.get(plan.deviceId);
-        const after = "status" in plan.set ? plan.set.status : before;
-        // The index holds the item only while it has a status, and is written only when the
-        // write changes an attribute it projects (lib/contracts/tables.ts).
-        const touchesIndex = Object.keys(plan.set).some((k) => INDEXED.has(k));
-        if (after !== undefined && touchesIndex) {
-          w.indexWrites += before !== undefined && before !== after ? 2 : 1;
+        // An index holds the item only while its partition key is set, and is written only when
+        // the write changes an attribute it holds (lib/contracts/tables.ts); a changed key is a
+        // delete plus a put.
+        const stored = keys.get(plan.deviceId) ?? {};
+        for (const index of INDEXES) {
+          const before = stored[index.key];
+          const after = index.key in plan.set ? plan.set[index.key] : before;
+          const touches = Object.keys(plan.set).some((k) => index.held.has(k));
+          if (after !== undefined && touches) {
+            w.indexWrites += before !== undefined && before !== after ? 2 : 1;
+          }
+          stored[index.key] = after;
         }
-        status.set(plan.deviceId, after);
+        keys.set(plan.deviceId, stored);
         return outcome;
       },
       async putPresence(item) {

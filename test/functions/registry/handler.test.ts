@@ -1,5 +1,5 @@
 import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
-import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createRegistryHandler,
@@ -13,6 +13,7 @@ import {
 import { systemClock } from "../../../functions/shared/clock.ts";
 import type { DeviceItem, PresenceItem } from "../../../functions/shared/items.ts";
 import type { DeviceEvent } from "../../../lib/contracts/events.ts";
+import { presenceSortKey } from "../../../lib/contracts/tables.ts";
 import { createSqsEventSource, eventSourceConfigFor } from "../../../lib/local/sqs-event-source.ts";
 import { eventually, useLocalBackends } from "../../helpers/local-backends.ts";
 import { type FunctionClients, functionClients, silentLogger, sqsEvent } from "../support.ts";
@@ -235,6 +236,56 @@ describe("registry handler on DynamoDB Local", () => {
     // Agent A's keepalive expiry fires later, with a larger version from its own clock.
     await handler(sqsEvent(event(id, 3, { type: "offline", reason: "keepalive-timeout" })));
     expect(await device(id)).toMatchObject({ status: "online", agentId: "agent-b" });
+  });
+
+  it("after a move to another agent, the old agent's offline and last-seen leave no trace", async () => {
+    const id = newDevice();
+    await handler(sqsEvent(registered(id, 1)));
+    await handler(sqsEvent({ ...registered(id, 2), agentId: "agent-b", eventId: "b-2" }));
+    // Agent A flushes its coalesced last-seen and expires the session, both with later versions.
+    await handler(
+      sqsEvent(
+        event(id, 3, { type: "last-seen", lastSeen: iso(1) }),
+        event(id, 4, { type: "offline", reason: "keepalive-timeout" }),
+      ),
+    );
+    expect(await device(id)).toMatchObject({
+      status: "online",
+      agentId: "agent-b",
+      lastSeen: iso(2),
+      lastSeenSeq: 2,
+    });
+    // A's offline is not the device's history: only the two registrations are.
+    expect((await history(id)).map((h) => [h.type, h.agentId])).toEqual([
+      ["registered", "agent-b"],
+      ["registered", "agent-a"],
+    ]);
+    // Agent B's own offline still applies, and is recorded.
+    await handler(
+      sqsEvent({
+        ...event(id, 5, { type: "offline", reason: "keepalive-timeout" }),
+        agentId: "agent-b",
+        eventId: "b-5",
+      }),
+    );
+    expect(await device(id)).toMatchObject({ status: "offline", agentId: "agent-b" });
+    expect((await history(id))[0]).toMatchObject({ type: "offline", agentId: "agent-b" });
+  });
+
+  it("a redelivered offline whose device write already applied still gets its history entry", async () => {
+    const id = newDevice();
+    await handler(sqsEvent(registered(id, 1)));
+    const offline = event(id, 2, { type: "offline", reason: "agent-shutdown" });
+    await handler(sqsEvent(offline));
+    // As if the history write had failed after the device write: the redelivery rewrites it.
+    await clients.documentClient.send(
+      new DeleteCommand({
+        TableName: backends().resources.tables.presence,
+        Key: { deviceId: id, at: presenceSortKey(offline.at, offline.version) },
+      }),
+    );
+    await handler(sqsEvent(offline));
+    expect((await history(id)).map((h) => h.type)).toEqual(["offline", "registered"]);
   });
 
   it("behind the device-events queue: a poison event reaches the DLQ, a valid one is applied", async () => {

@@ -3,6 +3,7 @@ import { ENV } from "../../../lib/contracts/env.ts";
 import {
   COMMANDS_BY_DEVICE_INDEX,
   createTableInput,
+  DEVICES_BY_AGENT_INDEX,
   DEVICES_BY_STATUS_INDEX,
   expiresAt,
   keyAttributes,
@@ -37,7 +38,7 @@ describe("table definitions", () => {
     for (const envVar of envVars) expect(Object.values(ENV)).toContain(envVar);
   });
 
-  it("key the devices table by deviceId with a byStatus index sorted by deviceId", () => {
+  it("key the devices table by deviceId with byStatus and byAgent (keys only) indexes sorted by deviceId", () => {
     expect(TABLES.devices.partitionKey).toEqual({ name: "deviceId", type: "S" });
     expect(TABLES.devices.indexes).toEqual([
       {
@@ -45,6 +46,12 @@ describe("table definitions", () => {
         partitionKey: { name: "status", type: "S" },
         sortKey: { name: "deviceId", type: "S" },
         projection: { include: ["devType", "firmwareVersion"] },
+      },
+      {
+        indexName: DEVICES_BY_AGENT_INDEX,
+        partitionKey: { name: "agentId", type: "S" },
+        sortKey: { name: "deviceId", type: "S" },
+        projection: "KEYS_ONLY",
       },
     ]);
     // lastSeen is written 144 times per device-day: it must not be copied into the index.
@@ -157,6 +164,14 @@ describe("derived inputs", () => {
           { AttributeName: "deviceId", KeyType: "RANGE" },
         ],
         Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["devType", "firmwareVersion"] },
+      },
+      {
+        IndexName: "byAgent",
+        KeySchema: [
+          { AttributeName: "agentId", KeyType: "HASH" },
+          { AttributeName: "deviceId", KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "KEYS_ONLY" },
       },
     ]);
   });

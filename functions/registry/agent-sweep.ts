@@ -1,0 +1,276 @@
+import { createHash } from "node:crypto";
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import type { DeviceEvent } from "../../lib/contracts/events.ts";
+import { agentKey, DEVICES_BY_AGENT_INDEX, TABLES } from "../../lib/contracts/tables.ts";
+import type { Clock } from "../shared/clock.ts";
+import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
+import type { PresenceItem } from "../shared/items.ts";
+import type { Logger } from "../shared/logger.ts";
+import { buildDeviceUpdate } from "./repository.ts";
+import { type DeviceUpdatePlan, planDeviceUpdate, presenceItemFor } from "./service.ts";
+
+/**
+ * The agent-lost sweep (issue 7, multi-agent): an agent that dies without a clean shutdown leaves
+ * its devices `online` in the registry, pointing at an agent nobody runs. Agents heartbeat into
+ * the agents table every 10 s (edge-agent/cloud/agent-heartbeat.ts); a clean shutdown deletes
+ * the record after sending `offline/agent-shutdown` for every device. So a record whose
+ * `heartbeatAt` is older than `lostAfterSeconds` belongs to an agent that died, and the sweep
+ * (EventBridge every minute on AWS, a timer under `npm start`):
+ *
+ * 1. scans the agents table (a handful of items) for such records;
+ * 2. queries the devices table's `byAgent` index for the devices that agent last held;
+ * 3. marks each offline with reason `agent-lost`, by the registry's own conditional write with
+ *    the lost agent as owner (`planDeviceUpdate`) plus `status = online`: a device that has
+ *    meanwhile registered on another agent (its `agentId` changed), or that its agent already
+ *    took offline, is untouched; the version is the sweep's clock in µs, newer than anything the
+ *    dead agent emitted before it stopped heartbeating;
+ * 4. writes the presence-history entry of each device it took offline (after the device write:
+ *    a failure between the two loses that one entry, never marks a moved device);
+ * 5. deletes the agent's record once all its devices are done, only if it was not renewed
+ *    meanwhile (same `heartbeatAt`), so the next sweep does not redo the work.
+ *
+ * Limits: a record already removed by DynamoDB TTL (lazy; hours to days after `expiresAt`) is not
+ * seen, so the sweep must run well within that (it runs every minute). An agent cut off from
+ * DynamoDB but still alive is indistinguishable from a dead one: its devices are marked
+ * `agent-lost` and stay so until they re-register (docs/SECURITY.md, docs/architecture.md).
+ */
+
+export const AGENT_LOST_AFTER_VARIABLE = "AGENT_LOST_AFTER_SECONDS";
+
+export interface AgentSweepConfig {
+  /** An agent whose last heartbeat is older than this is lost. Default 60 (heartbeat 10 s). */
+  readonly lostAfterSeconds: number;
+  readonly presenceTtlSeconds: number;
+  /** Device writes in flight at once. */
+  readonly concurrency: number;
+}
+
+export const DEFAULT_AGENT_SWEEP_CONFIG: AgentSweepConfig = {
+  lostAfterSeconds: 60,
+  presenceTtlSeconds: TABLES.presence.defaultTtlSeconds,
+  concurrency: 16,
+};
+
+/** What the sweep reads of an agent record (`AgentRecord` without the routing fields). */
+export interface AgentBeat {
+  readonly agentId: string;
+  readonly startedAt: string;
+  readonly heartbeatAt: string;
+}
+
+export interface AgentSweepRepository {
+  listAgents(): Promise<AgentBeat[]>;
+  /** One page of the device ids whose `agentId` is `agentId`. */
+  devicesOf(
+    agentId: string,
+    cursor?: Record<string, unknown>,
+  ): Promise<{ deviceIds: string[]; cursor?: Record<string, unknown> }>;
+  /** The conditional device write; false when its condition failed (moved, offline, newer). */
+  markLost(plan: DeviceUpdatePlan): Promise<boolean>;
+  putPresence(item: PresenceItem): Promise<void>;
+  /** Deletes the record if its `heartbeatAt` is still `heartbeatAt`. */
+  forgetAgent(agentId: string, heartbeatAt: string): Promise<void>;
+}
+
+export interface AgentSweepResult {
+  /** Agents found lost this run. */
+  readonly agents: string[];
+  /** Devices taken offline with reason `agent-lost`. */
+  readonly devicesOffline: number;
+  /** Devices of lost agents left alone (moved to another agent, already offline). */
+  readonly devicesSkipped: number;
+}
+
+export interface AgentSweep {
+  sweep(): Promise<AgentSweepResult>;
+}
+
+/** Stable per (agent incarnation, device): a retried sweep writes the same event id. */
+function lostEventId(agent: AgentBeat, deviceId: string): string {
+  const digest = createHash("sha256")
+    .update(`${agent.agentId}\n${agent.startedAt}\n${deviceId}`)
+    .digest("hex");
+  return `agent-lost-${digest.slice(0, 40)}`;
+}
+
+export function isAgentLost(agent: AgentBeat, nowMs: number, lostAfterSeconds: number): boolean {
+  const beat = Date.parse(agent.heartbeatAt);
+  return Number.isFinite(beat) && nowMs - beat > lostAfterSeconds * 1000;
+}
+
+export function createAgentSweep(
+  config: AgentSweepConfig,
+  deps: { repository: AgentSweepRepository; clock: Clock; logger: Logger },
+): AgentSweep {
+  const { repository, clock, logger } = deps;
+
+  const sweepAgent = async (agent: AgentBeat) => {
+    let offline = 0;
+    let skipped = 0;
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const page = await repository.devicesOf(agent.agentId, cursor);
+      cursor = page.cursor;
+      const queue = [...page.deviceIds];
+      const worker = async () => {
+        for (let deviceId = queue.shift(); deviceId !== undefined; deviceId = queue.shift()) {
+          const nowMs = clock.now();
+          const event: DeviceEvent = {
+            type: "offline",
+            reason: "agent-lost",
+            eventId: lostEventId(agent, deviceId),
+            deviceId,
+            agentId: agent.agentId,
+            version: nowMs * 1000,
+            at: new Date(nowMs).toISOString(),
+          };
+          const plan = planDeviceUpdate(event, event.at);
+          if (!plan) continue;
+          if (await repository.markLost({ ...plan, requireStatus: "online" })) {
+            offline++;
+            const item = presenceItemFor(event, config.presenceTtlSeconds);
+            if (item) await repository.putPresence(item);
+          } else {
+            skipped++;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, config.concurrency) }, worker));
+    } while (cursor);
+    await repository.forgetAgent(agent.agentId, agent.heartbeatAt);
+    return { offline, skipped };
+  };
+
+  return {
+    async sweep() {
+      const nowMs = clock.now();
+      const lost = (await repository.listAgents()).filter((a) =>
+        isAgentLost(a, nowMs, config.lostAfterSeconds),
+      );
+      const result = { agents: [] as string[], devicesOffline: 0, devicesSkipped: 0 };
+      for (const agent of lost) {
+        const { offline, skipped } = await sweepAgent(agent);
+        result.agents.push(agent.agentId);
+        result.devicesOffline += offline;
+        result.devicesSkipped += skipped;
+        logger.warn("agent lost: its devices are offline", {
+          agentId: agent.agentId,
+          heartbeatAt: agent.heartbeatAt,
+          devicesOffline: offline,
+          devicesSkipped: skipped,
+        });
+      }
+      return result;
+    },
+  };
+}
+
+export function createAgentSweepRepository(
+  config: {
+    readonly devicesTable: string;
+    readonly presenceTable: string;
+    readonly agentsTable: string;
+    /** Device ids per query page (DynamoDB's own limit, 1 MB, when unset). */
+    readonly pageSize?: number;
+  },
+  deps: { documentClient: DynamoDBDocumentClient },
+): AgentSweepRepository {
+  const db = deps.documentClient;
+  return {
+    async listAgents() {
+      const agents: AgentBeat[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      try {
+        do {
+          const out = await db.send(
+            new ScanCommand({
+              TableName: config.agentsTable,
+              ProjectionExpression: "agentId, startedAt, heartbeatAt",
+              ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+            }),
+          );
+          for (const item of out.Items ?? []) {
+            const { agentId, startedAt, heartbeatAt } = item;
+            if (
+              typeof agentId === "string" &&
+              typeof startedAt === "string" &&
+              typeof heartbeatAt === "string"
+            ) {
+              agents.push({ agentId, startedAt, heartbeatAt });
+            }
+          }
+          startKey = out.LastEvaluatedKey;
+        } while (startKey);
+      } catch (error) {
+        throw new StorageError("agents.Scan", error);
+      }
+      return agents;
+    },
+
+    async devicesOf(agentId, cursor) {
+      try {
+        const out = await db.send(
+          new QueryCommand({
+            TableName: config.devicesTable,
+            IndexName: DEVICES_BY_AGENT_INDEX,
+            KeyConditionExpression: "#a = :a",
+            ExpressionAttributeNames: { "#a": "agentId" },
+            ExpressionAttributeValues: { ":a": agentId },
+            ...(config.pageSize ? { Limit: config.pageSize } : {}),
+            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+          }),
+        );
+        const deviceIds = (out.Items ?? [])
+          .map((item) => item.deviceId)
+          .filter((id): id is string => typeof id === "string");
+        return out.LastEvaluatedKey ? { deviceIds, cursor: out.LastEvaluatedKey } : { deviceIds };
+      } catch (error) {
+        throw new StorageError("devices.Query(byAgent)", error);
+      }
+    },
+
+    async markLost(plan) {
+      try {
+        await db.send(
+          new UpdateCommand({ TableName: config.devicesTable, ...buildDeviceUpdate(plan) }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw new StorageError("devices.UpdateItem", error);
+      }
+    },
+
+    async putPresence(item) {
+      try {
+        await db.send(new PutCommand({ TableName: config.presenceTable, Item: item }));
+      } catch (error) {
+        throw new StorageError("presence.PutItem", error);
+      }
+    },
+
+    async forgetAgent(agentId, heartbeatAt) {
+      try {
+        await db.send(
+          new DeleteCommand({
+            TableName: config.agentsTable,
+            Key: agentKey(agentId),
+            ConditionExpression: "#h = :h",
+            ExpressionAttributeNames: { "#h": "heartbeatAt" },
+            ExpressionAttributeValues: { ":h": heartbeatAt },
+          }),
+        );
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return; // it heartbeats again: not lost after all
+        throw new StorageError("agents.DeleteItem", error);
+      }
+    },
+  };
+}

@@ -1,0 +1,242 @@
+import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type AgentSweep,
+  createAgentSweep,
+  createAgentSweepRepository,
+  DEFAULT_AGENT_SWEEP_CONFIG,
+  isAgentLost,
+} from "../../../functions/registry/agent-sweep.ts";
+import {
+  agentSweepConfigFromEnv,
+  createRegistryHandler,
+  type RegistryHandler,
+} from "../../../functions/registry/handler.ts";
+import { createRegistryRepository } from "../../../functions/registry/repository.ts";
+import {
+  createRegistryService,
+  DEFAULT_REGISTRY_CONFIG,
+} from "../../../functions/registry/service.ts";
+import type { DeviceItem, PresenceItem } from "../../../functions/shared/items.ts";
+import type { DeviceEvent } from "../../../lib/contracts/events.ts";
+import { useLocalBackends } from "../../helpers/local-backends.ts";
+import {
+  type FunctionClients,
+  functionClients,
+  offsetClock,
+  silentLogger,
+  sqsEvent,
+} from "../support.ts";
+
+/**
+ * The agent-lost sweep against DynamoDB Local: devices of an agent whose heartbeat stopped go
+ * offline with reason `agent-lost`, a device that moved to another agent is untouched, and the
+ * dead agent's record is removed once done.
+ */
+
+const backends = useLocalBackends();
+let clients: FunctionClients;
+let handler: RegistryHandler;
+let sweep: AgentSweep;
+const clock = offsetClock();
+const LOST_AFTER_S = 60;
+
+beforeAll(() => {
+  clients = functionClients(backends());
+  const { tables } = backends().resources;
+  const repository = createRegistryRepository(
+    { devicesTable: tables.devices, presenceTable: tables.presence },
+    { documentClient: clients.documentClient },
+  );
+  handler = createRegistryHandler({
+    service: createRegistryService(DEFAULT_REGISTRY_CONFIG, {
+      repository,
+      clock,
+      logger: silentLogger,
+    }),
+    logger: silentLogger,
+  });
+  sweep = createAgentSweep(
+    { ...DEFAULT_AGENT_SWEEP_CONFIG, lostAfterSeconds: LOST_AFTER_S, concurrency: 4 },
+    {
+      repository: createAgentSweepRepository(
+        {
+          devicesTable: tables.devices,
+          presenceTable: tables.presence,
+          agentsTable: tables.agents,
+          pageSize: 25,
+        },
+        { documentClient: clients.documentClient },
+      ),
+      clock,
+      logger: silentLogger,
+    },
+  );
+});
+afterAll(() => clients?.close());
+
+let counter = 0;
+const uid = (label: string) => `${label}-${++counter}-${Date.now().toString(36)}`;
+
+/** An event stamped like the agent stamps them: version = its clock in µs. */
+function event(agentId: string, deviceId: string, fields: Record<string, unknown>): DeviceEvent {
+  const now = clock.now();
+  return {
+    eventId: uid("ev"),
+    deviceId,
+    agentId,
+    version: now * 1000 + ++counter,
+    at: new Date(now).toISOString(),
+    ...fields,
+  } as DeviceEvent;
+}
+const registered = (agentId: string, deviceId: string) =>
+  event(agentId, deviceId, { type: "registered", address: "198.51.100.7:5060" });
+
+async function heartbeat(agentId: string, atMs: number): Promise<void> {
+  await clients.documentClient.send(
+    new PutCommand({
+      TableName: backends().resources.tables.agents,
+      Item: {
+        agentId,
+        commandQueueUrl: `http://sqs.local/000000000000/q-${agentId}`,
+        publicHost: "127.0.0.1",
+        startedAt: new Date(atMs - 5000).toISOString(),
+        heartbeatAt: new Date(atMs).toISOString(),
+        expiresAt: Math.floor(atMs / 1000) + 30,
+      },
+    }),
+  );
+}
+
+async function device(deviceId: string): Promise<DeviceItem | undefined> {
+  const out = await clients.documentClient.send(
+    new GetCommand({
+      TableName: backends().resources.tables.devices,
+      Key: { deviceId },
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item as DeviceItem | undefined;
+}
+
+async function agentRecord(agentId: string) {
+  const out = await clients.documentClient.send(
+    new GetCommand({ TableName: backends().resources.tables.agents, Key: { agentId } }),
+  );
+  return out.Item;
+}
+
+async function history(deviceId: string): Promise<PresenceItem[]> {
+  const out = await clients.documentClient.send(
+    new QueryCommand({
+      TableName: backends().resources.tables.presence,
+      KeyConditionExpression: "deviceId = :d",
+      ExpressionAttributeValues: { ":d": deviceId },
+      ScanIndexForward: false,
+    }),
+  );
+  return (out.Items ?? []) as PresenceItem[];
+}
+
+async function apply(...events: DeviceEvent[]): Promise<void> {
+  const response = await handler(sqsEvent(...events));
+  expect(response.batchItemFailures).toEqual([]);
+}
+
+describe("agent-lost sweep on DynamoDB Local", () => {
+  it("takes a dead agent's online devices offline (agent-lost), leaves moved and offline ones", async () => {
+    const dead = uid("agent-dead");
+    const live = uid("agent-live");
+    const [d1, d2, moved, down] = [uid("d"), uid("d"), uid("d"), uid("d")];
+    await apply(
+      registered(dead, d1),
+      registered(dead, d2),
+      registered(dead, moved),
+      registered(dead, down),
+    );
+    await apply(event(dead, down, { type: "offline", reason: "keepalive-timeout" }));
+    // `moved` re-registers on the live agent: it is no longer the dead agent's device.
+    await apply(registered(live, moved));
+    const t0 = clock.now();
+    await heartbeat(dead, t0);
+    await heartbeat(live, t0);
+
+    // Within the deadline nothing happens.
+    clock.advance((LOST_AFTER_S - 5) * 1000);
+    expect((await sweep.sweep()).agents).not.toContain(dead);
+    expect((await device(d1))?.status).toBe("online");
+
+    // The live agent keeps heartbeating; the dead one stopped at t0.
+    clock.advance(10_000);
+    await heartbeat(live, clock.now());
+    const result = await sweep.sweep();
+    expect(result.agents).toEqual([dead]);
+    // `moved` is no longer under the dead agent in the byAgent index; `down` is, and is skipped.
+    expect(result).toMatchObject({ devicesOffline: 2, devicesSkipped: 1 });
+    for (const id of [d1, d2]) {
+      expect(await device(id)).toMatchObject({
+        status: "offline",
+        offlineReason: "agent-lost",
+        agentId: dead,
+      });
+      const [last] = await history(id);
+      expect(last).toMatchObject({ type: "offline", reason: "agent-lost", agentId: dead });
+    }
+    expect(await device(moved)).toMatchObject({ status: "online", agentId: live });
+    expect((await history(moved))[0]).toMatchObject({ type: "registered", agentId: live });
+    expect(await device(down)).toMatchObject({ offlineReason: "keepalive-timeout" });
+    // Done with it: the record is gone, the live agent's stays; a second sweep finds nothing.
+    expect(await agentRecord(dead)).toBeUndefined();
+    expect(await agentRecord(live)).toBeDefined();
+    expect(await sweep.sweep()).toEqual({ agents: [], devicesOffline: 0, devicesSkipped: 0 });
+  });
+
+  it("a device that comes back on any agent after the sweep is online again", async () => {
+    const dead = uid("agent-dead");
+    const id = uid("d");
+    await apply(registered(dead, id));
+    await heartbeat(dead, clock.now());
+    clock.advance((LOST_AFTER_S + 1) * 1000);
+    await sweep.sweep();
+    expect((await device(id))?.offlineReason).toBe("agent-lost");
+    clock.advance(1000);
+    await apply(registered(uid("agent-new"), id));
+    expect((await device(id))?.status).toBe("online");
+  });
+
+  it("pages through an agent with more devices than one query page returns", async () => {
+    const dead = uid("agent-big");
+    // Pages of 25 device ids (the repository's pageSize above): five pages, every device reached.
+    const ids = Array.from({ length: 120 }, () => uid("d"));
+    for (let i = 0; i < ids.length; i += 10) {
+      await apply(...ids.slice(i, i + 10).map((id) => registered(dead, id)));
+    }
+    await heartbeat(dead, clock.now());
+    clock.advance((LOST_AFTER_S + 1) * 1000);
+    const result = await sweep.sweep();
+    expect(result.devicesOffline).toBe(120);
+    const statuses = await Promise.all(ids.map(async (id) => (await device(id))?.status));
+    expect(new Set(statuses)).toEqual(new Set(["offline"]));
+  });
+});
+
+describe("agent-lost deadline", () => {
+  it("an agent is lost once its last heartbeat is older than the deadline", () => {
+    const beat = { agentId: "a", startedAt: "2025-01-01T00:00:00.000Z" };
+    const at = Date.parse("2025-01-01T00:01:00.000Z");
+    expect(isAgentLost({ ...beat, heartbeatAt: "2025-01-01T00:00:00.000Z" }, at, 60)).toBe(false);
+    expect(isAgentLost({ ...beat, heartbeatAt: "2025-01-01T00:00:00.000Z" }, at + 1, 60)).toBe(
+      true,
+    );
+    expect(isAgentLost({ ...beat, heartbeatAt: "not a time" }, at, 60)).toBe(false);
+  });
+
+  it("is 60 s by default; AGENT_LOST_AFTER_SECONDS changes it, nonsense is refused", () => {
+    expect(agentSweepConfigFromEnv({}).lostAfterSeconds).toBe(60);
+    expect(agentSweepConfigFromEnv({ AGENT_LOST_AFTER_SECONDS: "5" }).lostAfterSeconds).toBe(5);
+    expect(() => agentSweepConfigFromEnv({ AGENT_LOST_AFTER_SECONDS: "0" })).toThrow(
+      /AGENT_LOST_AFTER_SECONDS/,
+    );
+  });
+});
