@@ -13,6 +13,7 @@ import type {
   ReportSink,
   TraceRecorder,
 } from "./ports.ts";
+import { createAddressLimiter } from "./signalling/address-limiter.ts";
 import {
   type CatalogueView,
   type CommandId,
@@ -62,7 +63,11 @@ export type EdgeAgentConfig = Pick<
   | "alarmServerType"
   | "pictureServerType"
   | "learnDevices"
->;
+> &
+  // Abuse limits (issue 7); unset: no limit.
+  Partial<
+    Pick<AgentConfig, "signalRatePerAddress" | "signalBurstPerAddress" | "maxSessionsPerAddress">
+  >;
 
 export interface EdgeAgentDeps {
   transport: DatagramTransport;
@@ -229,7 +234,14 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     sender.deviceGone(session.deviceId);
   };
 
+  // Per-source-address datagram limit, checked before decoding (issue 7).
+  const signalLimiter = createAddressLimiter({
+    ratePerSecond: config.signalRatePerAddress ?? 0,
+    burst: config.signalBurstPerAddress ?? 1,
+  });
+
   const sessions = createSessionStore({
+    maxPerAddress: config.maxSessionsPerAddress ?? 0,
     timeoutMs: config.keepAliveSeconds * config.offlineAfterMissed * 1000,
     onExpire: (s) => {
       c.sessions_expired++;
@@ -328,6 +340,8 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
 
   const onDatagram = (bytes: Buffer, host: string, port: number): void => {
     if (closed) return;
+    const now = Date.now();
+    if (!signalLimiter.allow(host, now)) return; // counted by the limiter
     c.datagrams_in++;
     if (trace) trace.record("in", host, port, bytes);
     if (bytes.length > config.maxDatagramBytes) {
@@ -350,7 +364,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
       return;
     }
     try {
-      dispatch(ctx, result.message, host, port, Date.now(), view);
+      dispatch(ctx, result.message, host, port, now, view);
     } catch (err) {
       c.handler_errors++;
       logLimited("handler-error", "error", "handler failed", { err, kind: result.message.kind });
@@ -360,6 +374,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
   // ehome-2.0 §8 Alarm report: "UDP 7332; also accepted on 7660". Only ALARM is served here.
   const onAlarmDatagram = (bytes: Buffer, host: string, port: number): void => {
     if (closed || !alarmCtx) return;
+    if (!signalLimiter.allow(host, Date.now())) return;
     c.datagrams_in++;
     c.alarm_port_datagrams++;
     if (trace) trace.record("in", host, port, bytes);
@@ -451,6 +466,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
         if (flushTimer) clearInterval(flushTimer);
         flushTimer = undefined;
         sessions.close();
+        signalLimiter.close();
         learner.close();
         for (const s of [...sessions.values()]) {
           sessions.remove(s);
@@ -501,6 +517,10 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
       commands_pending: sender.pending,
       learn_backlog: learner.backlog,
       trace_dropped: trace?.dropped ?? 0,
+      signal_rate_limited: signalLimiter.counters().limited,
+      signal_limiter_addresses: signalLimiter.counters().addresses,
+      signal_limiter_evicted: signalLimiter.counters().evicted,
+      registers_address_cap: sessions.capRefused,
     }),
   };
 }

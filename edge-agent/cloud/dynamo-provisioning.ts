@@ -22,6 +22,13 @@ import type { DynamoSender } from "./aws.ts";
  * Passwords: the table holds only a scrypt hash (functions/shared/device-password.ts), never the
  * clear password, so the decision carries `passwordHash` and `verifyPassword()` checks what a device
  * sent against it (results cached, so a REGISTER storm costs one scrypt per device and password).
+ *
+ * Floods (issue 7 item 3): refusals and "not listed" answers live in their own size-capped cache
+ * (`maxNegativeEntries`), so a flood of unknown ids cannot evict the allowed devices; a repeated
+ * unknown id costs one read per `negativeTtlMs`. Reads in flight are capped
+ * (`maxConcurrentReads`): beyond it a lookup throws `ProvisioningBusyError` at once (the REGISTER
+ * is left unanswered and the device retries), so a flood of distinct ids costs a bounded read rate
+ * and never a write.
  */
 
 /** Attribute names the API writes; typed against the item shape both sides share. */
@@ -42,8 +49,12 @@ export interface DynamoProvisioningConfig {
   positiveTtlMs?: number;
   /** How long a refusal or "not listed" is cached. Default 10 s. */
   negativeTtlMs?: number;
-  /** Cached devices; the oldest entry is evicted beyond it. Default 100 000. */
+  /** Cached allowed devices; the oldest entry is evicted beyond it. Default 100 000. */
   maxEntries?: number;
+  /** Cached refusals and "not listed" answers (unknown ids). Default 100 000. */
+  maxNegativeEntries?: number;
+  /** GetItem calls in flight at most; more lookups are shed. Default 64. */
+  maxConcurrentReads?: number;
   /** Cached password verifications. Default 10 000. */
   maxVerifications?: number;
 }
@@ -64,7 +75,20 @@ export interface DynamoProvisioningCounters {
   coalesced: number;
   evictions: number;
   invalidations: number;
+  /** Lookups refused because `maxConcurrentReads` reads were in flight. */
+  shed: number;
   size: number;
+  /** Of `size`: refusals and "not listed" answers. */
+  negativeSize: number;
+}
+
+/** Thrown by `lookup` when too many reads are in flight: not a refusal, the device retries. */
+export class ProvisioningBusyError extends Error {
+  readonly code = "PROVISIONING_BUSY";
+  constructor() {
+    super("too many provisioning reads in flight");
+    this.name = "ProvisioningBusyError";
+  }
 }
 
 export interface DynamoProvisioningSource extends UpdatableProvisioningSource {
@@ -110,13 +134,17 @@ export function createDynamoProvisioningSource(
   const positiveTtl = config.positiveTtlMs ?? 60_000;
   const negativeTtl = config.negativeTtlMs ?? 10_000;
   const maxEntries = config.maxEntries ?? 100_000;
+  const maxNegative = config.maxNegativeEntries ?? 100_000;
+  const maxReads = Math.max(1, config.maxConcurrentReads ?? 64);
   const maxVerifications = config.maxVerifications ?? 10_000;
   const now = deps.now ?? Date.now;
   const verify = deps.verify ?? verifyDevicePassword;
   const cache = new Map<string, CacheEntry>();
+  /** Refusals and "not listed": apart, so unknown ids never evict allowed devices. */
+  const negative = new Map<string, CacheEntry>();
   const inflight = new Map<string, Promise<CloudProvisioningDecision | undefined>>();
   const verified = new Map<string, Promise<boolean>>();
-  const c: Omit<DynamoProvisioningCounters, "size"> = {
+  const c: Omit<DynamoProvisioningCounters, "size" | "negativeSize"> = {
     hits: 0,
     misses: 0,
     reads: 0,
@@ -124,17 +152,21 @@ export function createDynamoProvisioningSource(
     coalesced: 0,
     evictions: 0,
     invalidations: 0,
+    shed: 0,
   };
   let closed = false;
 
   const remember = (deviceId: string, decision: CloudProvisioningDecision | undefined) => {
     if (closed) return;
-    const ttl = decision?.allowed ? positiveTtl : negativeTtl;
+    const allowed = decision?.allowed === true;
+    const map = allowed ? cache : negative;
+    const max = allowed ? maxEntries : maxNegative;
     cache.delete(deviceId); // re-inserted last: Map order is eviction order
-    cache.set(deviceId, { decision, expiresAt: now() + ttl });
-    while (cache.size > maxEntries) {
-      const oldest = cache.keys().next().value as string;
-      cache.delete(oldest);
+    negative.delete(deviceId);
+    map.set(deviceId, { decision, expiresAt: now() + (allowed ? positiveTtl : negativeTtl) });
+    while (map.size > max) {
+      const oldest = map.keys().next().value as string;
+      map.delete(oldest);
       c.evictions++;
     }
   };
@@ -165,16 +197,23 @@ export function createDynamoProvisioningSource(
   };
 
   const lookup = (deviceId: string) => {
-    const hit = cache.get(deviceId);
+    const hit = cache.get(deviceId) ?? negative.get(deviceId);
     if (hit && hit.expiresAt > now()) {
       c.hits++;
       return hit.decision;
     }
-    if (hit) cache.delete(deviceId);
+    if (hit) {
+      cache.delete(deviceId);
+      negative.delete(deviceId);
+    }
     const pending = inflight.get(deviceId);
     if (pending) {
       c.coalesced++;
       return pending;
+    }
+    if (inflight.size >= maxReads) {
+      c.shed++;
+      throw new ProvisioningBusyError();
     }
     c.misses++;
     const p = read(deviceId).then(
@@ -199,6 +238,7 @@ export function createDynamoProvisioningSource(
   const invalidate = (deviceId: string) => {
     c.invalidations++;
     cache.delete(deviceId);
+    negative.delete(deviceId);
     inflight.delete(deviceId);
   };
 
@@ -228,10 +268,11 @@ export function createDynamoProvisioningSource(
       }
       return result;
     },
-    counters: () => ({ ...c, size: cache.size }),
+    counters: () => ({ ...c, size: cache.size + negative.size, negativeSize: negative.size }),
     close() {
       closed = true;
       cache.clear();
+      negative.clear();
       inflight.clear();
       verified.clear();
     },

@@ -1,3 +1,4 @@
+import { isLoopback } from "./address-limiter.ts";
 import type { CatalogueView } from "./catalogue.ts";
 import type { WireEncoding } from "./codec/index.ts";
 import type { WorkStatusChannel } from "./device-status.ts";
@@ -136,6 +137,11 @@ export interface SessionStoreOptions {
   now?: () => number;
   /** Called after an expired session left the store. Must not throw. */
   onExpire: (session: DeviceSession) => void;
+  /**
+   * Sessions per source IP (`EHOME_MAX_SESSIONS_PER_ADDRESS`, issue 7); 0 or unset: no cap.
+   * NAT'd fleets share addresses, so it bounds floods, not fleets. Loopback is exempt.
+   */
+  maxPerAddress?: number;
 }
 
 export interface SessionStore {
@@ -145,6 +151,15 @@ export interface SessionStore {
   values(): IterableIterator<DeviceSession>;
   /** Inserts a session; a previous session of the same device is closed and returned. */
   add(session: DeviceSession): DeviceSession | undefined;
+  /**
+   * Whether `deviceId` may hold a session at `host` under the per-address cap: always when it
+   * already has one there; otherwise only below the cap (a refusal is counted).
+   */
+  admits(deviceId: string, host: string): boolean;
+  /** Sessions whose observed address is `host`. */
+  countAt(host: string): number;
+  /** REGISTERs refused by the per-address cap. */
+  readonly capRefused: number;
   /** Records a new observed address (NAT rebinding, re-register). */
   move(session: DeviceSession, host: string, port: number): void;
   /** Removes a session (no callback). False when it was not the current one. */
@@ -162,7 +177,18 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
   const byId = new Map<string, DeviceSession>();
   const byAddr = new Map<string, DeviceSession>();
   const wheel = new Map<number, DeviceSession[]>();
+  const maxPerAddress = options.maxPerAddress ?? 0;
+  /** Sessions per host (only with a cap: no work otherwise). */
+  const perHost = new Map<string, number>();
+  let capRefused = 0;
   let timer: NodeJS.Timeout | undefined;
+
+  const countHost = (host: string, delta: number): void => {
+    if (maxPerAddress <= 0) return;
+    const n = (perHost.get(host) ?? 0) + delta;
+    if (n <= 0) perHost.delete(host);
+    else perHost.set(host, n);
+  };
 
   const schedule = (s: DeviceSession): void => {
     const slot = Math.ceil((s.lastSeen + timeoutMs) / tickMs);
@@ -183,12 +209,25 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       return byId.size;
     },
     values: () => byId.values(),
+    admits(deviceId, host) {
+      if (maxPerAddress <= 0 || isLoopback(host)) return true;
+      if (byId.get(deviceId)?.host === host) return true;
+      if ((perHost.get(host) ?? 0) < maxPerAddress) return true;
+      capRefused++;
+      return false;
+    },
+    countAt: (host) => perHost.get(host) ?? 0,
+    get capRefused() {
+      return capRefused;
+    },
     add(session) {
       const previous = byId.get(session.deviceId);
       if (previous) {
         previous.closed = true;
         unindex(previous);
+        countHost(previous.host, -1);
       }
+      countHost(session.host, 1);
       byId.set(session.deviceId, session);
       byAddr.set(formatAddress(session.host, session.port), session);
       schedule(session);
@@ -196,6 +235,10 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
     },
     move(session, host, port) {
       unindex(session);
+      if (session.host !== host) {
+        countHost(session.host, -1);
+        countHost(host, 1);
+      }
       session.host = host;
       session.port = port;
       byAddr.set(formatAddress(host, port), session);
@@ -204,6 +247,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       if (byId.get(session.deviceId) !== session) return false;
       byId.delete(session.deviceId);
       unindex(session);
+      countHost(session.host, -1);
       session.closed = true;
       return true;
     },

@@ -18,6 +18,8 @@ export const MAX_DEVICE_ID = 256;
 const REFUSED = { status: 403, description: "Device not provisioned" } as const;
 const BAD_PASSWORD = { status: 401, description: "Password mismatch" } as const;
 const BAD_ID = { status: 400, description: "Invalid DeviceID" } as const;
+/** EHOME_MAX_SESSIONS_PER_ADDRESS reached (issue 7): a 403 like any refusal (§2.1 C). */
+const ADDRESS_FULL = { status: 403, description: "Too many devices at this address" } as const;
 /** `NTPInterval` as in the §2.1 sample (unit undocumented; the sample value is kept). */
 const NTP_INTERVAL = 3600;
 
@@ -211,6 +213,18 @@ export function handleRegister(
     return;
   }
 
+  // Before any provisioning read: a flood from one address costs no DynamoDB reads beyond the cap.
+  if (!ctx.sessions.admits(msg.deviceId, host)) {
+    c.registers_refused++;
+    ctx.logLimited(`address-cap:${host}`, "warn", "register refused: sessions per address cap", {
+      deviceId: msg.deviceId.slice(0, 64),
+      address: formatAddress(host, port),
+      sessions: ctx.sessions.countAt(host),
+    });
+    refuse(ctx, msg, host, port, ADDRESS_FULL);
+    return;
+  }
+
   const key = `${msg.deviceId}#${msg.header.sequence}`;
   if (ctx.registering.has(key)) {
     c.registers_duplicate++;
@@ -221,6 +235,13 @@ export function handleRegister(
   try {
     decision = ctx.provisioning.lookup(msg.deviceId);
   } catch (err) {
+    if ((err as { code?: unknown }).code === "PROVISIONING_BUSY") {
+      // Too many reads in flight (a flood of unknown ids): shed, the device retries.
+      ctx.logLimited("provisioning-busy", "warn", "register shed: provisioning reads saturated", {
+        address: formatAddress(host, port),
+      });
+      return;
+    }
     ctx.logLimited("provisioning-error", "error", "provisioning lookup failed", { err });
     return; // no answer: the device retries, and a transient store error is not a refusal
   }

@@ -150,10 +150,10 @@ describe("provisioning from the devices table", () => {
     expect(await p.lookup(id)).toEqual({ allowed: true });
   });
 
-  it("keeps at most maxEntries devices", async () => {
+  it("keeps at most maxNegativeEntries unknown devices", async () => {
     const db = countingDynamo();
     const p = createDynamoProvisioningSource(
-      { devicesTable: backends().resources.tables.devices, maxEntries: 3 },
+      { devicesTable: backends().resources.tables.devices, maxNegativeEntries: 3 },
       { dynamodb: () => db.sender },
     );
     for (let i = 0; i < 5; i++) await p.lookup(uid());
