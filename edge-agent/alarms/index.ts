@@ -45,7 +45,8 @@ export interface AlarmParts {
 }
 
 export function createAlarmParts(
-  config: Pick<AgentConfig, "agentId" | "maxPictureBytes" | "maxVideoBytes">,
+  config: Pick<AgentConfig, "agentId" | "maxPictureBytes" | "maxVideoBytes"> &
+    Partial<Pick<AgentConfig, "uploadRatePerAddress">>,
   deps: AlarmPartsDeps,
 ): AlarmParts {
   const reports = createAlarmReporter(
@@ -64,6 +65,7 @@ export function createAlarmParts(
           bucket: deps.media.bucket,
           maxPictureBytes: config.maxPictureBytes,
           maxVideoBytes: config.maxVideoBytes,
+          ratePerAddress: config.uploadRatePerAddress ?? 0,
         },
         {
           s3: deps.media.s3,

@@ -12,6 +12,7 @@ import {
 import { MEDIA_FILE_TYPES, mediaObjectKey } from "../../lib/contracts/storage.ts";
 import { createRateLimiter, type Logger, silentLogger } from "../log.ts";
 import type { EventSink } from "../ports.ts";
+import { createAddressLimiter } from "../signalling/address-limiter.ts";
 import { ENVELOPE, UPLOAD } from "../signalling/catalogue.ts";
 import type { DeviceHttpRoute } from "./device-http.ts";
 import { createFirstFilePartStream, MultipartError, multipartBoundary } from "./multipart.ts";
@@ -24,6 +25,11 @@ import { createFirstFilePartStream, MultipartError, multipartBoundary } from "./
  * object, then a `MediaUploadedEvent` goes to the alarm-events queue. Refusals leave nothing in S3
  * (the multipart upload is aborted): 400 malformed, 403 unknown address, 413 too large, 415 not
  * the expected content, 503 when S3 fails (the device should retry).
+ *
+ * Abuse (issue 7 item 3): uploads per source address are limited by a token bucket
+ * (`EHOME_UPLOAD_RATE_PER_ADDRESS` per second, a bucket of 5 s worth); beyond it `429` with
+ * `Retry-After`, before anything is read or sent to S3. When S3 is unreachable or throttling the
+ * answer is `503` with `Retry-After`: an upload is acknowledged only once S3 holds it.
  */
 
 export interface UploadRoutesConfig {
@@ -42,6 +48,10 @@ export interface UploadRoutesConfig {
    * device gets 503 and retries. Default 32.
    */
   maxConcurrentUploads?: number;
+  /** Uploads per second per source address (`EHOME_UPLOAD_RATE_PER_ADDRESS`); 0 or unset: none. */
+  ratePerAddress?: number;
+  /** Apply that limit to loopback too (tests). Default false. */
+  limitLoopback?: boolean;
 }
 
 export interface UploadRoutesDeps {
@@ -65,6 +75,8 @@ export interface UploadCounters {
   aborted: number;
   /** Refused with 503 because `maxConcurrentUploads` were streaming. */
   busy: number;
+  /** Refused with 429 by the per-address rate limit. */
+  rateLimited: number;
   /** Streaming now. */
   inFlight: number;
 }
@@ -92,7 +104,12 @@ export function plainAddress(host: string | undefined): string {
   return host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
 }
 
-function xmlAnswer(res: ServerResponse, status: number, description: string): void {
+function xmlAnswer(
+  res: ServerResponse,
+  status: number,
+  description: string,
+  retryAfterSeconds = 5,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -107,7 +124,7 @@ function xmlAnswer(res: ServerResponse, status: number, description: string): vo
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
   };
-  if (status === 503) headers["retry-after"] = 5;
+  if (status === 503 || status === 429) headers["retry-after"] = retryAfterSeconds;
   if (status !== 200) headers.connection = "close";
   res.writeHead(status, headers);
   res.end(body);
@@ -171,8 +188,15 @@ export function createUploadRoutes(
     storageFailed: 0,
     aborted: 0,
     busy: 0,
+    rateLimited: 0,
     inFlight: 0,
   };
+  const rate = config.ratePerAddress ?? 0;
+  const perAddress = createAddressLimiter({
+    ratePerSecond: rate,
+    burst: Math.max(1, rate * 5),
+    limitLoopback: config.limitLoopback ?? false,
+  });
   const maxConcurrent = Math.max(1, config.maxConcurrentUploads ?? 32);
   const F = UPLOAD.fields;
 
@@ -345,6 +369,21 @@ export function createUploadRoutes(
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> => {
+    const peer = plainAddress(req.socket.remoteAddress);
+    const at = now();
+    if (!perAddress.allow(peer, at)) {
+      c.rateLimited++;
+      const { allowed } = limiter.allow(`rate:${peer}`);
+      if (allowed) log.warn("uploads refused: rate per address", { peer });
+      xmlAnswer(
+        res,
+        429,
+        "too many uploads from this address",
+        perAddress.retryAfterSeconds(peer, at),
+      );
+      req.resume();
+      return;
+    }
     if (c.inFlight >= maxConcurrent) {
       c.busy++;
       xmlAnswer(res, 503, "too many uploads, retry later");

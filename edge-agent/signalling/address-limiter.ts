@@ -7,7 +7,7 @@
  * Cost per call: one Map lookup and a few arithmetic operations on a mutable record; a new address
  * allocates one record. Memory is bounded: at most `maxAddresses` records; a full table forgets
  * its oldest record, and a sweep forgets idle ones (a bucket that refilled completely carries no
- * information). Forgetting a record only ever gives that address a full bucket again, so an
+ * information). The sweep runs inside `allow` once per `sweepIntervalMs` (no timer to leak). Forgetting a record only ever gives that address a full bucket again, so an
  * attacker rotating addresses cannot make the limiter stricter for anyone else.
  *
  * Loopback sources (127.0.0.0/8, ::1, ::ffff:127.x) are exempt: they are the agent's own host
@@ -24,7 +24,9 @@ export interface AddressLimiterConfig {
   burst: number;
   /** Addresses tracked at most. Default 100 000. */
   maxAddresses?: number;
-  /** Idle records are swept this often. Default 60 s. */
+  /** Limit loopback too (tests over loopback sockets). Default false: loopback is exempt. */
+  limitLoopback?: boolean;
+  /** Idle records are swept at most this often (from `allow`). Default 60 s. */
   sweepIntervalMs?: number;
 }
 
@@ -43,9 +45,9 @@ export interface AddressLimiter {
   /** Seconds until `host` has a token again (for `Retry-After`), at least 1. */
   retryAfterSeconds(host: string, now: number): number;
   counters(): AddressLimiterCounters;
-  /** Forgets idle records now (the timer calls it). */
+  /** Forgets idle records now (`allow` calls it once per sweep interval). */
   sweep(now: number): void;
-  /** Stops the sweep timer and forgets everything. Idempotent. */
+  /** Forgets everything. Idempotent. */
   close(): void;
 }
 
@@ -66,15 +68,17 @@ export function createAddressLimiter(config: AddressLimiterConfig): AddressLimit
   const maxAddresses = Math.max(1, config.maxAddresses ?? 100_000);
   const buckets = new Map<string, Bucket>();
   const c = { limited: 0, evicted: 0 };
-  let timer: NodeJS.Timeout | undefined;
-  if (rate > 0) {
-    timer = setInterval(() => limiter.sweep(Date.now()), config.sweepIntervalMs ?? 60_000);
-    timer.unref();
-  }
+  const sweepEvery = config.sweepIntervalMs ?? 60_000;
+  const exempt = config.limitLoopback ? () => false : isLoopback;
+  let nextSweep = Number.NEGATIVE_INFINITY;
 
   const limiter: AddressLimiter = {
     allow(host, now) {
-      if (rate <= 0 || isLoopback(host)) return true;
+      if (rate <= 0 || exempt(host)) return true;
+      if (now >= nextSweep) {
+        nextSweep = now + sweepEvery;
+        limiter.sweep(now);
+      }
       const b = buckets.get(host);
       if (b === undefined) {
         if (buckets.size >= maxAddresses) {
@@ -110,8 +114,6 @@ export function createAddressLimiter(config: AddressLimiterConfig): AddressLimit
       }
     },
     close() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       buckets.clear();
     },
   };
