@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createEdgeAgent, type EdgeAgent } from "../edge-agent/agent.ts";
 import { createAlarmParts } from "../edge-agent/alarms/index.ts";
+import type { DynamoSender } from "../edge-agent/cloud/aws.ts";
 import {
   type CloudAdapters,
   type CloudAdaptersConfig,
@@ -65,6 +66,16 @@ export interface LocalPlatformOptions {
   };
   /** The agent's configuration; `false` runs no agent here (a test runs it as a child process). */
   agent: AgentConfig | false;
+  /**
+   * More agents in this process against the same backends (multi-agent: each with its own id,
+   * ports, command queue and heartbeat), started after `agent`. Default none.
+   */
+  extraAgents?: readonly AgentConfig[];
+  /**
+   * How often the registry function's agent-lost sweep runs (EventBridge runs it every minute on
+   * AWS; `AGENT_LOST_AFTER_SECONDS` in `env` sets the deadline). Default 15 000; 0 disables it.
+   */
+  agentSweepIntervalMs?: number;
   /** Tuning of the agent's cloud adapters (defaults otherwise). */
   cloud?: Pick<CloudAdaptersConfig, "events" | "commands" | "provisioning" | "heartbeat">;
   /**
@@ -85,6 +96,21 @@ export interface LocalPlatformDeps {
   log: Logger;
 }
 
+/** One edge agent of the platform, with its cloud adapters and device HTTP server. */
+export interface LocalAgent {
+  readonly agentId: string;
+  readonly agent: EdgeAgent;
+  readonly cloud: CloudAdapters;
+  readonly deviceHttp: DeviceHttpServer | undefined;
+  /** Clean stop: `offline/agent-shutdown` for its devices, heartbeat record deleted. */
+  close(): Promise<void>;
+  /**
+   * Stops it as a crash would look from the cloud: from now on none of its events reach the queue
+   * and its heartbeat record stays behind (the agent-lost sweep's case). Its sockets are closed.
+   */
+  kill(): Promise<void>;
+}
+
 export interface LocalPlatform {
   /** Starts every part in order. Rejects (having closed what started) if the backends fail. */
   start(): Promise<void>;
@@ -96,6 +122,8 @@ export interface LocalPlatform {
   readonly upgrades: UpgradesFunction | undefined;
   /** The agent's device-facing HTTP port (health check; uploads and firmware later). */
   readonly deviceHttp: DeviceHttpServer | undefined;
+  /** Every agent that started: `agent` first (when it started), then `extraAgents`. */
+  readonly agents: readonly LocalAgent[];
   /** What the functions and an agent process read: `options.env` plus the backends' variables. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Parts that are not running, each with the reason. */
@@ -120,6 +148,7 @@ export function createLocalPlatform(
   let cloud: CloudAdapters | undefined;
   let deviceHttp: DeviceHttpServer | undefined;
   let upgrades: UpgradesFunction | undefined;
+  const agents: LocalAgent[] = [];
   let starting: Promise<void> | undefined;
   let stopped = false;
   let closing: Promise<void> | undefined;
@@ -130,7 +159,7 @@ export function createLocalPlatform(
       keyof typeof queues,
       () => { handler: SqsHandler; close(): void | Promise<void> },
     ][] = [
-      ["deviceEvents", () => createRegistryHandlerFromEnv(env)],
+      ["deviceEvents", () => startRegistry()],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["alarmEvents", () => startAlarmsFunction()],
       ["upgradeEvents", () => startUpgrades()],
@@ -154,6 +183,39 @@ export function createLocalPlatform(
         missing.push(`${name} function: ${(err as Error).message}`);
       }
     }
+  };
+
+  /**
+   * The registry function: its queue handler for the poller, and its scheduled agent-lost sweep
+   * on a timer (the local stand-in for the EventBridge rule), never overlapping itself.
+   */
+  const startRegistry = (): { handler: SqsHandler; close(): Promise<void> } => {
+    const fn = createRegistryHandlerFromEnv(env);
+    const intervalMs = options.agentSweepIntervalMs ?? 15_000;
+    const sweepLog = log.child({ function: "registry", trigger: "schedule" });
+    let running: Promise<void> | undefined;
+    const timer =
+      intervalMs > 0
+        ? setInterval(() => {
+            if (running) return;
+            running = fn
+              .sweep()
+              .then(() => undefined)
+              .catch((err: unknown) => sweepLog.error("agent sweep failed", { err }))
+              .finally(() => {
+                running = undefined;
+              });
+          }, intervalMs)
+        : undefined;
+    timer?.unref();
+    return {
+      handler: fn.handler,
+      async close() {
+        if (timer) clearInterval(timer);
+        await running;
+        fn.close();
+      },
+    };
   };
 
   /**
@@ -248,7 +310,20 @@ export function createLocalPlatform(
     }
   };
 
-  const startAgent = async (b: LocalBackends, agentConfig: AgentConfig): Promise<void> => {
+  const startAgent = async (
+    b: LocalBackends,
+    agentConfig: AgentConfig,
+  ): Promise<LocalAgent | undefined> => {
+    // Until kill(): afterwards no event leaves this agent and its DynamoDB calls fail, so its
+    // heartbeat record is not deleted (as after a crash).
+    let severed = false;
+    const dynamodb: DynamoSender = {
+      send: ((command: Parameters<DynamoSender["send"]>[0]) =>
+        severed
+          ? Promise.reject(new Error(`agent ${agentConfig.agentId} was killed`))
+          : b.clients.dynamodb.send(command)) as DynamoSender["send"],
+    };
+    const own: Stop[] = [];
     // Reports other than alarms and upgrade progress (GPS, STATUS) have no consumer yet.
     const otherReports: ReportSink = {
       report(report) {
@@ -275,7 +350,7 @@ export function createLocalPlatform(
         // The backends' S3 client carries the local credentials and path-style addressing.
         {
           sqs: b.clients.sqs,
-          dynamodb: b.clients.dynamodb,
+          dynamodb,
           s3: b.clients.s3,
           log: log.child({ part: "cloud" }),
         },
@@ -304,11 +379,14 @@ export function createLocalPlatform(
       });
       if (upgrades.disabled) missing.push(upgrades.disabled);
       const progress = upgrades.progress;
+      const cloudEvents = c.events;
       const alarmReports = parts.reports;
       a = createEdgeAgent(agentConfig, {
         transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
         alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
-        events: c.events,
+        events: {
+          emit: (event) => (severed ? undefined : cloudEvents.emit(event)),
+        },
         provisioning: c.provisioning,
         reports: {
           report: (r) => {
@@ -320,7 +398,7 @@ export function createLocalPlatform(
         upgrades: {
           sending: (deviceId, token) => progress.sending(deviceId, token),
           // The device HTTP port may be bound to port 0 (tests): announce the bound one.
-          publicPort: () => deviceHttp?.address().port,
+          publicPort: () => http?.address().port,
         },
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
@@ -329,12 +407,10 @@ export function createLocalPlatform(
       await c.start(a);
       await a.start();
       const started = { agent: a, cloud: c, upgrades };
-      stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      own.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
       // After the agent, before the adapters: pending progress reaches the queue.
-      stops.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
-      stops.push({ name: "agent", close: () => started.agent.close() });
-      agent = a;
-      cloud = c;
+      own.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
+      own.push({ name: "agent", close: () => started.agent.close() });
     } catch (err) {
       await a?.close();
       upgrades?.close();
@@ -342,27 +418,62 @@ export function createLocalPlatform(
       missing.push(
         `edge agent (UDP ${agentConfig.host}:${agentConfig.signalPort}, alarms ${agentConfig.alarmPort}): ${(err as Error).message}`,
       );
-      return;
+      return undefined;
     }
     const running = a;
+    const runningCloud = c;
+    let http: DeviceHttpServer | undefined;
     const h: DeviceHttpServer = createDeviceHttpServer(
       // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
       { host: agentConfig.host, port: agentConfig.httpPort, requestTimeoutMs: 10 * 60_000 },
       {
-        health: () => ({ ok: true, agentId: agentConfig.agentId, sessions: running.sessions.size }),
+        health: () => ({
+          ok: true,
+          agentId: agentConfig.agentId,
+          sessions: running.sessions.size,
+          // Outage buffers (issue 7): reported, never a reason to be unhealthy.
+          ...(c ? { cloud: c.health() } : {}),
+        }),
         routes: [...(parts?.routes ?? []), ...(upgrades?.routes ?? [])],
       },
     );
     try {
       const bound = await h.start();
       running.httpPortBound(bound.port);
-      stops.push({ name: "device HTTP", close: () => h.close() });
-      deviceHttp = h;
+      own.push({ name: "device HTTP", close: () => h.close() });
+      http = h;
     } catch (err) {
       missing.push(
         `device HTTP (TCP ${agentConfig.host}:${agentConfig.httpPort}): ${(err as Error).message}`,
       );
     }
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        for (const part of own.reverse()) {
+          try {
+            await part.close();
+          } catch (err) {
+            log.error("stop failed", { part: part.name, agentId: agentConfig.agentId, err });
+          }
+        }
+      })();
+      return closing;
+    };
+    const handle: LocalAgent = {
+      agentId: agentConfig.agentId,
+      agent: running,
+      cloud: runningCloud,
+      deviceHttp: http,
+      close,
+      kill() {
+        severed = true;
+        return close();
+      },
+    };
+    stops.push({ name: `agent ${agentConfig.agentId}`, close });
+    agents.push(handle);
+    return handle;
   };
 
   const run = async (): Promise<void> => {
@@ -387,7 +498,18 @@ export function createLocalPlatform(
     if (stopped) return;
     // 4. The edge agent with its cloud adapters: device events to SQS, provisioning from the
     // devices table, its own command queue and heartbeat (so API commands reach it).
-    if (options.agent) await startAgent(b, options.agent);
+    if (options.agent) {
+      const first = await startAgent(b, options.agent);
+      if (first) {
+        agent = first.agent;
+        cloud = first.cloud;
+        deviceHttp = first.deviceHttp;
+      }
+    }
+    for (const extra of options.extraAgents ?? []) {
+      if (stopped) return;
+      await startAgent(b, extra);
+    }
   };
 
   const platform: LocalPlatform = {
@@ -418,6 +540,9 @@ export function createLocalPlatform(
     },
     get upgrades() {
       return upgrades;
+    },
+    get agents() {
+      return agents;
     },
     get env() {
       return env;

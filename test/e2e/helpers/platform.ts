@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import {
   createLocalPlatform,
+  type LocalAgent,
   type LocalPlatform,
   type LocalPlatformOptions,
 } from "../../../bin/local-platform.ts";
@@ -38,6 +39,13 @@ export interface PlatformFixtureOptions {
   alarmSweepIntervalMs?: number;
   /** Upgrade engine tick interval (`LocalPlatformOptions.upgradesTickMs`). */
   upgradesTickMs?: number;
+  /**
+   * More in-process agents (multi-agent), one per entry: EHOME_* variables over the first agent's
+   * (each gets its own id `<agentId>-<n>` and free ports). Reach them through `agents`.
+   */
+  extraAgentEnvs?: Record<string, string>[];
+  /** See `LocalPlatformOptions.agentSweepIntervalMs`. */
+  agentSweepIntervalMs?: number;
 }
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -59,6 +67,8 @@ export interface PlatformFixture {
     body?: unknown,
     token?: string | null,
   ): Promise<ApiResponse<T>>;
+  /** Every in-process agent: the first, then one per `extraAgentEnvs` entry. */
+  readonly agents: readonly LocalAgent[];
   /** A simulator against the in-process agent (or `agent`), closed in afterAll. */
   simulator(
     options: Omit<SimulatorOptions, "agent"> & Partial<Pick<SimulatorOptions, "agent">>,
@@ -75,26 +85,33 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
     const agentId = uniquePrefix("agent");
     const level = process.env.EHOME_TEST_LOG === "debug" ? "debug" : "silent";
     const log = createLogger({ level, bindings: { test: "e2e" } });
-    const agentConfig =
-      options.agentEnv === false
-        ? false
-        : loadConfig(
-            {
-              EHOME_AGENT_ID: agentId,
-              EHOME_HOST: "127.0.0.1",
-              EHOME_SIGNAL_PORT: "0",
-              EHOME_ALARM_PORT: "0",
-              EHOME_HTTP_PORT: "0",
-              EHOME_LOG_LEVEL: level,
-              ...options.agentEnv,
-            },
-            { hostname: "e2e", pid: process.pid },
-          );
+    const configOf = (id: string, extra: Record<string, string> = {}) =>
+      loadConfig(
+        {
+          EHOME_AGENT_ID: id,
+          EHOME_HOST: "127.0.0.1",
+          EHOME_SIGNAL_PORT: "0",
+          EHOME_ALARM_PORT: "0",
+          EHOME_HTTP_PORT: "0",
+          EHOME_LOG_LEVEL: level,
+          ...(options.agentEnv || {}),
+          ...extra,
+        },
+        { hostname: "e2e", pid: process.pid },
+      );
+    const agentConfig = options.agentEnv === false ? false : configOf(agentId);
+    const extraAgents = (options.extraAgentEnvs ?? []).map((env, i) =>
+      configOf(`${agentId}-${i + 2}`, env),
+    );
     const p = createLocalPlatform(
       {
         backends: { prefix: uniquePrefix("e2e"), ...options.backends },
         api: { port: 0, host: "127.0.0.1", token, config: options.api },
         agent: agentConfig,
+        ...(extraAgents.length > 0 ? { extraAgents } : {}),
+        ...(options.agentSweepIntervalMs === undefined
+          ? {}
+          : { agentSweepIntervalMs: options.agentSweepIntervalMs }),
         // Short linger: events reach the registry in tens of ms (the default 100 ms also works).
         cloud: { events: { lingerMs: 20 }, ...options.cloud },
         ...(options.env ? { env: options.env } : {}),
@@ -108,7 +125,14 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
     platform = p;
     await p.start();
     const expectedMissing = options.agentEnv === false ? 0 : 1; // alarm forwarding, not built yet
-    if (!p.backends || !p.api || (agentConfig && !p.agent) || p.missing.length > expectedMissing) {
+    const expectedAgents = (agentConfig ? 1 : 0) + extraAgents.length;
+    if (
+      !p.backends ||
+      !p.api ||
+      (agentConfig && !p.agent) ||
+      p.agents.length !== expectedAgents ||
+      p.missing.length > expectedMissing * Math.max(1, expectedAgents)
+    ) {
       throw new Error(`platform did not fully start: ${p.missing.join("; ")}`);
     }
     const apiUrl = p.api.url;
@@ -120,6 +144,7 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         return p.agent;
       },
       agentId,
+      agents: p.agents,
       apiUrl,
       token,
       async api<T>(method: string, path: string, body?: unknown, bearer: string | null = token) {
