@@ -152,7 +152,13 @@ async function main(): Promise<void> {
     // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
     { host: config.host, port: config.httpPort, requestTimeoutMs: 10 * 60_000 },
     {
-      health: () => ({ ok: !stopping, agentId: config.agentId, sessions: agent.sessions.size }),
+      // The outage buffers (issue 7) are reported, not judged: an agent is healthy while SQS is not.
+      health: () => ({
+        ok: !stopping,
+        agentId: config.agentId,
+        sessions: agent.sessions.size,
+        ...(cloud ? { cloud: cloud.health() } : {}),
+      }),
       routes: [...alarms.routes, ...upgrades.routes],
     },
   );
