@@ -73,11 +73,26 @@ export interface PlatformFixture {
   simulator(
     options: Omit<SimulatorOptions, "agent"> & Partial<Pick<SimulatorOptions, "agent">>,
   ): Promise<Simulator>;
+  /**
+   * A cloud outage (issue 7): every call of the backends' SQS and/or S3 clients (the agents, the
+   * functions' pollers, the API) fails at once with a connection error until `restore()` (also
+   * done in afterAll).
+   */
+  cloudOutage(services: readonly ("sqs" | "s3")[]): { restore(): void };
+}
+
+/** The part of an SDK v3 client's middleware stack an outage needs. */
+interface MiddlewareHost {
+  middlewareStack: {
+    add(middleware: unknown, options: { step: string; name: string; priority: string }): void;
+    remove(name: string): boolean;
+  };
 }
 
 export function usePlatform(options: PlatformFixtureOptions = {}): () => PlatformFixture {
   let fixture: PlatformFixture | undefined;
   let platform: LocalPlatform | undefined;
+  const outages: Array<{ restore(): void }> = [];
   const simulators: Simulator[] = [];
 
   beforeAll(async () => {
@@ -170,10 +185,33 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
         simulators.push(sim);
         return sim;
       },
+      cloudOutage(services) {
+        const name = `e2e-cloud-outage-${outages.length + 1}`;
+        const clients = services.map((k) => p.backends!.clients[k] as unknown as MiddlewareHost);
+        const refuse = () => async () => {
+          throw Object.assign(new Error("connect ECONNREFUSED (e2e cloud outage)"), {
+            code: "ECONNREFUSED",
+          });
+        };
+        for (const client of clients) {
+          client.middlewareStack.add(refuse, { step: "initialize", name, priority: "high" });
+        }
+        let restored = false;
+        const outage = {
+          restore() {
+            if (restored) return;
+            restored = true;
+            for (const client of clients) client.middlewareStack.remove(name);
+          },
+        };
+        outages.push(outage);
+        return outage;
+      },
     };
   });
 
   afterAll(async () => {
+    for (const o of outages.splice(0)) o.restore();
     await Promise.all(simulators.splice(0).map((s) => s.close()));
     await platform?.close("tests done");
     platform = undefined;
