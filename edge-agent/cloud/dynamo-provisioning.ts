@@ -28,7 +28,8 @@ import type { DynamoSender } from "./aws.ts";
  * unknown id costs one read per `negativeTtlMs`. Reads in flight are capped
  * (`maxConcurrentReads`): beyond it a lookup throws `ProvisioningBusyError` at once (the REGISTER
  * is left unanswered and the device retries), so a flood of distinct ids costs a bounded read rate
- * and never a write.
+ * and never a write. When a read fails (DynamoDB unreachable), an expired decision of the device is
+ * served again (stale-if-error), so devices known here keep registering through an outage.
  */
 
 /** Attribute names the API writes; typed against the item shape both sides share. */
@@ -77,6 +78,8 @@ export interface DynamoProvisioningCounters {
   invalidations: number;
   /** Lookups refused because `maxConcurrentReads` reads were in flight. */
   shed: number;
+  /** Expired decisions served again because the read failed (table unreachable). */
+  staleServed: number;
   size: number;
   /** Of `size`: refusals and "not listed" answers. */
   negativeSize: number;
@@ -153,6 +156,7 @@ export function createDynamoProvisioningSource(
     evictions: 0,
     invalidations: 0,
     shed: 0,
+    staleServed: 0,
   };
   let closed = false;
 
@@ -202,10 +206,7 @@ export function createDynamoProvisioningSource(
       c.hits++;
       return hit.decision;
     }
-    if (hit) {
-      cache.delete(deviceId);
-      negative.delete(deviceId);
-    }
+    // An expired entry stays until the read answers: served again if the table is unreachable.
     const pending = inflight.get(deviceId);
     if (pending) {
       c.coalesced++;
@@ -227,7 +228,15 @@ export function createDynamoProvisioningSource(
         return decision;
       },
       (err: unknown) => {
-        if (inflight.get(deviceId) === p) inflight.delete(deviceId);
+        if (inflight.get(deviceId) === p) {
+          inflight.delete(deviceId);
+          // DynamoDB unreachable (issue 7): the last known decision beats leaving the device out.
+          const stale = cache.get(deviceId) ?? negative.get(deviceId);
+          if (stale) {
+            c.staleServed++;
+            return stale.decision;
+          }
+        }
         throw err;
       },
     );
