@@ -28,7 +28,12 @@ interface BenchmarkEntry {
   args?: string[];
 }
 
-const BENCHMARKS: BenchmarkEntry[] = [{ name: "signalling" }, { name: "media" }];
+const BENCHMARKS: BenchmarkEntry[] = [
+  { name: "signalling" },
+  { name: "media" },
+  { name: "register-storm" },
+  { name: "soak" },
+];
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const DOC = join(root, "docs", "BENCHMARKS.md");
