@@ -233,7 +233,7 @@ export function loadConfig(
     spillDir: path(env, "EHOME_SPILL_DIR") ?? "./.ehome/spill",
     spillMaxBytes: int(env, "EHOME_SPILL_MAX_BYTES", 1024 * 1024 * 1024, 0, 2 ** 44),
     signalRatePerAddress: int(env, "EHOME_SIGNAL_RATE_PER_ADDRESS", 500, 0, 10_000_000),
-    signalBurstPerAddress: int(env, "EHOME_SIGNAL_BURST_PER_ADDRESS", 2000, 1, 10_000_000),
+    signalBurstPerAddress: int(env, "EHOME_SIGNAL_BURST_PER_ADDRESS", 5000, 1, 10_000_000),
     uploadRatePerAddress: int(env, "EHOME_UPLOAD_RATE_PER_ADDRESS", 20, 0, 1_000_000),
     maxSessionsPerAddress: int(env, "EHOME_MAX_SESSIONS_PER_ADDRESS", 1000, 0, 10_000_000),
     logLevel: logLevel as LogLevel,

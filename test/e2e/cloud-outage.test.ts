@@ -137,6 +137,15 @@ describe("cloud outage", () => {
     await new Promise((r) => setTimeout(r, 4_000));
     const during = cloud.health();
     expect(during.cloudReachable).toBe(false);
+    // /healthz shows it, and stays 200: an agent is not unhealthy because the cloud is.
+    const healthz = await fetch(
+      `http://127.0.0.1:${fx.platform.deviceHttp!.address().port}/healthz`,
+    );
+    expect(healthz.status).toBe(200);
+    expect(((await healthz.json()) as Json).cloud).toMatchObject({
+      cloudReachable: false,
+      dropped: 0,
+    });
     expect(during.spilled).toBeGreaterThan(0); // beyond the 30 held in memory
     expect(during.dropped).toBe(0);
     expect(fx.agent.metrics()).toMatchObject({ sessions_expired: 0, alarm_reports: ALARMS });
