@@ -299,6 +299,9 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
     if (!onDisk && !full(entry)) return "hold";
     if (spill) {
       if (spill.append(entry.body)) return "spill";
+      // The disk is full but memory has room: held out of order (the registry's per-device
+      // versions discard whatever arrives stale) rather than lost.
+      if (!full(entry)) return "hold";
       drop(1, "spill-full", entry.type);
       return "drop";
     }

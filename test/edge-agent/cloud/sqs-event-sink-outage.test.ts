@@ -266,4 +266,35 @@ describe("event sink under a cloud outage", () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(fake.accepted.map((e) => e.n)).toEqual(good.map((e) => e.n));
   });
+
+  it("with the disk full, an event is held in memory when there is room rather than dropped", async () => {
+    // SQS accepts cam-a and throttles cam-b.
+    const accepted: Ev[] = [];
+    const sender = {
+      async send(command: SendMessageBatchCommand) {
+        const entries = command.input.Entries ?? [];
+        const failed = [];
+        for (const e of entries) {
+          const body = JSON.parse(e.MessageBody!) as Ev;
+          if (body.deviceId === "cam-a") accepted.push(body);
+          else failed.push({ Id: e.Id!, SenderFault: false, Code: "ThrottlingException" });
+        }
+        return { Successful: [], Failed: failed };
+      },
+    } as unknown as SqsSender;
+    const fake: FakeSqs = { sender, accepted, calls: 0, up: true };
+    const line = JSON.stringify(ev("cam-b")).length + 1;
+    const sink = make(fake, { maxQueued: 4, ...spill(2 * line + 4) });
+    sink.emit(ev("cam-a"));
+    for (let i = 0; i < 3; i++) sink.emit(ev("cam-b"));
+    sink.emit(ev("cam-b")); // memory full: to disk
+    sink.emit(ev("cam-b")); // disk full now too
+    await vi.advanceTimersByTimeAsync(20); // cam-a acknowledged: memory 3 of 4, above half: no refill
+    expect(accepted).toHaveLength(1);
+    expect(sink.counters()).toMatchObject({ queued: 3, spilled: 2, dropped: 0 });
+    sink.emit(ev("cam-c"));
+    expect(sink.counters()).toMatchObject({ queued: 4, spilled: 2, dropped: 0 });
+    sink.emit(ev("cam-c")); // memory and disk full: dropped, loudly
+    expect(sink.counters()).toMatchObject({ queued: 4, dropped: 1 });
+  });
 });
