@@ -108,6 +108,16 @@ describe("cloud outage", () => {
       const res = await fx.api<Json>("GET", `/devices/${sim.devices[0]!.id}`);
       return res.body.status === "online" ? true : undefined;
     });
+    // One more device that drops off during the outage and comes back: its presence transitions
+    // must reach the registry in order afterwards.
+    const flap = await fx.simulator({ devices: 1, idPrefix: "e2e-out-flap-" });
+    await flap.start();
+    await flap.waitFor("all-online", 10_000);
+    const flapId = flap.devices[0]!.id;
+    await eventually(async () => {
+      const res = await fx.api<Json>("GET", `/devices/${flapId}`);
+      return res.body.status === "online" ? true : undefined;
+    });
     const answeredBefore = sim.stats().keepalivesAnswered;
 
     // ---- the outage ------------------------------------------------------------------------
@@ -133,8 +143,16 @@ describe("cloud outage", () => {
     );
     expect(upload).toEqual({ status: 503, retryAfter: "5" });
 
-    // Longer than the keepalive timeout (3 s): nobody goes offline, keepalives keep being answered.
+    // Longer than the keepalive timeout (3 s): nobody goes offline, keepalives keep being answered,
+    // except the device that falls silent (offline, keepalive-timeout) and then comes back.
+    flap.devices[0]!.goSilent();
     await new Promise((r) => setTimeout(r, 4_000));
+    flap.devices[0]!.resume();
+    // Its next KEEPALIVE is answered 403 (the agent dropped it), so it registers again.
+    await eventually(async () => (fx.agent.sessions.get(flapId) ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     const during = cloud.health();
     expect(during.cloudReachable).toBe(false);
     // /healthz shows it, and stays 200: an agent is not unhealthy because the cloud is.
@@ -148,8 +166,8 @@ describe("cloud outage", () => {
     });
     expect(during.spilled).toBeGreaterThan(0); // beyond the 30 held in memory
     expect(during.dropped).toBe(0);
-    expect(fx.agent.metrics()).toMatchObject({ sessions_expired: 0, alarm_reports: ALARMS });
-    expect(fx.agent.sessions.size).toBe(DEVICES + 1);
+    expect(fx.agent.metrics()).toMatchObject({ sessions_expired: 1, alarm_reports: ALARMS });
+    expect(fx.agent.sessions.size).toBe(DEVICES + 2);
     expect(sim.stats().states.online).toBe(DEVICES);
     expect(sim.stats().keepalivesAnswered).toBeGreaterThan(answeredBefore + DEVICES * 2);
     expect(delivered).toHaveLength(0);
@@ -184,6 +202,20 @@ describe("cloud outage", () => {
       },
       { timeoutMs: 30_000 },
     );
+    // The flapping device: online → offline (keepalive-timeout) → online, in that order.
+    const transitions = await eventually(
+      async () => {
+        const res = await fx.api<Json>("GET", `/devices/${flapId}/presence?limit=100`);
+        const items = [...(res.body.items ?? [])].reverse() as Json[];
+        const seq = items
+          .filter((i) => i.type === "online" || i.type === "offline")
+          .map((i) => (i.reason ? `${i.type}:${i.reason}` : i.type));
+        return seq.length >= 3 ? seq : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(transitions.slice(-3)).toEqual(["online", "offline:keepalive-timeout", "online"]);
+    expect((await fx.api<Json>("GET", `/devices/${flapId}`)).body.status).toBe("online");
     await eventually(async () => (cloud.health().buffered === 0 ? true : undefined), {
       timeoutMs: 10_000,
     });
