@@ -36,6 +36,14 @@ import { type DeviceUpdatePlan, planDeviceUpdate, presenceItemFor } from "./serv
  * 5. deletes the agent's record once all its devices are done, only if it was not renewed
  *    meanwhile (same `heartbeatAt`), so the next sweep does not redo the work.
  *
+ * An agent restarted under the same id (the local default `local`, a Fargate task reusing a
+ * private IP) heartbeats again before the deadline, so its previous process is never "lost"; the
+ * devices that process held stay `online` under the id. Once the new process has run for
+ * `lostAfterSeconds` (time enough for its devices to come back: a KEEPALIVE it does not know gets
+ * 403 and the device registers again), and for `restartWindowSeconds` after that, the sweep
+ * takes the agent's devices whose presence last changed before the new `startedAt` offline the
+ * same way (`agent-lost`, by the same conditional write plus `statusChangedAt < startedAt`).
+ *
  * Limits: a record already removed by DynamoDB TTL (lazy; hours to days after `expiresAt`) is not
  * seen, so the sweep must run well within that (it runs every minute). An agent cut off from
  * DynamoDB but still alive is indistinguishable from a dead one: its devices are marked
@@ -50,12 +58,16 @@ export interface AgentSweepConfig {
   readonly presenceTtlSeconds: number;
   /** Device writes in flight at once. */
   readonly concurrency: number;
+  /** How long after `lostAfterSeconds` a restarted agent's earlier devices are looked for. */
+  readonly restartWindowSeconds: number;
 }
 
 export const DEFAULT_AGENT_SWEEP_CONFIG: AgentSweepConfig = {
   lostAfterSeconds: 60,
   presenceTtlSeconds: TABLES.presence.defaultTtlSeconds,
   concurrency: 16,
+  // Three runs of the every-minute schedule.
+  restartWindowSeconds: 180,
 };
 
 /** What the sweep reads of an agent record (`AgentRecord` without the routing fields). */
@@ -82,6 +94,8 @@ export interface AgentSweepRepository {
 export interface AgentSweepResult {
   /** Agents found lost this run. */
   readonly agents: string[];
+  /** Agents restarted under the same id whose earlier devices were looked for this run. */
+  readonly restarted: string[];
   /** Devices taken offline with reason `agent-lost`. */
   readonly devicesOffline: number;
   /** Devices of lost agents left alone (moved to another agent, already offline). */
@@ -105,13 +119,29 @@ export function isAgentLost(agent: AgentBeat, nowMs: number, lostAfterSeconds: n
   return Number.isFinite(beat) && nowMs - beat > lostAfterSeconds * 1000;
 }
 
+/** Restarted `lostAfterSeconds` ago, give or take the window: its earlier devices are due. */
+export function isRestartDue(
+  agent: AgentBeat,
+  nowMs: number,
+  config: Pick<AgentSweepConfig, "lostAfterSeconds" | "restartWindowSeconds">,
+): boolean {
+  const started = Date.parse(agent.startedAt);
+  if (!Number.isFinite(started)) return false;
+  const age = nowMs - started;
+  return (
+    age > config.lostAfterSeconds * 1000 &&
+    age <= (config.lostAfterSeconds + config.restartWindowSeconds) * 1000
+  );
+}
+
 export function createAgentSweep(
   config: AgentSweepConfig,
   deps: { repository: AgentSweepRepository; clock: Clock; logger: Logger },
 ): AgentSweep {
   const { repository, clock, logger } = deps;
 
-  const sweepAgent = async (agent: AgentBeat) => {
+  /** `changedBefore`: only devices whose presence last changed before it (a restarted agent). */
+  const sweepAgent = async (agent: AgentBeat, changedBefore?: string) => {
     let offline = 0;
     let skipped = 0;
     let cursor: Record<string, unknown> | undefined;
@@ -133,7 +163,12 @@ export function createAgentSweep(
           };
           const plan = planDeviceUpdate(event, event.at);
           if (!plan) continue;
-          if (await repository.markLost({ ...plan, requireStatus: "online" })) {
+          const guarded = {
+            ...plan,
+            requireStatus: "online" as const,
+            ...(changedBefore === undefined ? {} : { changedBefore }),
+          };
+          if (await repository.markLost(guarded)) {
             offline++;
             const item = presenceItemFor(event, config.presenceTtlSeconds);
             if (item) await repository.putPresence(item);
@@ -144,17 +179,35 @@ export function createAgentSweep(
       };
       await Promise.all(Array.from({ length: Math.max(1, config.concurrency) }, worker));
     } while (cursor);
-    await repository.forgetAgent(agent.agentId, agent.heartbeatAt);
+    if (changedBefore === undefined) await repository.forgetAgent(agent.agentId, agent.heartbeatAt);
     return { offline, skipped };
   };
 
   return {
     async sweep() {
       const nowMs = clock.now();
-      const lost = (await repository.listAgents()).filter((a) =>
-        isAgentLost(a, nowMs, config.lostAfterSeconds),
-      );
-      const result = { agents: [] as string[], devicesOffline: 0, devicesSkipped: 0 };
+      const all = await repository.listAgents();
+      const lost = all.filter((a) => isAgentLost(a, nowMs, config.lostAfterSeconds));
+      const result = {
+        agents: [] as string[],
+        restarted: [] as string[],
+        devicesOffline: 0,
+        devicesSkipped: 0,
+      };
+      for (const agent of all) {
+        if (lost.includes(agent) || !isRestartDue(agent, nowMs, config)) continue;
+        const { offline, skipped } = await sweepAgent(agent, agent.startedAt);
+        result.restarted.push(agent.agentId);
+        result.devicesOffline += offline;
+        result.devicesSkipped += skipped;
+        if (offline > 0) {
+          logger.warn("restarted agent: devices of its previous process are offline", {
+            agentId: agent.agentId,
+            startedAt: agent.startedAt,
+            devicesOffline: offline,
+          });
+        }
+      }
       for (const agent of lost) {
         const { offline, skipped } = await sweepAgent(agent);
         result.agents.push(agent.agentId);

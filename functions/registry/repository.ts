@@ -49,6 +49,10 @@ export function buildDeviceUpdate(plan: DeviceUpdatePlan) {
     values[":status"] = plan.requireStatus;
     conditions.push(`${nameOf("status")} = :status`);
   }
+  if (plan.changedBefore !== undefined) {
+    values[":changedBefore"] = plan.changedBefore;
+    conditions.push(`${nameOf("statusChangedAt")} < :changedBefore`);
+  }
   if (!plan.revive) conditions.push(`attribute_not_exists(${nameOf("deletedAt")})`);
 
   return {

@@ -65,6 +65,11 @@ export interface DeviceUpdatePlan {
   readonly owner?: string;
   /** Written only while the stored `status` is this (the agent-lost sweep: `online`). */
   readonly requireStatus?: "online" | "offline";
+  /**
+   * Written only while the stored `statusChangedAt` is before this (ISO 8601): the sweep of a
+   * restarted agent leaves the devices that registered with the new process alone.
+   */
+  readonly changedBefore?: string;
   /** `registered` may clear a tombstone (the agent accepted the device again); nothing else may. */
   readonly revive: boolean;
 }

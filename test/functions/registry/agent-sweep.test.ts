@@ -6,6 +6,7 @@ import {
   createAgentSweepRepository,
   DEFAULT_AGENT_SWEEP_CONFIG,
   isAgentLost,
+  isRestartDue,
 } from "../../../functions/registry/agent-sweep.ts";
 import {
   agentSweepConfigFromEnv,
@@ -93,7 +94,7 @@ function event(agentId: string, deviceId: string, fields: Record<string, unknown
 const registered = (agentId: string, deviceId: string) =>
   event(agentId, deviceId, { type: "registered", address: "198.51.100.7:5060" });
 
-async function heartbeat(agentId: string, atMs: number): Promise<void> {
+async function heartbeat(agentId: string, atMs: number, startedAtMs = atMs - 5000): Promise<void> {
   await clients.documentClient.send(
     new PutCommand({
       TableName: backends().resources.tables.agents,
@@ -101,7 +102,7 @@ async function heartbeat(agentId: string, atMs: number): Promise<void> {
         agentId,
         commandQueueUrl: `http://sqs.local/000000000000/q-${agentId}`,
         publicHost: "127.0.0.1",
-        startedAt: new Date(atMs - 5000).toISOString(),
+        startedAt: new Date(startedAtMs).toISOString(),
         heartbeatAt: new Date(atMs).toISOString(),
         expiresAt: Math.floor(atMs / 1000) + 30,
       },
@@ -189,7 +190,7 @@ describe("agent-lost sweep on DynamoDB Local", () => {
     // Done with it: the record is gone, the live agent's stays; a second sweep finds nothing.
     expect(await agentRecord(dead)).toBeUndefined();
     expect(await agentRecord(live)).toBeDefined();
-    expect(await sweep.sweep()).toEqual({ agents: [], devicesOffline: 0, devicesSkipped: 0 });
+    expect(await sweep.sweep()).toMatchObject({ agents: [], devicesOffline: 0, devicesSkipped: 0 });
   });
 
   it("a device that comes back on any agent after the sweep is online again", async () => {
@@ -205,6 +206,32 @@ describe("agent-lost sweep on DynamoDB Local", () => {
     expect((await device(id))?.status).toBe("online");
   });
 
+  it("an agent restarted under the same id: devices of its previous process go agent-lost, those that came back stay", async () => {
+    const agentId = uid("agent-restarted");
+    const [gone, back] = [uid("d"), uid("d")];
+    await apply(registered(agentId, gone), registered(agentId, back));
+    // The process dies and a new one starts under the same id; only `back` registers with it.
+    clock.advance(5_000);
+    const restartedAt = clock.now();
+    clock.advance(1_000);
+    await apply(registered(agentId, back));
+    await heartbeat(agentId, clock.now(), restartedAt);
+
+    // Before the new process has run for the deadline, nothing happens (devices may still come).
+    expect((await sweep.sweep()).restarted).not.toContain(agentId);
+    expect((await device(gone))?.status).toBe("online");
+
+    clock.advance(LOST_AFTER_S * 1000);
+    await heartbeat(agentId, clock.now(), restartedAt);
+    const result = await sweep.sweep();
+    expect(result.restarted).toContain(agentId);
+    expect(result.agents).not.toContain(agentId);
+    expect(await device(gone)).toMatchObject({ status: "offline", offlineReason: "agent-lost" });
+    expect(await device(back)).toMatchObject({ status: "online", agentId });
+    // The live agent's record stays.
+    expect(await agentRecord(agentId)).toBeDefined();
+  });
+
   it("pages through an agent with more devices than one query page returns", async () => {
     const dead = uid("agent-big");
     // Pages of 25 device ids (the repository's pageSize above): five pages, every device reached.
@@ -215,7 +242,9 @@ describe("agent-lost sweep on DynamoDB Local", () => {
     await heartbeat(dead, clock.now());
     clock.advance((LOST_AFTER_S + 1) * 1000);
     const result = await sweep.sweep();
-    expect(result.devicesOffline).toBe(120);
+    expect(result.agents).toContain(dead);
+    // Agents left by the tests above are swept too, so at least these 120.
+    expect(result.devicesOffline).toBeGreaterThanOrEqual(120);
     const statuses = await Promise.all(ids.map(async (id) => (await device(id))?.status));
     expect(new Set(statuses)).toEqual(new Set(["offline"]));
   });
@@ -230,6 +259,16 @@ describe("agent-lost deadline", () => {
       true,
     );
     expect(isAgentLost({ ...beat, heartbeatAt: "not a time" }, at, 60)).toBe(false);
+  });
+
+  it("a restarted agent's earlier devices are due from the deadline to the end of the window", () => {
+    const beat = { agentId: "a", startedAt: "2025-01-01T00:00:00.000Z", heartbeatAt: "x" };
+    const t = Date.parse(beat.startedAt);
+    const config = { lostAfterSeconds: 60, restartWindowSeconds: 180 };
+    expect(isRestartDue(beat, t + 60_000, config)).toBe(false);
+    expect(isRestartDue(beat, t + 60_001, config)).toBe(true);
+    expect(isRestartDue(beat, t + 240_000, config)).toBe(true);
+    expect(isRestartDue(beat, t + 240_001, config)).toBe(false);
   });
 
   it("is 60 s by default; AGENT_LOST_AFTER_SECONDS changes it, nonsense is refused", () => {
