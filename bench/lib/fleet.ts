@@ -34,10 +34,38 @@ export async function startFleet(o: {
     here(o.kind === "agent" ? "./counting-agent-child.ts" : "../signalling/echo-child.ts"),
     { name: o.kind, nodeFlags: ["--expose-gc"], args: [JSON.stringify(o.agentEnv)] },
   );
+  try {
+    const g = await startGenerators({
+      target: { host: server.ready.host, port: server.ready.port },
+      devices: o.devices,
+      generators: o.generators,
+      ...(o.idPrefix === undefined ? {} : { idPrefix: o.idPrefix }),
+    });
+    return {
+      server,
+      generators: g.generators,
+      slices: g.slices,
+      close: async () => {
+        await g.close();
+        await server.close();
+      },
+    };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
+
+/** Generator processes playing `devices` devices against any target (e.g. an in-process agent). */
+export async function startGenerators(o: {
+  target: { host: string; port: number };
+  devices: number;
+  generators: number;
+  idPrefix?: string;
+}): Promise<Omit<Fleet, "server">> {
   const generators: ChildHandle<unknown>[] = [];
   const close = async () => {
     await Promise.all(generators.map((g) => g.close()));
-    await server.close();
   };
   try {
     const parts = slices(o.devices, o.generators);
@@ -49,13 +77,12 @@ export async function startFleet(o: {
     for (const r of started) if (r.status === "fulfilled") generators.push(r.value);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const target = { host: server.ready.host, port: server.ready.port };
     await Promise.all(
       parts.map((slice, k) =>
         generators[k]!.request(
           {
             type: "init",
-            target,
+            target: o.target,
             idPrefix: o.idPrefix ?? "BENCH",
             firstIndex: slice.first,
             count: slice.count,
@@ -64,7 +91,7 @@ export async function startFleet(o: {
         ),
       ),
     );
-    return { server, generators, slices: parts, close };
+    return { generators, slices: parts, close };
   } catch (err) {
     await close();
     throw err;

@@ -2,7 +2,8 @@
  * `npm run bench` entry of the register storm (bench/run-all.ts runs it; it also runs alone):
  *
  *   npx tsx bench/register-storm/index.ts [--quick] [--devices 50000] [--repetitions 1]
- *     [--generators N] [--retry-ms 5000] [--max-sends 10] [--timeout-ms 120000] [--out file]
+ *     [--generators N] [--retry-ms 5000] [--max-sends 10] [--timeout-ms 300000] [--skip-platform]
+ *     [--out file]
  *
  * Prints one JSON object (BenchmarkResult<StormScenario>) on stdout; progress on stderr.
  */
@@ -29,6 +30,7 @@ try {
       "retry-ms": { type: "string" },
       "max-sends": { type: "string" },
       "timeout-ms": { type: "string" },
+      "skip-platform": { type: "boolean", default: false },
     },
   }).values;
 } catch (err) {
@@ -51,7 +53,8 @@ const result = await runRegisterStorm({
   generators: str("generators") === undefined ? undefined : int("generators", 2),
   retryMs: int("retry-ms", 5_000, 100),
   maxSends: int("max-sends", 10),
-  timeoutMs: int("timeout-ms", 120_000, 1000),
+  timeoutMs: int("timeout-ms", 300_000, 1000),
+  platform: values["skip-platform"] !== true,
   command: [
     "npx tsx bench/register-storm/index.ts",
     ...argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"),

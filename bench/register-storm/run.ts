@@ -5,6 +5,7 @@ import { type BenchmarkResult, startResult } from "../lib/output.ts";
 import { median, round } from "../lib/stats.ts";
 import type { RegisterResult, ServerCounters } from "../signalling/protocol.ts";
 import { AGENT_ENV, DEVICES_PER_GENERATOR } from "../signalling/run.ts";
+import { type PlatformStormRun, stormThroughPlatform } from "./platform.ts";
 
 /**
  * Register storm (issue 7): every device sends its REGISTER at the same moment (a site's power
@@ -25,6 +26,8 @@ export interface StormOptions {
   maxSends: number;
   /** Give up waiting for all-online after this. */
   timeoutMs: number;
+  /** Also storm the whole local platform (agent → SQS → registry → DynamoDB → API). */
+  platform: boolean;
   command: string;
   log: (line: string) => void;
 }
@@ -74,6 +77,8 @@ export interface StormScenario {
   /** Median of agent REGISTERs/s ÷ echo replies/s, per repetition. */
   ratio: number;
   runs: Array<{ agent: StormRun; echo: StormRun }>;
+  /** The same storm through the whole local platform (once), or null when skipped. */
+  platform: PlatformStormRun | null;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -184,6 +189,16 @@ export async function runRegisterStorm(o: StormOptions): Promise<BenchmarkResult
     r.echo.registersPerSecond > 0 ? r.agent.registersPerSecond / r.echo.registersPerSecond : 0,
   );
   const onlineTimes = runs.map((r) => r.agent.allOnlineMs).filter((x): x is number => x !== null);
+  const platform = o.platform
+    ? await stormThroughPlatform({
+        devices: o.devices,
+        generators,
+        retryMs: o.retryMs,
+        maxSends: o.maxSends,
+        timeoutMs: o.timeoutMs,
+        log: o.log,
+      })
+    : null;
   const scenario: StormScenario = {
     devices: o.devices,
     generators,
@@ -196,6 +211,7 @@ export async function runRegisterStorm(o: StormOptions): Promise<BenchmarkResult
     echoRegistersPerSecond: median(runs.map((r) => r.echo.registersPerSecond)),
     ratio: round(median(ratios), 3),
     runs,
+    platform,
   };
   return result.finish(
     {
@@ -205,6 +221,7 @@ export async function runRegisterStorm(o: StormOptions): Promise<BenchmarkResult
       retryMs: o.retryMs,
       maxSends: o.maxSends,
       timeoutMs: o.timeoutMs,
+      platform: o.platform,
       agentEnv: AGENT_ENV,
     },
     [scenario],

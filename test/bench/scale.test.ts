@@ -19,6 +19,7 @@ describe("bench/register-storm at a tiny size", () => {
       retryMs: 2_000,
       maxSends: 5,
       timeoutMs: 20_000,
+      platform: true,
       command: "test",
       log: () => {},
     });
@@ -32,6 +33,9 @@ describe("bench/register-storm at a tiny size", () => {
     expect(echo).toMatchObject({ registered: 300, failed: 0 });
     expect(s!.registersPerSecond).toBeGreaterThan(0);
     expect(s!.ratio).toBeGreaterThan(0);
+    // Through the whole local platform: every device online in the devices table and the API.
+    expect(s!.platform).toMatchObject({ registered: 300, failed: 0, apiListedOnline: 300 });
+    expect(s!.platform!.registryAllOnlineMs).toBeGreaterThan(0);
     expect(renderStorm(result)).toContain("| 300 |");
   });
 });
