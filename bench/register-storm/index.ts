@@ -2,7 +2,7 @@
  * `npm run bench` entry of the register storm (bench/run-all.ts runs it; it also runs alone):
  *
  *   npx tsx bench/register-storm/index.ts [--quick] [--devices 50000] [--repetitions 1]
- *     [--generators N] [--retry-ms 5000] [--max-sends 10] [--timeout-ms 300000] [--skip-platform]
+ *     [--generators N] [--retry-ms 5000] [--max-sends 10] [--timeout-ms 900000] [--skip-platform]
  *     [--out file]
  *
  * Prints one JSON object (BenchmarkResult<StormScenario>) on stdout; progress on stderr.
@@ -53,7 +53,7 @@ const result = await runRegisterStorm({
   generators: str("generators") === undefined ? undefined : int("generators", 2),
   retryMs: int("retry-ms", 5_000, 100),
   maxSends: int("max-sends", 10),
-  timeoutMs: int("timeout-ms", 300_000, 1000),
+  timeoutMs: int("timeout-ms", 900_000, 1000),
   platform: values["skip-platform"] !== true,
   command: [
     "npx tsx bench/register-storm/index.ts",
