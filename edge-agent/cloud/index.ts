@@ -216,8 +216,10 @@ export function createCloudAdapters(
         {
           ...buffering("alarm-events"),
           ...config.events,
-          // Alarms and media events are never coalesced.
+          // Alarms and media events are never coalesced, and go through the journal: the device
+          // was told they are stored, so they must survive a crash of the agent too.
           coalesce: [],
+          journal: true,
           queueUrl: config.alarmEventsQueueUrl,
           label: "alarm events",
         },

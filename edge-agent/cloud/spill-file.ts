@@ -10,6 +10,8 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmdirSync,
+  rmSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -30,6 +32,9 @@ import { join } from "node:path";
  * - `<name>.head.jsonl`: what the sink still held in memory when it was closed (older than the
  *   spill): re-read first at start, removed once all of it was acknowledged.
  *
+ * Offsets handed out (`SpillLine.end`, `commit`) are logical: they stay valid across a compaction,
+ * which drops the acknowledged prefix of the file (`base` is what it dropped).
+ *
  * I/O is synchronous and bounded per call (a batch of appends, a read of at most `readChunkBytes`),
  * which keeps the order trivially right and costs well under a millisecond from the page cache.
  */
@@ -42,6 +47,12 @@ export interface SpillFileConfig {
   maxBytes: number;
   /** Bytes read per `read()`. Default 1 MiB. */
   readChunkBytes?: number;
+  /**
+   * A file whose acknowledged prefix reaches this size, with little left after it, is compacted
+   * (the rest copied to a new file), so a spill that never fully drains (a journal under steady
+   * traffic) does not grow without end. Default 64 MiB.
+   */
+  compactAfterBytes?: number;
 }
 
 export interface SpillLine {
@@ -82,6 +93,7 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
   const offsetFile = join(config.dir, `${config.name}.offset`);
   const headFile = join(config.dir, `${config.name}.head.jsonl`);
   const chunk = config.readChunkBytes ?? 1024 * 1024;
+  const compactAfter = config.compactAfterBytes ?? 64 * 1024 * 1024;
   // Nothing is created until something is spilled: an agent that never overflows leaves no files.
   let fd: number | undefined;
   let size = 0;
@@ -123,6 +135,8 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
   }
   let readOffset = committed;
   let persisted = committed;
+  /** Logical offset of the file's first byte (what compactions dropped). */
+  let base = 0;
   let queued: string[] = [];
   let queuedBytes = 0;
   let appended = 0;
@@ -133,8 +147,34 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
 
   const persistOffset = () => {
     if (persisted === committed || fd === undefined) return;
-    writeFileSync(offsetFile, String(committed));
+    writeFileSync(offsetFile, String(committed - base));
     persisted = committed;
+  };
+
+  /** Copies the unacknowledged rest to a fresh file (a crash in between re-reads, never skips). */
+  const compact = (f: number) => {
+    const keep = size - committed;
+    const rest = Buffer.alloc(keep);
+    let got = 0;
+    while (got < keep) {
+      const n = readSync(f, rest, got, keep - got, committed - base + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const tmp = `${file}.compact`;
+    const out = openSync(tmp, "w");
+    try {
+      if (got > 0) writeSync(out, rest, 0, got);
+      fdatasyncSync(out);
+    } finally {
+      closeSync(out);
+    }
+    renameSync(tmp, file);
+    closeSync(f);
+    fd = openSync(file, "a+");
+    base = committed;
+    persisted = -1;
+    persistOffset();
   };
 
   const sync = () => {
@@ -170,7 +210,7 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
       return queued.length > 0 || readOffset < size;
     },
     get bytes() {
-      return size + queuedBytes;
+      return size - base + queuedBytes;
     },
     get appended() {
       return appended;
@@ -179,7 +219,7 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
       if (closed) return false;
       const text = `${line}\n`;
       const n = Buffer.byteLength(text);
-      if (size + queuedBytes + n > config.maxBytes) return false;
+      if (size - base + queuedBytes + n > config.maxBytes) return false;
       queued.push(text);
       queuedBytes += n;
       appended++;
@@ -192,21 +232,21 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
       if (closed || readOffset >= size || fd === undefined) return out;
       const want = Math.min(chunk, size - readOffset);
       const buf = Buffer.alloc(want);
-      const n = readSync(fd, buf, 0, want, readOffset);
+      const n = readSync(fd, buf, 0, want, readOffset - base);
       const data =
         carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-      const base = readOffset - carry.length;
+      const from = readOffset - carry.length;
       let start = 0;
       while (out.length < maxLines) {
         const nl = data.indexOf(0x0a, start);
         if (nl < 0) break;
         const line = data.toString("utf8", start, nl);
         start = nl + 1;
-        if (line.length > 0) out.push({ line, end: base + start });
+        if (line.length > 0) out.push({ line, end: from + start });
       }
       if (out.length >= maxLines) {
         // Stopped early: the rest is read again next time.
-        readOffset = base + start;
+        readOffset = from + start;
         carry = Buffer.alloc(0);
       } else {
         readOffset += n;
@@ -225,6 +265,14 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
         persisted = 0;
         if (fd !== undefined) ftruncateSync(fd, 0);
         size = 0;
+        base = 0;
+      } else if (
+        fd !== undefined &&
+        committed - base >= compactAfter &&
+        size - committed <= Math.max(chunk, 4 * 1024 * 1024)
+      ) {
+        flush();
+        compact(fd);
       }
     },
     readHead() {
@@ -244,8 +292,9 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
         closeSync(fdh);
       }
       renameSync(tmp, headFile);
-      // What was read from the spill is in memory, so in the head file now.
-      committed = Math.max(committed, readOffset - carry.length);
+      // What was read from the spill is in memory, so in the head file now (all of it read:
+      // the file is truncated).
+      this.commit(readOffset - carry.length);
     },
     dropHead() {
       try {
@@ -267,6 +316,15 @@ export function openSpillFile(config: SpillFileConfig): SpillFile {
         persistOffset();
       } finally {
         closeSync(fd);
+      }
+      if (size === 0) {
+        // Nothing left: leave no files behind (the directory too, once the other sinks' are gone).
+        for (const f of [file, offsetFile]) rmSync(f, { force: true });
+        try {
+          rmdirSync(config.dir);
+        } catch {
+          // Not empty: another sink's files, or a head file.
+        }
       }
     },
   };

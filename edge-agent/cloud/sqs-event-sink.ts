@@ -62,7 +62,14 @@ export interface SqsEventSinkConfig {
   /** Event types that replace a queued, unsent event of the same type at the device's tail. */
   coalesce?: readonly string[];
   /** Overflow to disk (`EHOME_SPILL_DIR`); without it, events beyond the bound are dropped. */
-  spill?: { dir: string; name: string; maxBytes: number };
+  spill?: { dir: string; name: string; maxBytes: number; compactAfterBytes?: number };
+  /**
+   * With `spill`: every event goes through the file first (a journal), not only beyond the memory
+   * bound, so an event survives a crash (SIGKILL) between its emit and SQS's acknowledgement: the
+   * next start re-sends what was not acknowledged (duplicates possible, never losses). For the
+   * events a device was already told are stored: alarms and uploaded media.
+   */
+  journal?: boolean;
   /** Spill writes are batched this long. Default 20 ms. */
   spillFlushMs?: number;
 }
@@ -102,6 +109,10 @@ export interface SqsEventSinkCounters {
   spilled: number;
   /** Events read back from the spill (or head) file. */
   restored: number;
+  /** Events that went through the journal (memory had room; not an overflow). */
+  journaled: number;
+  /** Events written to disk in this run and not yet read back into memory. */
+  onDisk: number;
   /** Bytes in the spill file now (read or not). */
   spillBytes: number;
   /** Spill lines that could not be parsed (skipped). */
@@ -148,7 +159,7 @@ interface SpillTrack {
   done: boolean;
 }
 
-type Admission = "hold" | "coalesce" | "spill" | "drop";
+type Admission = "hold" | "coalesce" | "spill" | "journal" | "drop";
 
 /** `ready`: its head entry may go in the next batch. `busy`: in flight. `waiting`: backing off. */
 type DeviceState = "ready" | "busy" | "waiting";
@@ -227,12 +238,15 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
     coalesced: 0,
     spilled: 0,
     restored: 0,
+    journaled: 0,
+    onDisk: 0,
     spillBytes: 0,
     spillCorrupt: 0,
     cloudReachable: 1,
   };
   const droppedKinds: Record<string, number> = {};
   const spill: SpillFile | undefined = config.spill && openSpillFile(config.spill);
+  const journal = spill !== undefined && config.journal === true;
   /** Spill lines read back and not yet acknowledged, in file order. */
   const tracks = new Fifo<SpillTrack>();
   let headOutstanding = 0;
@@ -281,7 +295,8 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
   /**
    * Admission: the one place that decides where an event goes. `hold`: memory. `coalesce`: it
    * replaces the device's queued tail of the same type. `spill`: the disk tail of the queue (the
-   * memory bound is hit, or earlier events are still on disk: order). `drop`: counted and logged.
+   * memory bound is hit, or earlier events are still on disk: order). `journal`: through the file
+   * whatever the memory (journal mode). `drop`: counted and logged.
    */
   const admit = (deviceId: string, entry: Entry): Admission => {
     if (!accepting) {
@@ -292,6 +307,7 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
       drop(1, "too-large", entry.type);
       return "drop";
     }
+    if (journal && spill.append(entry.body)) return "journal";
     const onDisk = spill?.pending ?? false;
     if (!onDisk && coalescing.has(entry.type) && replaceableTail(deviceId, entry.type)) {
       return "coalesce";
@@ -358,6 +374,8 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
       spillFlushTimer = undefined;
       spill.flush();
       c.spillBytes = spill.bytes;
+      // A journal is read back at once: its events are sent from memory as usual.
+      if (journal) refill();
     }, spillFlushMs);
   };
 
@@ -369,6 +387,7 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
       for (const { line, end } of spill.read(room)) {
         const track: SpillTrack = { end, done: false };
         tracks.push(track);
+        if (c.onDisk > 0) c.onDisk--;
         const entry = parseLine(line, track);
         if (!entry) continue;
         c.restored++;
@@ -601,6 +620,17 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
           return;
         case "spill":
           c.spilled++;
+          c.onDisk++;
+          scheduleSpillFlush();
+          return;
+        case "journal":
+          // An overflow when it would not have fitted in memory behind what is already waiting.
+          if (c.queued + c.onDisk >= maxQueued || c.queuedBytes + entry.bytes > maxQueuedBytes) {
+            c.spilled++;
+          } else {
+            c.journaled++;
+          }
+          c.onDisk++;
           scheduleSpillFlush();
           return;
         case "drop":
@@ -615,6 +645,12 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
 
     close() {
       closing ??= (async () => {
+        if (journal) {
+          // The journal's latest lines go into memory now, to be sent within the close deadline.
+          if (spillFlushTimer) clearTimeout(spillFlushTimer);
+          spillFlushTimer = undefined;
+          refill();
+        }
         accepting = false;
         draining = true;
         if (lingerTimer) clearTimeout(lingerTimer);

@@ -297,4 +297,22 @@ describe("event sink under a cloud outage", () => {
     sink.emit(ev("cam-c")); // memory and disk full: dropped, loudly
     expect(sink.counters()).toMatchObject({ queued: 4, dropped: 1 });
   });
+
+  it("journal mode: events survive a crash between emit and SQS's acknowledgement", async () => {
+    const hung = fakeSqs();
+    hung.gate = new Promise<void>(() => {}); // SQS never answers the crashed agent
+    const first = make(hung, { journal: true, ...spill() });
+    const emitted = [ev("cam-1"), ev("cam-2"), ev("cam-1")];
+    for (const e of emitted) first.emit(e);
+    await vi.advanceTimersByTimeAsync(30); // written and in flight, never acknowledged
+    expect(first.counters()).toMatchObject({ journaled: 3, spilled: 0, restored: 3 });
+    // The agent is SIGKILLed here (first never closes); a new one starts over the same directory.
+    const again = fakeSqs();
+    const second = make(again, { journal: true, ...spill() });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(byDevice(again.accepted)).toEqual(byDevice(emitted));
+    // Acknowledged: the journal is emptied.
+    expect(statSync(join(dir, "alarm-events.jsonl")).size).toBe(0);
+    expect(second.counters()).toMatchObject({ queued: 0, sent: 3 });
+  });
 });
