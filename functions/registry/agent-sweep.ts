@@ -47,7 +47,8 @@ import { type DeviceUpdatePlan, planDeviceUpdate, presenceItemFor } from "./serv
  * Limits: a record already removed by DynamoDB TTL (lazy; hours to days after `expiresAt`) is not
  * seen, so the sweep must run well within that (it runs every minute). An agent cut off from
  * DynamoDB but still alive is indistinguishable from a dead one: its devices are marked
- * `agent-lost` and stay so until they re-register (docs/SECURITY.md, docs/architecture.md).
+ * `agent-lost` until its next coalesced last-seen, newer than the sweep, brings them back online
+ * (`reviveLost` in service.ts; docs/multi-agent.md).
  */
 
 export const AGENT_LOST_AFTER_VARIABLE = "AGENT_LOST_AFTER_SECONDS";

@@ -1,9 +1,19 @@
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { deviceKey } from "../../lib/contracts/tables.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
-import { ASPECT_SEQ_ATTRIBUTE, ASPECTS, type PresenceItem } from "../shared/items.ts";
+import {
+  ASPECT_SEQ_ATTRIBUTE,
+  ASPECTS,
+  type DeviceItem,
+  type PresenceItem,
+} from "../shared/items.ts";
 import { conditionFailureItem, type RawItem, rawNumber, rawString } from "../shared/raw-item.ts";
-import type { DeviceUpdatePlan, RegistryRepository, StoredDeviceState } from "./service.ts";
+import type {
+  DeviceUpdatePlan,
+  RegistryRepository,
+  StoredDeviceState,
+  StoredPresence,
+} from "./service.ts";
 
 export interface RegistryRepositoryConfig {
   readonly devicesTable: string;
@@ -91,20 +101,64 @@ export function createRegistryRepository(
   return {
     async applyDeviceUpdate(plan) {
       try {
-        await db.send(
+        const out = await db.send(
           new UpdateCommand({
             TableName: config.devicesTable,
             ...buildDeviceUpdate(plan),
             // A failed condition returns the stored item: the planner needs no extra read (and
             // the function no read permission).
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            // Returned values cost no capacity; only a last-seen asks (see reviveLost).
+            ...(plan.returnPresence ? { ReturnValues: "ALL_NEW" as const } : {}),
           }),
         );
-        return { applied: true };
+        if (!plan.returnPresence) return { applied: true };
+        const a = (out.Attributes ?? {}) as Partial<DeviceItem>;
+        const presence: StoredPresence = {};
+        if (a.status !== undefined) presence.status = a.status;
+        if (a.offlineReason !== undefined) presence.offlineReason = a.offlineReason;
+        if (a.address !== undefined) presence.address = a.address;
+        return { applied: true, presence };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw new StorageError("devices.UpdateItem", error);
         const item = conditionFailureItem(error);
         return { applied: false, stored: item ? storedStateOf(item) : undefined };
+      }
+    },
+
+    async reviveLost(deviceId, agentId, version, at) {
+      try {
+        const out = await db.send(
+          new UpdateCommand({
+            TableName: config.devicesTable,
+            Key: deviceKey(deviceId),
+            UpdateExpression: "SET #status = :online, #changed = :at, #seq = :v REMOVE #reason",
+            ConditionExpression:
+              "#agent = :agent AND #status = :offline AND #reason = :lost AND #seq < :v AND attribute_not_exists(#deleted)",
+            ExpressionAttributeNames: {
+              "#status": "status",
+              "#changed": "statusChangedAt",
+              "#seq": ASPECT_SEQ_ATTRIBUTE.presence,
+              "#reason": "offlineReason",
+              "#agent": "agentId",
+              "#deleted": "deletedAt",
+            },
+            ExpressionAttributeValues: {
+              ":online": "online",
+              ":offline": "offline",
+              ":lost": "agent-lost",
+              ":at": at,
+              ":v": version,
+              ":agent": agentId,
+            },
+            ReturnValues: "ALL_NEW",
+          }),
+        );
+        const address = (out.Attributes as Partial<DeviceItem> | undefined)?.address;
+        return address === undefined ? {} : { address };
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return undefined;
+        throw new StorageError("devices.UpdateItem", error);
       }
     },
 

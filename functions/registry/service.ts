@@ -38,10 +38,28 @@ export interface RegistryRepository {
    */
   applyDeviceUpdate(
     plan: DeviceUpdatePlan,
-  ): Promise<{ applied: true } | { applied: false; stored: StoredDeviceState | undefined }>;
+  ): Promise<
+    | { applied: true; presence?: StoredPresence }
+    | { applied: false; stored: StoredDeviceState | undefined }
+  >;
+  /**
+   * Brings a device the agent-lost sweep took offline back online, when its own agent shows it
+   * still holds the session (a last-seen newer than the sweep): conditional on `agentId`, status
+   * `offline` with reason `agent-lost` and an older presence version. Resolves with the stored
+   * address when it applied, `undefined` when the condition failed.
+   */
+  reviveLost?(
+    deviceId: string,
+    agentId: string,
+    version: number,
+    at: string,
+  ): Promise<{ address?: string } | undefined>;
   /** Idempotent: the key derives from the event, so a redelivery overwrites the same item. */
   putPresence(item: PresenceItem): Promise<void>;
 }
+
+/** Presence of the item after a write that asked for it (`DeviceUpdatePlan.returnPresence`). */
+export type StoredPresence = Pick<DeviceItem, "status" | "offlineReason" | "address">;
 
 export type StoredDeviceState = Pick<
   DeviceItem,
@@ -72,6 +90,8 @@ export interface DeviceUpdatePlan {
   readonly changedBefore?: string;
   /** `registered` may clear a tombstone (the agent accepted the device again); nothing else may. */
   readonly revive: boolean;
+  /** Return the item's presence after the write (a last-seen: was its device swept as lost?). */
+  readonly returnPresence?: boolean;
 }
 
 interface AspectChange {
@@ -193,6 +213,7 @@ export function planDeviceUpdate(
     remove: [...remove],
     ...(owner === undefined ? {} : { owner }),
     revive,
+    ...(event.type === "last-seen" ? { returnPresence: true } : {}),
   };
 }
 
@@ -265,6 +286,38 @@ export function createRegistryService(
   deps: { repository: RegistryRepository; clock: Clock; logger: Logger },
 ): RegistryService {
   const { repository, clock, logger } = deps;
+
+  /**
+   * A last-seen from the device's own agent, newer than the agent-lost sweep that took it offline:
+   * the agent was alive after all (cut off from DynamoDB, or its heartbeat late) and holds the
+   * session, so the device is online again (docs/multi-agent.md).
+   */
+  async function revive(event: Extract<DeviceEvent, { type: "last-seen" }>): Promise<void> {
+    const revived = await repository.reviveLost!(
+      event.deviceId,
+      event.agentId,
+      event.version,
+      event.at,
+    );
+    if (!revived) return;
+    logger.info("device swept as agent-lost is online again", {
+      deviceId: event.deviceId,
+      agentId: event.agentId,
+    });
+    await repository.putPresence({
+      deviceId: event.deviceId,
+      at: presenceSortKey(event.at, event.version),
+      observedAt: event.at,
+      version: event.version,
+      agentId: event.agentId,
+      eventId: event.eventId,
+      expiresAt: expiresAt(new Date(event.at), config.presenceTtlSeconds),
+      type: "online",
+      status: "online",
+      ...(revived.address === undefined ? {} : { address: revived.address }),
+    });
+  }
+
   return {
     async apply(event) {
       // History first: if the device write then fails, the redelivery rewrites the same history
@@ -299,6 +352,14 @@ export function createRegistryService(
           }
         }
         if (outcome.applied) {
+          if (
+            event.type === "last-seen" &&
+            outcome.presence?.status === "offline" &&
+            outcome.presence.offlineReason === "agent-lost" &&
+            repository.reviveLost
+          ) {
+            await revive(event);
+          }
           return {
             outcome: "applied",
             aspects: plan.aspects,

@@ -206,6 +206,35 @@ describe("agent-lost sweep on DynamoDB Local", () => {
     expect((await device(id))?.status).toBe("online");
   });
 
+  it("an agent swept as lost that was alive after all: its next last-seen brings the device back online", async () => {
+    const agentId = uid("agent-cut-off");
+    const id = uid("d");
+    await apply(registered(agentId, id));
+    await heartbeat(agentId, clock.now());
+    // A last-seen the agent emitted before the sweep, delivered after it: too old to revive.
+    const early = event(agentId, id, { type: "last-seen", lastSeen: new Date().toISOString() });
+    clock.advance((LOST_AFTER_S + 1) * 1000);
+    await sweep.sweep();
+    expect((await device(id))?.offlineReason).toBe("agent-lost");
+    await apply(early);
+    expect((await device(id))?.status).toBe("offline");
+    // Its next flush, after the sweep: the agent holds the session, the device is online.
+    clock.advance(1000);
+    await apply(
+      event(agentId, id, { type: "last-seen", lastSeen: new Date(clock.now()).toISOString() }),
+    );
+    expect(await device(id)).toMatchObject({ status: "online", agentId });
+    expect(await device(id)).not.toHaveProperty("offlineReason");
+    expect((await history(id)).map((h) => `${h.type}:${h.reason ?? h.address}`)).toEqual([
+      "online:198.51.100.7:5060",
+      "offline:agent-lost",
+      "registered:198.51.100.7:5060",
+    ]);
+    // Only the owner speaks for the device: another agent's offline changes nothing.
+    await apply(event(uid("agent-other"), id, { type: "offline", reason: "keepalive-timeout" }));
+    expect((await device(id))?.status).toBe("online");
+  });
+
   it("an agent restarted under the same id: devices of its previous process go agent-lost, those that came back stay", async () => {
     const agentId = uid("agent-restarted");
     const [gone, back] = [uid("d"), uid("d")];
