@@ -74,11 +74,11 @@ export interface PlatformFixture {
     options: Omit<SimulatorOptions, "agent"> & Partial<Pick<SimulatorOptions, "agent">>,
   ): Promise<Simulator>;
   /**
-   * A cloud outage (issue 7): every call of the backends' SQS and/or S3 clients (the agents, the
+   * A cloud outage (issue 7): every call of the backends' SQS, S3 and/or DynamoDB clients (the agents, the
    * functions' pollers, the API) fails at once with a connection error until `restore()` (also
    * done in afterAll).
    */
-  cloudOutage(services: readonly ("sqs" | "s3")[]): { restore(): void };
+  cloudOutage(services: readonly ("sqs" | "s3" | "dynamodb")[]): { restore(): void };
 }
 
 /** The part of an SDK v3 client's middleware stack an outage needs. */
