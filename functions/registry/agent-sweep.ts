@@ -59,6 +59,11 @@ export interface AgentSweepConfig {
   readonly presenceTtlSeconds: number;
   /** Device writes in flight at once. */
   readonly concurrency: number;
+  /**
+   * Stop taking devices after this long (the registry function times out at 30 s); an agent not
+   * finished keeps its record, so the next run goes on with it.
+   */
+  readonly budgetMs: number;
   /** How long after `lostAfterSeconds` a restarted agent's earlier devices are looked for. */
   readonly restartWindowSeconds: number;
 }
@@ -66,7 +71,9 @@ export interface AgentSweepConfig {
 export const DEFAULT_AGENT_SWEEP_CONFIG: AgentSweepConfig = {
   lostAfterSeconds: 60,
   presenceTtlSeconds: TABLES.presence.defaultTtlSeconds,
-  concurrency: 16,
+  // About 10 ms per conditional write from Lambda: 64 in flight take 100k devices in ~16 s.
+  concurrency: 64,
+  budgetMs: 25_000,
   // Three runs of the every-minute schedule.
   restartWindowSeconds: 180,
 };
@@ -142,9 +149,10 @@ export function createAgentSweep(
   const { repository, clock, logger } = deps;
 
   /** `changedBefore`: only devices whose presence last changed before it (a restarted agent). */
-  const sweepAgent = async (agent: AgentBeat, changedBefore?: string) => {
+  const sweepAgent = async (agent: AgentBeat, until: number, changedBefore?: string) => {
     let offline = 0;
     let skipped = 0;
+    let unfinished = false;
     let cursor: Record<string, unknown> | undefined;
     do {
       const page = await repository.devicesOf(agent.agentId, cursor);
@@ -153,6 +161,10 @@ export function createAgentSweep(
       const worker = async () => {
         for (let deviceId = queue.shift(); deviceId !== undefined; deviceId = queue.shift()) {
           const nowMs = clock.now();
+          if (nowMs > until) {
+            unfinished = true;
+            return;
+          }
           const event: DeviceEvent = {
             type: "offline",
             reason: "agent-lost",
@@ -179,14 +191,19 @@ export function createAgentSweep(
         }
       };
       await Promise.all(Array.from({ length: Math.max(1, config.concurrency) }, worker));
-    } while (cursor);
-    if (changedBefore === undefined) await repository.forgetAgent(agent.agentId, agent.heartbeatAt);
+    } while (cursor && !unfinished);
+    if (unfinished) {
+      logger.warn("agent sweep out of time; the next run goes on", { agentId: agent.agentId });
+    } else if (changedBefore === undefined) {
+      await repository.forgetAgent(agent.agentId, agent.heartbeatAt);
+    }
     return { offline, skipped };
   };
 
   return {
     async sweep() {
       const nowMs = clock.now();
+      const until = nowMs + config.budgetMs;
       const all = await repository.listAgents();
       const lost = all.filter((a) => isAgentLost(a, nowMs, config.lostAfterSeconds));
       const result = {
@@ -195,9 +212,22 @@ export function createAgentSweep(
         devicesOffline: 0,
         devicesSkipped: 0,
       };
+      // Lost agents first: within the time budget they matter most.
+      for (const agent of lost) {
+        const { offline, skipped } = await sweepAgent(agent, until);
+        result.agents.push(agent.agentId);
+        result.devicesOffline += offline;
+        result.devicesSkipped += skipped;
+        logger.warn("agent lost: its devices are offline", {
+          agentId: agent.agentId,
+          heartbeatAt: agent.heartbeatAt,
+          devicesOffline: offline,
+          devicesSkipped: skipped,
+        });
+      }
       for (const agent of all) {
         if (lost.includes(agent) || !isRestartDue(agent, nowMs, config)) continue;
-        const { offline, skipped } = await sweepAgent(agent, agent.startedAt);
+        const { offline, skipped } = await sweepAgent(agent, until, agent.startedAt);
         result.restarted.push(agent.agentId);
         result.devicesOffline += offline;
         result.devicesSkipped += skipped;
@@ -208,18 +238,6 @@ export function createAgentSweep(
             devicesOffline: offline,
           });
         }
-      }
-      for (const agent of lost) {
-        const { offline, skipped } = await sweepAgent(agent);
-        result.agents.push(agent.agentId);
-        result.devicesOffline += offline;
-        result.devicesSkipped += skipped;
-        logger.warn("agent lost: its devices are offline", {
-          agentId: agent.agentId,
-          heartbeatAt: agent.heartbeatAt,
-          devicesOffline: offline,
-          devicesSkipped: skipped,
-        });
       }
       return result;
     },

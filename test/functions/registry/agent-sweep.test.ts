@@ -261,6 +261,36 @@ describe("agent-lost sweep on DynamoDB Local", () => {
     expect(await agentRecord(agentId)).toBeDefined();
   });
 
+  it("out of time, it stops and keeps the agent's record, so the next run goes on", async () => {
+    const dead = uid("agent-slow");
+    const id = uid("d");
+    await apply(registered(dead, id));
+    await heartbeat(dead, clock.now());
+    clock.advance((LOST_AFTER_S + 1) * 1000);
+    const { tables } = backends().resources;
+    const hurried = createAgentSweep(
+      { ...DEFAULT_AGENT_SWEEP_CONFIG, lostAfterSeconds: LOST_AFTER_S, budgetMs: -1 },
+      {
+        repository: createAgentSweepRepository(
+          {
+            devicesTable: tables.devices,
+            presenceTable: tables.presence,
+            agentsTable: tables.agents,
+          },
+          { documentClient: clients.documentClient },
+        ),
+        clock,
+        logger: silentLogger,
+      },
+    );
+    expect((await hurried.sweep()).agents).toContain(dead);
+    expect((await device(id))?.status).toBe("online");
+    expect(await agentRecord(dead)).toBeDefined();
+    await sweep.sweep();
+    expect((await device(id))?.offlineReason).toBe("agent-lost");
+    expect(await agentRecord(dead)).toBeUndefined();
+  });
+
   it("pages through an agent with more devices than one query page returns", async () => {
     const dead = uid("agent-big");
     // Pages of 25 device ids (the repository's pageSize above): five pages, every device reached.
