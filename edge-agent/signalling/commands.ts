@@ -10,6 +10,7 @@ import type { XmlElement } from "./codec/index.ts";
 import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
 import { configXmlOf, parseWorkStatus } from "./device-status.ts";
 import type { AgentErrorCode } from "./errors.ts";
+import { searchPictures } from "./picture-search.ts";
 import type { SessionStore } from "./sessions.ts";
 
 /**
@@ -122,6 +123,25 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
           picId: p.picId,
         }),
         parse: () => ({ picId: p.picId, channel: p.channel }),
+      };
+    }
+    case "picture-search": {
+      // ehome-2.0 §8 row QUERYPICTURES, paged like §2.5 (picture-search.ts).
+      const p = cmd.params as CommandParamsOf<"picture-search">;
+      const found = await searchPictures(sender, id, view, p);
+      return { outcome: found.outcome, parse: () => found.result ?? {} };
+    }
+    case "picture-fetch": {
+      // ehome-2.0 §8 row UPLOADPIC: the device uploads the stored file to the picture server
+      // under the platform's PicID, which names the capture it resolves (as for MANUALSNAP).
+      const p = cmd.params as CommandParamsOf<"picture-fetch">;
+      return {
+        outcome: await sender.send(id, "uploadPic", {
+          chan: p.channel,
+          filename: p.fileName,
+          picId: p.picId,
+        }),
+        parse: () => ({ picId: p.picId, channel: p.channel, fileName: p.fileName }),
       };
     }
     case "firmware-update": {

@@ -23,6 +23,7 @@ import { randomInt } from "./random.ts";
 import { CommandResponder } from "./responder.ts";
 import type { TaskHandle } from "./scheduler.ts";
 import { type CounterName, type Counters, type DeviceState, emptyCounters } from "./stats.ts";
+import type { StoredPictureFile } from "./stored-pictures.ts";
 import type { ReceivedCommand, SimulatedDevice } from "./types.ts";
 
 export type { DeviceEnv } from "./device-env.ts";
@@ -314,6 +315,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
 
   snapshot(channel: number, picId: string): void {
     this.alarms.snapshot(channel, picId);
+  }
+
+  uploadStoredPicture(file: StoredPictureFile, picId: string): void {
+    this.alarms.uploadStored(file, picId);
   }
 
   /** ehome-2.0 §8 row UPGRADESTATUS (optional): sent only with the `upgradeStatus` option. */

@@ -41,6 +41,8 @@ export interface Counters {
   uploadsSkipped: number;
   /** MANUALSNAP requests acted on (a picture taken and uploaded). */
   snapshots: number;
+  /** UPLOADPIC requests acted on (a stored picture uploaded). */
+  storedPicturesUploaded: number;
   /** Platform requests received, copies included. */
   commandsReceived: number;
   /** Replies sent to platform requests, copies included. */
@@ -98,6 +100,7 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "uploadsFailed",
   "uploadsSkipped",
   "snapshots",
+  "storedPicturesUploaded",
   "commandsReceived",
   "commandsAnswered",
   "commandDuplicates",
