@@ -22,6 +22,8 @@ import { createDevicesService } from "./devices-service.ts";
 import { errorBody, errorResponses, validationError } from "./errors.ts";
 import { registerFirmwareRoutes } from "./firmware-routes.ts";
 import { createMediaUrlSigner, type MediaUrlSigner } from "./media-urls.ts";
+import { registerPictureRoutes } from "./picture-routes.ts";
+import { createPicturesService } from "./pictures-service.ts";
 import type {
   AgentQueue,
   AgentsRepository,
@@ -29,7 +31,7 @@ import type {
   DevicesRepository,
   PresenceRepository,
 } from "./ports.ts";
-import { Health } from "./schemas.ts";
+import { Health, MAX_WAIT_SECONDS } from "./schemas.ts";
 import { registerUpgradeRoutes } from "./upgrade-routes.ts";
 
 /**
@@ -155,15 +157,20 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
           { ttlSeconds: config.mediaUrlTtlSeconds },
           { s3: deps.mediaUrls.s3, clock: deps.clock },
         );
-  registerCaptureRoutes(
+  const captures = createCapturesService(
+    {
+      uploadDeadlineSeconds: config.captureUploadDeadlineSeconds,
+      ttlSeconds: config.captureTtlSeconds,
+      waitPollIntervalMs: config.waitPollIntervalMs,
+    },
+    { ...common, captures: deps.captures, commands, mediaUrls },
+  );
+  registerCaptureRoutes(app, captures);
+  registerPictureRoutes(
     app,
-    createCapturesService(
-      {
-        uploadDeadlineSeconds: config.captureUploadDeadlineSeconds,
-        ttlSeconds: config.captureTtlSeconds,
-        waitPollIntervalMs: config.waitPollIntervalMs,
-      },
-      { ...common, captures: deps.captures, commands, mediaUrls },
+    createPicturesService(
+      { waitSeconds: MAX_WAIT_SECONDS },
+      { devices: deps.devices, commands, captures },
     ),
   );
   registerAlarmRoutes(
