@@ -1,6 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
+import type { DeviceDataMessage } from "../lib/contracts/passthrough.ts";
 import { createEdgeAgent, type EdgeAgent } from "./agent.ts";
 import { createAlarmParts } from "./alarms/index.ts";
 import {
@@ -9,6 +10,7 @@ import {
   createCloudAdapters,
 } from "./cloud/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { createDeviceDataReporter } from "./device-data/reporter.ts";
 import { createDeviceHttpServer } from "./http/device-http.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
@@ -32,9 +34,9 @@ import {
 
 function jsonLinesSink(
   write: (line: string) => void,
-): EventSink & EventSink<AlarmQueueMessage> & ReportSink {
+): EventSink & EventSink<AlarmQueueMessage> & EventSink<DeviceDataMessage> & ReportSink {
   return {
-    emit(event: DeviceEvent | AlarmQueueMessage) {
+    emit(event: DeviceEvent | AlarmQueueMessage | DeviceDataMessage) {
       write(JSON.stringify({ event }));
     },
     report(report) {
@@ -92,11 +94,22 @@ async function main(): Promise<void> {
 
   const sink = jsonLinesSink((line) => process.stdout.write(`${line}\n`));
   let agentRef: EdgeAgent | undefined;
+  // GPS positions (batched per device) and device-initiated TRANSPARENT (issue 8) to the
+  // device-data queue; JSON lines stand-alone. Other reports continue to stdout.
+  const deviceData = createDeviceDataReporter(
+    { agentId: config.agentId },
+    {
+      sink: cloud?.deviceData ?? sink,
+      next: sink,
+      viewOf: (id) => agentRef?.sessions.get(id)?.view,
+      log: log.child({ part: "device-data" }),
+    },
+  );
   // Alarms and uploads (ehome-2.0 §5, §8): to the alarm-events queue and the media bucket with
   // the cloud; JSON lines and no upload routes stand-alone.
   const alarms = createAlarmParts(config, {
     sink: cloud?.alarmEvents ?? sink,
-    reports: sink,
+    reports: deviceData,
     media: cloud?.media,
     sessions: () => agentRef?.sessions,
     log,
@@ -165,6 +178,7 @@ async function main(): Promise<void> {
     http
       .close()
       .then(() => agent.close())
+      .then(() => deviceData.close())
       .then(() => upgrades.close())
       .then(() => cloud?.close())
       .then(() => s3?.destroy())
@@ -174,6 +188,7 @@ async function main(): Promise<void> {
             metrics: {
               ...agent.metrics(),
               ...alarms.counters(),
+              ...deviceData.counters(),
               ...upgrades.metrics(),
               ...cloud?.metrics(),
             },

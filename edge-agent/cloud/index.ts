@@ -3,6 +3,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
+import type { DeviceDataMessage } from "../../lib/contracts/passthrough.ts";
 import { ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
@@ -84,6 +85,8 @@ export interface CloudAdaptersConfig {
   mediaBucket?: string;
   /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
   upgradeEventsQueueUrl?: string;
+  /** `DEVICE_DATA_QUEUE_URL` (optional): GPS positions and device passthrough go there when set. */
+  deviceDataQueueUrl?: string;
   aws?: CloudAwsConfig;
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
@@ -115,6 +118,8 @@ export interface CloudAdapters {
   readonly media: { bucket: string; s3: () => S3Client } | undefined;
   /** Upgrade progress to the upgrade-events queue; undefined without `upgradeEventsQueueUrl`. */
   readonly upgradeEvents: SqsUpgradeEventSink | undefined;
+  /** GPS positions and passthrough messages; undefined without `deviceDataQueueUrl`. */
+  readonly deviceData: SqsEventSink<DeviceDataMessage> | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -200,6 +205,12 @@ export function createCloudAdapters(
         { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
       )
     : undefined;
+  const deviceData = config.deviceDataQueueUrl
+    ? createSqsEventSink<DeviceDataMessage>(
+        { ...config.events, queueUrl: config.deviceDataQueueUrl, label: "device data" },
+        { sqs, log: log.child({ part: "cloud-device-data" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -222,6 +233,7 @@ export function createCloudAdapters(
     alarmEvents,
     media,
     upgradeEvents,
+    deviceData,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -253,6 +265,7 @@ export function createCloudAdapters(
       ...prefixed("events", events.counters()),
       ...(alarmEvents ? prefixed("alarm_events", alarmEvents.counters()) : {}),
       ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
+      ...(deviceData ? prefixed("device_data", deviceData.counters()) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
@@ -264,6 +277,7 @@ export function createCloudAdapters(
         await events.close();
         await alarmEvents?.close();
         await upgradeEvents?.close();
+        await deviceData?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -321,6 +335,7 @@ export function cloudConfigFromEnv(
   const mediaBucket = get(ENV.MEDIA_BUCKET);
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
   const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
+  const deviceDataQueueUrl = get(ENV.DEVICE_DATA_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -332,6 +347,7 @@ export function cloudConfigFromEnv(
     ...(alarmEventsQueueUrl ? { alarmEventsQueueUrl } : {}),
     ...(mediaBucket ? { mediaBucket } : {}),
     ...(upgradeEventsQueueUrl ? { upgradeEventsQueueUrl } : {}),
+    ...(deviceDataQueueUrl ? { deviceDataQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),

@@ -6,7 +6,9 @@ import {
   type CommandType,
 } from "../../lib/contracts/commands.ts";
 import { firmwareUrl } from "../../lib/contracts/upgrades.ts";
-import type { XmlElement } from "./codec/index.ts";
+import { parseCapabilities } from "./capabilities.ts";
+import { type CatalogueView, CONFIG_CMD, DEFAULT_VIEW } from "./catalogue.ts";
+import { childText, type XmlElement } from "./codec/index.ts";
 import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
 import { configXmlOf, parseWorkStatus } from "./device-status.ts";
 import type { AgentErrorCode } from "./errors.ts";
@@ -144,6 +146,26 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ picId: p.picId, channel: p.channel, fileName: p.fileName }),
       };
     }
+    case "passthrough": {
+      // ehome-2.0 §8 row TRANSPARENT: Channel + base64 Data; the reply may carry Data back.
+      const p = cmd.params as CommandParamsOf<"passthrough">;
+      return {
+        outcome: await sender.send(id, "transparent", { channel: p.channel, data: p.data }),
+        parse: (params) => passthroughReply(params, view, p.channel),
+      };
+    }
+    case "capabilities":
+      // ehome-2.0 §8 row "Capability set": GETDEVICECONFIG GetDevAbility, ConfigParam1..4 = 0.
+      return {
+        outcome: await sender.send(id, "getDeviceConfig", {
+          configCmd: CONFIG_CMD.getDevAbility,
+          configParam1: 0,
+          configParam2: 0,
+          configParam3: 0,
+          configParam4: 0,
+        }),
+        parse: (params) => parseCapabilities(params, view ?? DEFAULT_VIEW),
+      };
     case "firmware-update": {
       // ehome-2.0 §6 + §8 row UPDATE: URL (≤ 512 bytes), FileSize, MD5 (optional), Version.
       const p = cmd.params as CommandParamsOf<"firmware-update">;
@@ -162,6 +184,16 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
       };
     }
   }
+}
+
+/** TRANSPARENT reply: `Data` when the device sent some (base64 as on the wire). */
+function passthroughReply(
+  params: XmlElement,
+  view: CatalogueView | undefined,
+  channel: number,
+): { channel: number; data?: string } {
+  const data = childText(params, (view ?? DEFAULT_VIEW).commands.transparent.reply.data!)?.trim();
+  return data ? { channel, data } : { channel };
 }
 
 /** The agent was built without its public HTTP address: it cannot hand out firmware URLs. */

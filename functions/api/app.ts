@@ -17,6 +17,9 @@ import { createCapturesService } from "./captures-service.ts";
 import { registerCommandRoutes } from "./command-routes.ts";
 import { createCommandsService } from "./commands-service.ts";
 import { type ApiConfig, DEFAULT_API_CONFIG } from "./config.ts";
+import type { DeviceDataReadRepository } from "./device-data-repository.ts";
+import { registerDeviceDataRoutes } from "./device-data-routes.ts";
+import { createDeviceDataService } from "./device-data-service.ts";
 import { registerDeviceRoutes } from "./device-routes.ts";
 import { createDevicesService } from "./devices-service.ts";
 import { errorBody, errorResponses, validationError } from "./errors.ts";
@@ -67,6 +70,8 @@ export interface ApiDeps {
   readonly auth?: MiddlewareHandler;
   /** Firmware store and upgrade campaigns (issue 6); their routes exist only when given. */
   readonly upgrades?: { firmware: FirmwareService; campaigns: CampaignsService };
+  /** GPS tracks, passthrough, capabilities (issue 8); their routes exist only when given. */
+  readonly deviceData?: DeviceDataReadRepository;
 }
 
 export const API_TITLE = "EHOME cloud API";
@@ -182,6 +187,18 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       clock: deps.clock,
     }),
   );
+
+  if (deps.deviceData) {
+    registerDeviceDataRoutes(
+      app,
+      createDeviceDataService({
+        devices: deps.devices,
+        data: deps.deviceData,
+        commands,
+        clock: deps.clock,
+      }),
+    );
+  }
 
   if (deps.upgrades) {
     registerFirmwareRoutes(app, deps.upgrades.firmware);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PassthroughParams } from "./passthrough.ts";
 import { PictureFetchParams, PictureSearchParams } from "./pictures.ts";
 
 /**
@@ -21,6 +22,10 @@ export const COMMAND_TYPES = [
   "picture-search",
   /** `POST /devices/{id}/pictures/fetch` only: UPLOADPIC with a PicID, resolved as a capture. */
   "picture-fetch",
+  /** `POST /devices/{id}/passthrough` only: TRANSPARENT with `Channel` and base64 `Data`. */
+  "passthrough",
+  /** `GET /devices/{id}/capabilities` only: GETDEVICECONFIG `GetDevAbility`, parsed. */
+  "capabilities",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -145,6 +150,8 @@ export const CommandParams = {
     .strict(),
   "picture-search": PictureSearchParams,
   "picture-fetch": PictureFetchParams,
+  passthrough: PassthroughParams,
+  capabilities: z.object({}).strict(),
 } as const satisfies Record<CommandType, z.ZodType>;
 export type CommandParamsOf<T extends CommandType> = z.infer<(typeof CommandParams)[T]>;
 

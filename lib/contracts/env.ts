@@ -24,6 +24,12 @@ export const ENV = {
   CAMPAIGNS_TABLE: "CAMPAIGNS_TABLE",
   /** Physical name of the per-device upgrade executions table (`TABLES.executions`). */
   EXECUTIONS_TABLE: "EXECUTIONS_TABLE",
+  /** Physical name of the GPS positions table (`TABLES.positions`). */
+  POSITIONS_TABLE: "POSITIONS_TABLE",
+  /** Physical name of the device-initiated passthrough messages table (`TABLES.passthrough`). */
+  PASSTHROUGH_TABLE: "PASSTHROUGH_TABLE",
+  /** URL of the device-data queue (agent → device-data function: GPS positions, passthrough). */
+  DEVICE_DATA_QUEUE_URL: "DEVICE_DATA_QUEUE_URL",
   /** URL of the device-events queue (agent → registry function). */
   DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
   /** URL of the command-results queue (agent → command-results function). */

@@ -108,6 +108,7 @@ export class EdgeStack extends Stack {
         [ENV.COMMAND_RESULTS_QUEUE_URL]: queues.commandResults.queue.queueUrl,
         [ENV.ALARM_EVENTS_QUEUE_URL]: queues.alarmEvents.queue.queueUrl,
         [ENV.UPGRADE_EVENTS_QUEUE_URL]: queues.upgradeEvents.queue.queueUrl,
+        [ENV.DEVICE_DATA_QUEUE_URL]: queues.deviceData.queue.queueUrl,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
         [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
@@ -136,6 +137,7 @@ export class EdgeStack extends Stack {
     queues.commandResults.queue.grantSendMessages(role);
     queues.alarmEvents.queue.grantSendMessages(role);
     queues.upgradeEvents.queue.grantSendMessages(role);
+    queues.deviceData.queue.grantSendMessages(role);
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
     // Uploads and recordings in, firmware out.
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");

@@ -287,6 +287,7 @@ describe("functions", () => {
         "command-results": "CommandResults",
         alarms: "Alarms",
         upgrades: "Upgrades",
+        "device-data": "DeviceData",
       }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
