@@ -62,7 +62,8 @@ export type EdgeAgentConfig = Pick<
   | "alarmServerType"
   | "pictureServerType"
   | "learnDevices"
->;
+> &
+  Partial<Pick<AgentConfig, "httpsUrl">>;
 
 export interface EdgeAgentDeps {
   transport: DatagramTransport;
@@ -485,6 +486,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
             host: config.publicHost,
             port: deps.upgrades?.publicPort?.() ?? config.httpPort,
             sending: (deviceId, token) => deps.upgrades?.sending(deviceId, token),
+            https: config.httpsUrl,
           },
         }),
     },

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
@@ -169,6 +171,36 @@ async function main(): Promise<void> {
       routes: [...alarms.routes, ...upgrades.routes],
     },
   );
+  // The same routes over TLS when a certificate is configured (issue 8 item 7): firmware URLs
+  // are then https (EHOME_HTTPS_*).
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (config.httpsListen) {
+    const { certFile, keyFile } = config.httpsListen;
+    try {
+      tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+      createSecureContext(tls); // a bad PEM or a key that does not match stops start-up here
+    } catch (err) {
+      process.stderr.write(
+        `edge agent: invalid configuration: EHOME_HTTPS_CERT_FILE / EHOME_HTTPS_KEY_FILE: ${(err as Error).message}\n`,
+      );
+      process.exit(2);
+    }
+  }
+  const https =
+    config.httpsListen && tls
+      ? createDeviceHttpServer(
+          {
+            host: config.host,
+            port: config.httpsListen.port,
+            requestTimeoutMs: 10 * 60_000,
+            tls,
+          },
+          {
+            health: () => ({ ok: !stopping, agentId: config.agentId }),
+            routes: [...alarms.routes, ...upgrades.routes],
+          },
+        )
+      : undefined;
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -177,6 +209,7 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal, sessions: agent.sessions.size });
     http
       .close()
+      .then(() => https?.close())
       .then(() => agent.close())
       .then(() => deviceData.close())
       .then(() => upgrades.close())
@@ -238,6 +271,20 @@ async function main(): Promise<void> {
     await cloud?.close();
     process.exit(1);
   }
+  try {
+    await https?.start();
+  } catch (err) {
+    log.error("cannot start the device HTTPS port", {
+      err,
+      variable: "EHOME_HTTPS_PORT",
+      host: config.host,
+      port: config.httpsListen?.port,
+    });
+    await http.close();
+    await agent.close();
+    await cloud?.close();
+    process.exit(1);
+  }
   agent.httpPortBound(http.address().port);
   const address = agent.signalAddress();
   log.info("edge agent listening", {
@@ -245,6 +292,8 @@ async function main(): Promise<void> {
     alarm: `${agent.alarmAddress()?.host}:${agent.alarmAddress()?.port}`,
     uploads: alarms.routes.length > 0,
     http: `${http.address().host}:${http.address().port}`,
+    https: https ? `${https.address().host}:${https.address().port}` : null,
+    downloads: config.httpsUrl ? `https://${config.httpsUrl.host}:${config.httpsUrl.port}` : "http",
     publicHost: config.publicHost,
     keepAliveSeconds: config.keepAliveSeconds,
     autoProvision: config.autoProvision,

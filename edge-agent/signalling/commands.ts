@@ -34,6 +34,11 @@ export interface ExecuteDeps {
     port: number;
     /** Told before `UPDATE` goes out, so progress reports can be tied to the campaign. */
     sending?(deviceId: string, token: string): void;
+    /**
+     * The device routes over TLS (`EHOME_HTTPS_*`): the URL becomes `https://host:port/fw/…`
+     * (issue 8 item 7). The host must be a name the certificate covers.
+     */
+    https?: { host: string; port: number } | undefined;
   };
 }
 
@@ -171,7 +176,9 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
       const p = cmd.params as CommandParamsOf<"firmware-update">;
       const fw = deps.firmware;
       if (!fw) throw new FirmwareUnavailableError();
-      const url = firmwareUrl(fw.host, fw.port, p.token);
+      const url = fw.https
+        ? firmwareUrl(fw.https.host, fw.https.port, p.token, "https")
+        : firmwareUrl(fw.host, fw.port, p.token);
       fw.sending?.(id, p.token);
       return {
         outcome: await sender.send(id, "update", {

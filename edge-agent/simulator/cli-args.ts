@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   type EncodingChoice,
@@ -72,6 +73,8 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --upgrade-interrupt-bytes N  drop the first download after N bytes, resume with Range
                              (default 0 = never)
   --upgrade-status           send UPGRADESTATUS reports during an upgrade
+  --upgrade-ca FILE          PEM CA certificate(s) trusted for https:// firmware URLs
+  --upgrade-insecure         accept any certificate for https:// firmware URLs (tests only)
   --loss P                   drop probability 0..1, each direction (default 0)
   --latency-ms MS            one-way delay, each direction (default 0)
   --jitter-ms MS             ± uniform jitter on the delay (default 0)
@@ -124,6 +127,15 @@ function uploadOrderChoice(text: string | undefined): UploadOrder | undefined {
   throw new CliUsageError(`--upload-order expects ${UPLOAD_ORDERS.join(", ")}, got "${text}"`);
 }
 
+function pemFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CliUsageError(`--upgrade-ca: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
 function upgradeFault(text: string | undefined): UpgradeFault | undefined {
   if (text === undefined) return undefined;
   if ((UPGRADE_FAULTS as readonly string[]).includes(text)) return text as UpgradeFault;
@@ -174,6 +186,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "upgrade-fault-rate": str,
         "upgrade-interrupt-bytes": str,
         "upgrade-status": { type: "boolean" },
+        "upgrade-ca": str,
+        "upgrade-insecure": { type: "boolean" },
         loss: str,
         "latency-ms": str,
         "jitter-ms": str,
@@ -237,6 +251,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("upgradeFaultRate", n("upgrade-fault-rate"));
   set("upgradeInterruptBytes", n("upgrade-interrupt-bytes"));
   if (values["upgrade-status"]) options.upgradeStatus = true;
+  set("upgradeCa", pemFile(s("upgrade-ca")));
+  if (values["upgrade-insecure"]) options.upgradeInsecure = true;
   set("loss", n("loss"));
   set("latencyMs", n("latency-ms"));
   set("jitterMs", n("jitter-ms"));

@@ -281,6 +281,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       interruptAt: options.upgradeInterruptBytes,
       onBytes: (n) => this.count("firmwareBytes", n),
       signal: abort.signal,
+      tls: { ca: options.upgradeCa, insecure: options.upgradeInsecure },
     }).then((result) => {
       if (abort.signal.aborted || this.closed) return;
       this.downloadAbort = null;

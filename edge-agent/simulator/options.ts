@@ -87,6 +87,13 @@ export interface SimulatorOptions {
   upgradeInterruptBytes?: number;
   /** Send UPGRADESTATUS reports (DOWNLOADING / UPGRADING / FAILED / SUCCEEDED). Default false. */
   upgradeStatus?: boolean;
+  /**
+   * PEM certificate(s) trusted for `https://` firmware URLs, in place of the system's CAs (a
+   * self-signed or private CA). Default: the system's CAs.
+   */
+  upgradeCa?: string;
+  /** Accept any certificate for `https://` firmware URLs (tests only). Default false. */
+  upgradeInsecure?: boolean;
   /** Probability (0..1) of dropping a datagram, applied to each direction. Default 0. */
   loss?: number;
   /** One-way delay added to each direction, ms. Default 0. */
@@ -155,6 +162,8 @@ export interface ResolvedOptions {
   upgradeFaultRate: number;
   upgradeInterruptBytes: number;
   upgradeStatus: boolean;
+  upgradeCa: string | undefined;
+  upgradeInsecure: boolean;
   loss: number;
   latencyMs: number;
   jitterMs: number;
@@ -295,6 +304,8 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
       true,
     ),
     upgradeStatus: o.upgradeStatus ?? false,
+    upgradeCa: o.upgradeCa,
+    upgradeInsecure: o.upgradeInsecure ?? false,
     loss: num("loss", o.loss, 0, 0, 1),
     latencyMs: num("latencyMs", o.latencyMs, 0, 0, 60_000),
     jitterMs: num("jitterMs", o.jitterMs, 0, 0, 60_000),

@@ -138,12 +138,9 @@ export const Capture = z
     channel: z.number().int(),
     resolution: z.string().optional(),
     quality: z.number().int().optional(),
-    fileName: z
-      .string()
-      .optional()
-      .openapi({
-        description: "the stored file fetched (POST /devices/{deviceId}/pictures/fetch)",
-      }),
+    fileName: z.string().optional().openapi({
+      description: "the stored file fetched (POST /devices/{deviceId}/pictures/fetch)",
+    }),
     picId: z
       .string()
       .openapi({ description: "PicID sent in MANUALSNAP or UPLOADPIC (= captureId)" }),

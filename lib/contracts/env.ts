@@ -60,6 +60,12 @@ export const ENV = {
   EHOME_HTTP_PORT: "EHOME_HTTP_PORT",
   /** Media pool as `min-max`, e.g. `31000-31999`. */
   EHOME_MEDIA_PORTS: "EHOME_MEDIA_PORTS",
+  /**
+   * Host and port of `https://` download URLs when TLS is terminated in front of the agent (the
+   * NLB's TLS listener, `-c deviceHttpsCertificateArn`): a name the certificate covers.
+   */
+  EHOME_HTTPS_PUBLIC_HOST: "EHOME_HTTPS_PUBLIC_HOST",
+  EHOME_HTTPS_PUBLIC_PORT: "EHOME_HTTPS_PUBLIC_PORT",
   /** `true`: devices missing from the devices table may register; `false`: refused (403). */
   EHOME_AUTO_PROVISION: "EHOME_AUTO_PROVISION",
   /**
