@@ -18,6 +18,7 @@ import { configKey } from "./handlers/param.ts";
 import { recordLatency } from "./histogram.ts";
 import { createLink, type DatagramPort, type Link } from "./link.ts";
 import type { UpgradeFault } from "./options.ts";
+import { PassthroughReporter } from "./passthrough-reporter.ts";
 import type { DeviceProfile } from "./profile.ts";
 import { randomInt } from "./random.ts";
 import { CommandResponder } from "./responder.ts";
@@ -65,6 +66,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private readonly link: Link;
   private readonly data: DeviceData;
   private readonly gps: GpsReporter;
+  private readonly passthrough: PassthroughReporter;
   private readonly alarms: AlarmRaiser;
   private readonly responder: CommandResponder;
   private sequence: number;
@@ -111,6 +113,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       deviceTime: () => this.deviceTime(),
       timeZone: () => this.data.timeZone,
     });
+    this.passthrough = new PassthroughReporter(env, this, profile);
     this.alarms = new AlarmRaiser(env, {
       id: profile.id,
       channelCount: profile.channels,
@@ -216,6 +219,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now();
     this.keepaliveTick();
     this.gps.start();
+    this.passthrough.start();
     this.alarms.start();
   }
 
@@ -244,6 +248,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.setState("rebooting");
     this.responder.clear();
     this.gps.reset();
+    this.passthrough.stop();
     this.alarms.reset();
     this.data.sessions.clear();
     this.registerSeq = null;
@@ -448,6 +453,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       return;
     }
     if (this.alarms.onResponse(m)) return;
+    if (this.passthrough.onResponse(m)) return;
     this.gps.onResponse(m);
   }
 
@@ -522,6 +528,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.gps.start();
+    this.passthrough.start();
     this.alarms.start();
     if (this.upgradeSucceeded) {
       this.upgradeSucceeded = false;
@@ -597,6 +604,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveTimer = null;
     this.bootTimer = null;
     this.gps.stop();
+    this.passthrough.stop();
     this.alarms.stop();
   }
 

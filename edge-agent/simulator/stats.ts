@@ -26,6 +26,9 @@ export interface Counters {
   gpsSent: number;
   gpsResent: number;
   gpsAnswered: number;
+  /** Unsolicited TRANSPARENT messages sent, and answered (ehome-2.0 §8). */
+  passthroughSent: number;
+  passthroughAnswered: number;
   /** ALARM reports raised (start and stop), first sends only. */
   alarmsSent: number;
   /** ALARM copies resent (same Sequence, RetransFlag 1) because unanswered. */
@@ -92,6 +95,8 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "gpsSent",
   "gpsResent",
   "gpsAnswered",
+  "passthroughSent",
+  "passthroughAnswered",
   "alarmsSent",
   "alarmsResent",
   "alarmsAnswered",

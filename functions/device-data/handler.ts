@@ -75,7 +75,7 @@ export function createDeviceDataService(
       const items = [...byKey.values()];
       await deps.repository.putPositions(items);
       let latest = items[0]!;
-      for (const item of items) if (item.time > latest.time) latest = item;
+      for (const item of items) if (item.at > latest.at) latest = item;
       const { deviceId: _d, at: _a, expiresAt: _e, ...position } = latest;
       const latestMoved =
         Date.parse(position.time) <= now() + 24 * 3600_000 &&

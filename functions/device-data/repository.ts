@@ -5,7 +5,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import type { Position } from "../../lib/contracts/positions.ts";
+import { type Position, positionSortKey } from "../../lib/contracts/positions.ts";
 import { deviceKey } from "../../lib/contracts/tables.ts";
 import { storageCall } from "../shared/batch-get.ts";
 import { isConditionalCheckFailed } from "../shared/errors.ts";
@@ -27,8 +27,8 @@ export interface DeviceDataRepository {
   /** Writes the items (distinct keys), retrying unprocessed ones. */
   putPositions(items: readonly PositionItem[]): Promise<void>;
   /**
-   * Sets `position`/`positionAt` on a live device record when `position.time` is newer than what
-   * it holds. False when it was not newer, or there is no live record (nothing written).
+   * Sets `position`/`positionAt` (and `positionKey`, `<time>#<sequence>`) on a live device record
+   * when the fix is newer than what it holds. False when it was not newer, or there is no live record (nothing written).
    */
   setLatestPosition(deviceId: string, position: Position): Promise<boolean>;
   putPassthrough(item: PassthroughItem): Promise<void>;
@@ -74,17 +74,24 @@ export function createDeviceDataRepository(
             new UpdateCommand({
               TableName: config.devicesTable,
               Key: deviceKey(deviceId),
-              UpdateExpression: "SET #p = :p, #t = :t",
+              UpdateExpression: "SET #p = :p, #t = :t, #k = :k",
+              // Ordered by `<time>#<sequence>`: fixes within one second (Time has whole
+              // seconds) still move forward by Sequence.
               ConditionExpression:
                 "attribute_exists(#id) AND attribute_not_exists(#del) AND " +
-                "(attribute_not_exists(#t) OR #t < :t)",
+                "(attribute_not_exists(#k) OR #k < :k)",
               ExpressionAttributeNames: {
                 "#p": "position",
                 "#t": "positionAt",
+                "#k": "positionKey",
                 "#id": "deviceId",
                 "#del": "deletedAt",
               },
-              ExpressionAttributeValues: { ":p": position, ":t": position.time },
+              ExpressionAttributeValues: {
+                ":p": position,
+                ":t": position.time,
+                ":k": positionSortKey(position.time, position.sequence),
+              },
             }),
           ),
         );
