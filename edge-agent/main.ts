@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
@@ -14,6 +12,7 @@ import {
 import { ConfigError, loadConfig } from "./config.ts";
 import { createDeviceDataReporter } from "./device-data/reporter.ts";
 import { createDeviceHttpServer } from "./http/device-http.ts";
+import { createDeviceHttpsServer } from "./http/device-tls.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
 import { createDialect, type Dialect, loadDialectFile } from "./signalling/dialect.ts";
@@ -173,34 +172,17 @@ async function main(): Promise<void> {
   );
   // The same routes over TLS when a certificate is configured (issue 8 item 7): firmware URLs
   // are then https (EHOME_HTTPS_*).
-  let tls: { cert: Buffer; key: Buffer } | undefined;
-  if (config.httpsListen) {
-    const { certFile, keyFile } = config.httpsListen;
-    try {
-      tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
-      createSecureContext(tls); // a bad PEM or a key that does not match stops start-up here
-    } catch (err) {
-      process.stderr.write(
-        `edge agent: invalid configuration: EHOME_HTTPS_CERT_FILE / EHOME_HTTPS_KEY_FILE: ${(err as Error).message}\n`,
-      );
-      process.exit(2);
-    }
+  let https: ReturnType<typeof createDeviceHttpsServer>;
+  try {
+    https = createDeviceHttpsServer(config, {
+      health: () => ({ ok: !stopping, agentId: config.agentId }),
+      routes: [...alarms.routes, ...upgrades.routes],
+    });
+  } catch (err) {
+    // A ConfigError names the variable itself.
+    process.stderr.write(`edge agent: invalid configuration: ${(err as Error).message}\n`);
+    process.exit(2);
   }
-  const https =
-    config.httpsListen && tls
-      ? createDeviceHttpServer(
-          {
-            host: config.host,
-            port: config.httpsListen.port,
-            requestTimeoutMs: 10 * 60_000,
-            tls,
-          },
-          {
-            health: () => ({ ok: !stopping, agentId: config.agentId }),
-            routes: [...alarms.routes, ...upgrades.routes],
-          },
-        )
-      : undefined;
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -8,10 +8,8 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createEdgeAgent, type EdgeAgent } from "../../../edge-agent/agent.ts";
 import { loadConfig } from "../../../edge-agent/config.ts";
-import {
-  createDeviceHttpServer,
-  type DeviceHttpServer,
-} from "../../../edge-agent/http/device-http.ts";
+import type { DeviceHttpServer } from "../../../edge-agent/http/device-http.ts";
+import { createDeviceHttpsServer } from "../../../edge-agent/http/device-tls.ts";
 import { createFirmwareRoute } from "../../../edge-agent/http/firmware.ts";
 import { createUdpTransport } from "../../../edge-agent/signalling/server.ts";
 import { createSimulator, type Simulator } from "../../../edge-agent/simulator/index.ts";
@@ -115,26 +113,22 @@ async function start(simTls: { upgradeCa?: string }) {
   progress = p;
   let sessions: EdgeAgent["sessions"] | undefined;
   // Bound first (port 0): the port devices are told is the one it got.
-  const probe = loadConfig({
+  const listen = loadConfig({
+    EHOME_HOST: "127.0.0.1",
     EHOME_HTTPS_CERT_FILE: certFile,
     EHOME_HTTPS_KEY_FILE: keyFile,
-  }).httpsListen!;
-  const h = createDeviceHttpServer(
-    {
-      host: "127.0.0.1",
-      port: 0,
-      tls: { cert: readFileSync(probe.certFile), key: readFileSync(probe.keyFile) },
-    },
-    {
-      health: () => ({ ok: true }),
-      routes: [
-        createFirmwareRoute(
-          { key, bucket },
-          { s3: () => s3, sessions: { get: (id) => sessions?.get(id) }, progress: p },
-        ),
-      ],
-    },
-  );
+    EHOME_HTTPS_PORT: "0",
+    EHOME_HTTPS_PUBLIC_PORT: "1",
+  });
+  const h = createDeviceHttpsServer(listen, {
+    health: () => ({ ok: true }),
+    routes: [
+      createFirmwareRoute(
+        { key, bucket },
+        { s3: () => s3, sessions: { get: (id) => sessions?.get(id) }, progress: p },
+      ),
+    ],
+  })!;
   https = h;
   const { port } = await h.start();
   const config = loadConfig({
