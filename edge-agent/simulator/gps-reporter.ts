@@ -62,7 +62,8 @@ export class GpsReporter {
     if (!this.pending || m.header.sequence !== this.pending.sequence) return false;
     if (m.whichCommand.toUpperCase() !== gps.command.toUpperCase()) return false;
     // Played loss of the answer: the report stays pending and is resent (RetransFlag 1).
-    if (this.env.random() < this.env.options.gpsAnswerLossRate) return true;
+    const loss = this.env.options.gpsAnswerLossRate;
+    if (loss > 0 && this.env.random() < loss) return true;
     this.device.count("gpsAnswered");
     this.pending = null;
     this.resendTimer?.cancel();
