@@ -182,6 +182,12 @@ describe("GPS: positions stored by the device-data function, read by the API", (
       }),
     );
     expect(record.Item?.positionAt).toBe(fix(999).time);
+    const device = await api.request("GET", "/devices/gps-1");
+    expect(device.body).toMatchObject({
+      positionAt: fix(999).time,
+      position: { sequence: 1999, longitude: fix(999).longitude },
+    });
+    expect(device.body.position.positionKey).toBeUndefined();
   });
 
   it("answers null before a device's first fix; 404 for an unknown device; 422 for bad ranges and cursors", async () => {
