@@ -54,6 +54,10 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --keepalive-miss-limit N   re-register after N unanswered KEEPALIVEs, 0 = never (default 3)
   --gps-seconds S            GPS report period, 0 = off (default 0)
   --gps-retry-ms MS          resend an unanswered GPS report after this (default 3000)
+  --gps-path LON,LAT;...     drive along these waypoints (signed degrees) instead of at random
+  --gps-max-reports N        GPS reports per device, then stop, 0 = no limit (default 0)
+  --gps-answer-loss R        share of GPS answers ignored, so reports are resent (default 0)
+  --passthrough-seconds S    unsolicited TRANSPARENT period, 0 = off (default 0)
   --alarm-every-s S          each device raises an alarm this often, 0 = off (default 0)
   --alarm-pictures N         PicIDs announced and uploaded per alarm (default 1)
   --alarm-videos N           VideoIds announced and uploaded per alarm (default 0)
@@ -104,6 +108,16 @@ function agentAddress(text: string): { host: string; port: number } {
     throw new CliUsageError(`--agent expects HOST:PORT, got "${text}"`);
   }
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** `--gps-path 121.42,31.2;121.43,31.21` → waypoints (range checks: `resolveOptions`). */
+function gpsPathArg(text: string | undefined): [number, number][] | undefined {
+  if (text === undefined) return undefined;
+  const points = text.split(";").map((pair) => pair.split(",").map((v) => Number(v.trim())));
+  if (points.some((p) => p.length !== 2 || p.some((v) => !Number.isFinite(v)))) {
+    throw new CliUsageError(`--gps-path expects LON,LAT;LON,LAT;… in degrees, got "${text}"`);
+  }
+  return points as [number, number][];
 }
 
 function ptzChoice(text: string | undefined): PtzChoice | undefined {
@@ -170,6 +184,10 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "keepalive-miss-limit": str,
         "gps-seconds": str,
         "gps-retry-ms": str,
+        "gps-path": str,
+        "gps-max-reports": str,
+        "gps-answer-loss": str,
+        "passthrough-seconds": str,
         "alarm-every-s": str,
         "alarm-pictures": str,
         "alarm-videos": str,
@@ -235,6 +253,10 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("keepaliveMissLimit", n("keepalive-miss-limit"));
   set("gpsIntervalSeconds", n("gps-seconds"));
   set("gpsRetryMs", n("gps-retry-ms"));
+  set("gpsPath", gpsPathArg(s("gps-path")));
+  set("gpsMaxReports", n("gps-max-reports"));
+  set("gpsAnswerLossRate", n("gps-answer-loss"));
+  set("passthroughIntervalSeconds", n("passthrough-seconds"));
   set("alarmEverySeconds", n("alarm-every-s"));
   set("alarmPictures", n("alarm-pictures"));
   set("alarmVideos", n("alarm-videos"));
