@@ -9,6 +9,10 @@ import {
   createCloudAdapters,
 } from "../edge-agent/cloud/index.ts";
 import type { AgentConfig } from "../edge-agent/config.ts";
+import {
+  createDeviceDataReporter,
+  type DeviceDataReporter,
+} from "../edge-agent/device-data/reporter.ts";
 import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/http/device-http.ts";
 import type { Logger } from "../edge-agent/log.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
@@ -23,6 +27,7 @@ import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
+import { createDeviceDataHandlerFromEnv } from "../functions/device-data/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
 import {
   createUpgradesFunctionFromEnv,
@@ -163,6 +168,7 @@ export function createLocalPlatform(
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["alarmEvents", () => startAlarmsFunction()],
       ["upgradeEvents", () => startUpgrades()],
+      ["deviceData", () => createDeviceDataHandlerFromEnv(env)],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -324,7 +330,7 @@ export function createLocalPlatform(
           : b.clients.dynamodb.send(command)) as DynamoSender["send"],
     };
     const own: Stop[] = [];
-    // Reports other than alarms and upgrade progress (GPS, STATUS) have no consumer yet.
+    // Reports other than alarms, upgrade progress, GPS and passthrough (STATUS) have no consumer.
     const otherReports: ReportSink = {
       report(report) {
         log.info("device report (not forwarded)", {
@@ -342,6 +348,7 @@ export function createLocalPlatform(
     let parts: ReturnType<typeof createAlarmParts> | undefined;
     let c: CloudAdapters | undefined;
     let upgrades: AgentUpgrades | undefined;
+    let deviceData: DeviceDataReporter | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
@@ -357,11 +364,22 @@ export function createLocalPlatform(
       );
       if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
       if (!c.media) missing.push("picture server: no media bucket");
-      // Alarms to the alarm-events queue; POST /pictures and /videos into the media bucket.
       const late = { agent: undefined as EdgeAgent | undefined };
+      // GPS positions and device-initiated passthrough to the device-data queue (issue 8).
+      if (!c.deviceData) missing.push("GPS and passthrough forwarding: no device-data queue");
+      deviceData = createDeviceDataReporter(
+        { agentId: agentConfig.agentId },
+        {
+          sink: c.deviceData ?? logOnly,
+          next: otherReports,
+          viewOf: (id) => late.agent?.sessions.get(id)?.view,
+          log: log.child({ part: "device-data", agentId: agentConfig.agentId }),
+        },
+      );
+      // Alarms to the alarm-events queue; POST /pictures and /videos into the media bucket.
       parts = createAlarmParts(agentConfig, {
         sink: c.alarmEvents ?? logOnly,
-        reports: otherReports,
+        reports: deviceData,
         media: c.media,
         sessions: () => late.agent?.sessions,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
@@ -406,13 +424,16 @@ export function createLocalPlatform(
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
-      const started = { agent: a, cloud: c, upgrades };
+      const started = { agent: a, cloud: c, upgrades, deviceData };
       own.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      // After the agent, before the adapters: held positions reach the queue.
+      own.push({ name: "agent device data", close: async () => started.deviceData.close() });
       // After the agent, before the adapters: pending progress reaches the queue.
       own.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
       own.push({ name: "agent", close: () => started.agent.close() });
     } catch (err) {
       await a?.close();
+      deviceData?.close();
       upgrades?.close();
       await c?.close();
       missing.push(

@@ -67,7 +67,8 @@ export type EdgeAgentConfig = Pick<
   // Abuse limits (issue 7); unset: no limit.
   Partial<
     Pick<AgentConfig, "signalRatePerAddress" | "signalBurstPerAddress" | "maxSessionsPerAddress">
-  >;
+  > &
+  Partial<Pick<AgentConfig, "httpsUrl">>;
 
 export interface EdgeAgentDeps {
   transport: DatagramTransport;
@@ -501,6 +502,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
             host: config.publicHost,
             port: deps.upgrades?.publicPort?.() ?? config.httpPort,
             sending: (deviceId, token) => deps.upgrades?.sending(deviceId, token),
+            https: config.httpsUrl,
           },
         }),
     },

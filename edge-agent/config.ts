@@ -36,6 +36,16 @@ export interface AgentConfig {
   alarmServerType: number;
   pictureServerType: number;
   learnDevices: boolean;
+  /**
+   * The agent's own TLS listener on the device-facing routes (`EHOME_HTTPS_CERT_FILE`,
+   * `EHOME_HTTPS_KEY_FILE`, `EHOME_HTTPS_PORT`); undefined without a certificate.
+   */
+  httpsListen: { port: number; certFile: string; keyFile: string } | undefined;
+  /**
+   * Where `https://` download URLs point (firmware `/fw/`): the agent's own listener, or a TLS
+   * terminator in front of it (`EHOME_HTTPS_PUBLIC_PORT` alone). Undefined: downloads use http.
+   */
+  httpsUrl: { host: string; port: number } | undefined;
   /** Largest `POST /pictures` body (ehome-2.0 §8 upload row). */
   maxPictureBytes: number;
   /** Largest `POST /videos` body. */
@@ -78,6 +88,11 @@ export const CONFIG_VARIABLES = [
   "EHOME_SIGNAL_PORT",
   "EHOME_ALARM_PORT",
   "EHOME_HTTP_PORT",
+  "EHOME_HTTPS_PORT",
+  "EHOME_HTTPS_CERT_FILE",
+  "EHOME_HTTPS_KEY_FILE",
+  "EHOME_HTTPS_PUBLIC_HOST",
+  "EHOME_HTTPS_PUBLIC_PORT",
   "EHOME_MEDIA_PORTS",
   "EHOME_KEEPALIVE_SECONDS",
   "EHOME_OFFLINE_AFTER_MISSED",
@@ -177,6 +192,37 @@ function range(env: Env, name: string, dflt: { min: number; max: number }) {
   return { min, max };
 }
 
+/**
+ * TLS on the device-facing routes (issue 8 item 7): the agent serves it itself with a certificate
+ * and key (both or neither), or a load balancer in front terminates it (`EHOME_HTTPS_PUBLIC_PORT`
+ * alone). Either way download URLs become `https://<EHOME_HTTPS_PUBLIC_HOST>:<port>/…`; the host
+ * must be a name (or address) the certificate covers, so it can differ from `EHOME_PUBLIC_HOST`.
+ */
+function https(env: Env, publicHost: string): Pick<AgentConfig, "httpsListen" | "httpsUrl"> {
+  const certFile = path(env, "EHOME_HTTPS_CERT_FILE");
+  const keyFile = path(env, "EHOME_HTTPS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    const missing = certFile === undefined ? "EHOME_HTTPS_CERT_FILE" : "EHOME_HTTPS_KEY_FILE";
+    throw new ConfigError(missing, "EHOME_HTTPS_CERT_FILE and EHOME_HTTPS_KEY_FILE go together");
+  }
+  const listenPort = port(env, "EHOME_HTTPS_PORT", PORTS.deviceHttpsTcp);
+  const httpsListen = certFile && keyFile ? { port: listenPort, certFile, keyFile } : undefined;
+  const publicPort = raw(env, "EHOME_HTTPS_PUBLIC_PORT");
+  const urlPort =
+    publicPort === undefined ? httpsListen?.port : int(env, "EHOME_HTTPS_PUBLIC_PORT", 0, 1, 65535);
+  if (urlPort === 0) {
+    throw new ConfigError(
+      "EHOME_HTTPS_PUBLIC_PORT",
+      "required when EHOME_HTTPS_PORT is 0 (download URLs need the port devices reach)",
+    );
+  }
+  const httpsUrl =
+    urlPort === undefined
+      ? undefined
+      : { host: host(env, "EHOME_HTTPS_PUBLIC_HOST", publicHost), port: urlPort };
+  return { httpsListen, httpsUrl };
+}
+
 export interface RuntimeFacts {
   hostname: string;
   pid: number;
@@ -227,6 +273,7 @@ export function loadConfig(
     alarmServerType: int(env, "EHOME_ALARM_SERVER_TYPE", 0, 0, 9),
     pictureServerType: int(env, "EHOME_PICTURE_SERVER_TYPE", 0, 0, 9),
     learnDevices: bool(env, "EHOME_LEARN_DEVICES", true),
+    ...https(env, publicHost),
     maxPictureBytes: int(env, "EHOME_MAX_PICTURE_BYTES", 10 * 1024 * 1024, 1024, 2 ** 31),
     maxVideoBytes: int(env, "EHOME_MAX_VIDEO_BYTES", 512 * 1024 * 1024, 1024, 5 * 2 ** 40),
     eventBufferMaxBytes: int(env, "EHOME_EVENT_BUFFER_MAX", 16 * 1024 * 1024, 64 * 1024, 2 ** 34),

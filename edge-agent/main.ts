@@ -1,6 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import type { AlarmQueueMessage } from "../lib/contracts/alarms.ts";
 import type { DeviceEvent } from "../lib/contracts/events.ts";
+import type { DeviceDataMessage } from "../lib/contracts/passthrough.ts";
 import { createEdgeAgent, type EdgeAgent } from "./agent.ts";
 import { createAlarmParts } from "./alarms/index.ts";
 import {
@@ -9,7 +10,9 @@ import {
   createCloudAdapters,
 } from "./cloud/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { createDeviceDataReporter } from "./device-data/reporter.ts";
 import { createDeviceHttpServer } from "./http/device-http.ts";
+import { createDeviceHttpsServer } from "./http/device-tls.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
 import { createDialect, type Dialect, loadDialectFile } from "./signalling/dialect.ts";
@@ -32,9 +35,9 @@ import {
 
 function jsonLinesSink(
   write: (line: string) => void,
-): EventSink & EventSink<AlarmQueueMessage> & ReportSink {
+): EventSink & EventSink<AlarmQueueMessage> & EventSink<DeviceDataMessage> & ReportSink {
   return {
-    emit(event: DeviceEvent | AlarmQueueMessage) {
+    emit(event: DeviceEvent | AlarmQueueMessage | DeviceDataMessage) {
       write(JSON.stringify({ event }));
     },
     report(report) {
@@ -92,11 +95,22 @@ async function main(): Promise<void> {
 
   const sink = jsonLinesSink((line) => process.stdout.write(`${line}\n`));
   let agentRef: EdgeAgent | undefined;
+  // GPS positions (batched per device) and device-initiated TRANSPARENT (issue 8) to the
+  // device-data queue; JSON lines stand-alone. Other reports continue to stdout.
+  const deviceData = createDeviceDataReporter(
+    { agentId: config.agentId },
+    {
+      sink: cloud?.deviceData ?? sink,
+      next: sink,
+      viewOf: (id) => agentRef?.sessions.get(id)?.view,
+      log: log.child({ part: "device-data" }),
+    },
+  );
   // Alarms and uploads (ehome-2.0 §5, §8): to the alarm-events queue and the media bucket with
   // the cloud; JSON lines and no upload routes stand-alone.
   const alarms = createAlarmParts(config, {
     sink: cloud?.alarmEvents ?? sink,
-    reports: sink,
+    reports: deviceData,
     media: cloud?.media,
     sessions: () => agentRef?.sessions,
     log,
@@ -162,6 +176,19 @@ async function main(): Promise<void> {
       routes: [...alarms.routes, ...upgrades.routes],
     },
   );
+  // The same routes over TLS when a certificate is configured (issue 8 item 7): firmware URLs
+  // are then https (EHOME_HTTPS_*).
+  let https: ReturnType<typeof createDeviceHttpsServer>;
+  try {
+    https = createDeviceHttpsServer(config, {
+      health: () => ({ ok: !stopping, agentId: config.agentId }),
+      routes: [...alarms.routes, ...upgrades.routes],
+    });
+  } catch (err) {
+    // A ConfigError names the variable itself.
+    process.stderr.write(`edge agent: invalid configuration: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -170,7 +197,9 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal, sessions: agent.sessions.size });
     http
       .close()
+      .then(() => https?.close())
       .then(() => agent.close())
+      .then(() => deviceData.close())
       .then(() => upgrades.close())
       .then(() => cloud?.close())
       .then(() => s3?.destroy())
@@ -180,6 +209,7 @@ async function main(): Promise<void> {
             metrics: {
               ...agent.metrics(),
               ...alarms.counters(),
+              ...deviceData.counters(),
               ...upgrades.metrics(),
               ...cloud?.metrics(),
             },
@@ -229,6 +259,20 @@ async function main(): Promise<void> {
     await cloud?.close();
     process.exit(1);
   }
+  try {
+    await https?.start();
+  } catch (err) {
+    log.error("cannot start the device HTTPS port", {
+      err,
+      variable: "EHOME_HTTPS_PORT",
+      host: config.host,
+      port: config.httpsListen?.port,
+    });
+    await http.close();
+    await agent.close();
+    await cloud?.close();
+    process.exit(1);
+  }
   agent.httpPortBound(http.address().port);
   const address = agent.signalAddress();
   log.info("edge agent listening", {
@@ -236,6 +280,8 @@ async function main(): Promise<void> {
     alarm: `${agent.alarmAddress()?.host}:${agent.alarmAddress()?.port}`,
     uploads: alarms.routes.length > 0,
     http: `${http.address().host}:${http.address().port}`,
+    https: https ? `${https.address().host}:${https.address().port}` : null,
+    downloads: config.httpsUrl ? `https://${config.httpsUrl.host}:${config.httpsUrl.port}` : "http",
     publicHost: config.publicHost,
     keepAliveSeconds: config.keepAliveSeconds,
     autoProvision: config.autoProvision,

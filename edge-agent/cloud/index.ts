@@ -4,6 +4,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
+import type { DeviceDataMessage } from "../../lib/contracts/passthrough.ts";
 import { type AgentConfig, ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
@@ -85,6 +86,8 @@ export interface CloudAdaptersConfig {
   mediaBucket?: string;
   /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
   upgradeEventsQueueUrl?: string;
+  /** `DEVICE_DATA_QUEUE_URL` (optional): GPS positions and device passthrough go there when set. */
+  deviceDataQueueUrl?: string;
   aws?: CloudAwsConfig;
   /**
    * Outage buffering of every sink (issue 7): memory bound and spill directory
@@ -122,6 +125,8 @@ export interface CloudAdapters {
   readonly media: { bucket: string; s3: () => S3Client } | undefined;
   /** Upgrade progress to the upgrade-events queue; undefined without `upgradeEventsQueueUrl`. */
   readonly upgradeEvents: SqsUpgradeEventSink | undefined;
+  /** GPS positions and passthrough messages; undefined without `deviceDataQueueUrl`. */
+  readonly deviceData: SqsEventSink<DeviceDataMessage> | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -249,6 +254,19 @@ export function createCloudAdapters(
         { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
       )
     : undefined;
+  const deviceData = config.deviceDataQueueUrl
+    ? createSqsEventSink<DeviceDataMessage>(
+        {
+          ...buffering("device-data"),
+          ...config.events,
+          // Positions are de-duplicated by the consumer; keep every one, in order.
+          coalesce: [],
+          queueUrl: config.deviceDataQueueUrl,
+          label: "device data",
+        },
+        { sqs, log: log.child({ part: "cloud-device-data" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -271,6 +289,7 @@ export function createCloudAdapters(
     alarmEvents,
     media,
     upgradeEvents,
+    deviceData,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -305,12 +324,14 @@ export function createCloudAdapters(
       ...(alarmEvents ? droppedTotals("alarm_events", alarmEvents) : {}),
       ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
       ...(upgradeEvents ? droppedTotals("upgrade_events", upgradeEvents) : {}),
+      ...(deviceData ? prefixed("device_data", deviceData.counters()) : {}),
+      ...(deviceData ? droppedTotals("device_data", deviceData) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
     }),
     health() {
-      const sinks = [events, alarmEvents, upgradeEvents].filter((x) => x !== undefined);
+      const sinks = [events, alarmEvents, upgradeEvents, deviceData].filter((x) => x !== undefined);
       const h: CloudHealth = {
         cloudReachable: true,
         buffered: 0,
@@ -343,6 +364,7 @@ export function createCloudAdapters(
         await events.close();
         await alarmEvents?.close();
         await upgradeEvents?.close();
+        await deviceData?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -414,6 +436,7 @@ export function cloudConfigFromEnv(
   const mediaBucket = get(ENV.MEDIA_BUCKET);
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
   const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
+  const deviceDataQueueUrl = get(ENV.DEVICE_DATA_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -435,6 +458,7 @@ export function cloudConfigFromEnv(
           },
         }
       : {}),
+    ...(deviceDataQueueUrl ? { deviceDataQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Peer } from "../ports.ts";
 
@@ -16,6 +17,13 @@ export interface DeviceHttpConfig {
   requestTimeoutMs?: number;
   /** Header deadline (slowloris). Default 10 s. */
   headersTimeoutMs?: number;
+  /**
+   * Serve TLS with this PEM certificate (chain) and key: the same routes over `https://`, for
+   * devices that download firmware and other files from https URLs (issue 8 item 7).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** TLS handshake deadline. Default 10 s. */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -58,38 +66,48 @@ export function createDeviceHttpServer(
   config: DeviceHttpConfig,
   deps: DeviceHttpDeps,
 ): DeviceHttpServer {
-  const server = createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      requestTimeout: config.requestTimeoutMs ?? 30_000,
-      headersTimeout: config.headersTimeoutMs ?? 10_000,
-    },
-    (req: IncomingMessage, res: ServerResponse) => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-        const h = deps.health();
-        json(res, h.ok ? 200 : 503, h);
-        return;
-      }
-      const route = deps.routes?.find(
-        (r) =>
-          r.method === req.method &&
-          (r.path.endsWith("/") ? path?.startsWith(r.path) : path === r.path),
-      );
-      if (route && path !== undefined) {
-        Promise.resolve()
-          .then(() => route.handle(req, res, path))
-          .catch(() => {
-            if (!res.headersSent) json(res, 500, { code: "INTERNAL", message: "internal error" });
-            else res.destroy();
-          });
-        return;
-      }
-      // Bodies of unknown routes are not read; the connection closes after the answer.
-      res.setHeader("connection", "close");
-      json(res, 404, { code: "NOT_FOUND", message: "no such route" });
-    },
-  );
+  const options = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    requestTimeout: config.requestTimeoutMs ?? 30_000,
+    headersTimeout: config.headersTimeoutMs ?? 10_000,
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      const h = deps.health();
+      json(res, h.ok ? 200 : 503, h);
+      return;
+    }
+    const route = deps.routes?.find(
+      (r) =>
+        r.method === req.method &&
+        (r.path.endsWith("/") ? path?.startsWith(r.path) : path === r.path),
+    );
+    if (route && path !== undefined) {
+      Promise.resolve()
+        .then(() => route.handle(req, res, path))
+        .catch(() => {
+          if (!res.headersSent) json(res, 500, { code: "INTERNAL", message: "internal error" });
+          else res.destroy();
+        });
+      return;
+    }
+    // Bodies of unknown routes are not read; the connection closes after the answer.
+    res.setHeader("connection", "close");
+    json(res, 404, { code: "NOT_FOUND", message: "no such route" });
+  };
+  const server = config.tls
+    ? createTlsServer(
+        {
+          ...options,
+          cert: config.tls.cert,
+          key: config.tls.key,
+          minVersion: "TLSv1.2",
+          handshakeTimeout: config.handshakeTimeoutMs ?? 10_000,
+        },
+        handler,
+      )
+    : createServer(options, handler);
   let closed: Promise<void> | undefined;
   return {
     start() {

@@ -6,10 +6,13 @@ import {
   type CommandType,
 } from "../../lib/contracts/commands.ts";
 import { firmwareUrl } from "../../lib/contracts/upgrades.ts";
-import type { XmlElement } from "./codec/index.ts";
+import { parseCapabilities } from "./capabilities.ts";
+import { type CatalogueView, CONFIG_CMD, DEFAULT_VIEW } from "./catalogue.ts";
+import { childText, type XmlElement } from "./codec/index.ts";
 import { CommandEncodeError, type CommandOutcome, type CommandSender } from "./command-sender.ts";
 import { configXmlOf, parseWorkStatus } from "./device-status.ts";
 import type { AgentErrorCode } from "./errors.ts";
+import { searchPictures } from "./picture-search.ts";
 import type { SessionStore } from "./sessions.ts";
 
 /**
@@ -31,6 +34,11 @@ export interface ExecuteDeps {
     port: number;
     /** Told before `UPDATE` goes out, so progress reports can be tied to the campaign. */
     sending?(deviceId: string, token: string): void;
+    /**
+     * The device routes over TLS (`EHOME_HTTPS_*`): the URL becomes `https://host:port/fw/…`
+     * (issue 8 item 7). The host must be a name the certificate covers.
+     */
+    https?: { host: string; port: number } | undefined;
   };
 }
 
@@ -124,12 +132,53 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ picId: p.picId, channel: p.channel }),
       };
     }
+    case "picture-search": {
+      // ehome-2.0 §8 row QUERYPICTURES, paged like §2.5 (picture-search.ts).
+      const p = cmd.params as CommandParamsOf<"picture-search">;
+      const found = await searchPictures(sender, id, view, p);
+      return { outcome: found.outcome, parse: () => found.result ?? {} };
+    }
+    case "picture-fetch": {
+      // ehome-2.0 §8 row UPLOADPIC: the device uploads the stored file to the picture server
+      // under the platform's PicID, which names the capture it resolves (as for MANUALSNAP).
+      const p = cmd.params as CommandParamsOf<"picture-fetch">;
+      return {
+        outcome: await sender.send(id, "uploadPic", {
+          chan: p.channel,
+          filename: p.fileName,
+          picId: p.picId,
+        }),
+        parse: () => ({ picId: p.picId, channel: p.channel, fileName: p.fileName }),
+      };
+    }
+    case "passthrough": {
+      // ehome-2.0 §8 row TRANSPARENT: Channel + base64 Data; the reply may carry Data back.
+      const p = cmd.params as CommandParamsOf<"passthrough">;
+      return {
+        outcome: await sender.send(id, "transparent", { channel: p.channel, data: p.data }),
+        parse: (params) => passthroughReply(params, view, p.channel),
+      };
+    }
+    case "capabilities":
+      // ehome-2.0 §8 row "Capability set": GETDEVICECONFIG GetDevAbility, ConfigParam1..4 = 0.
+      return {
+        outcome: await sender.send(id, "getDeviceConfig", {
+          configCmd: CONFIG_CMD.getDevAbility,
+          configParam1: 0,
+          configParam2: 0,
+          configParam3: 0,
+          configParam4: 0,
+        }),
+        parse: (params) => parseCapabilities(params, view ?? DEFAULT_VIEW),
+      };
     case "firmware-update": {
       // ehome-2.0 §6 + §8 row UPDATE: URL (≤ 512 bytes), FileSize, MD5 (optional), Version.
       const p = cmd.params as CommandParamsOf<"firmware-update">;
       const fw = deps.firmware;
       if (!fw) throw new FirmwareUnavailableError();
-      const url = firmwareUrl(fw.host, fw.port, p.token);
+      const url = fw.https
+        ? firmwareUrl(fw.https.host, fw.https.port, p.token, "https")
+        : firmwareUrl(fw.host, fw.port, p.token);
       fw.sending?.(id, p.token);
       return {
         outcome: await sender.send(id, "update", {
@@ -142,6 +191,16 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
       };
     }
   }
+}
+
+/** TRANSPARENT reply: `Data` when the device sent some (base64 as on the wire). */
+function passthroughReply(
+  params: XmlElement,
+  view: CatalogueView | undefined,
+  channel: number,
+): { channel: number; data?: string } {
+  const data = childText(params, (view ?? DEFAULT_VIEW).commands.transparent.reply.data!)?.trim();
+  return data ? { channel, data } : { channel };
 }
 
 /** The agent was built without its public HTTP address: it cannot hand out firmware URLs. */

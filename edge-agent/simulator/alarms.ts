@@ -6,6 +6,7 @@ import { fakeVideo, SNAPSHOT_JPEG } from "./media-files.ts";
 import type { UploadOrder } from "./options.ts";
 import { randomInt } from "./random.ts";
 import type { TaskHandle } from "./scheduler.ts";
+import { type StoredPictureFile, storedPictureBytes } from "./stored-pictures.ts";
 import { type UploadTarget, uploadMedia } from "./uploader.ts";
 
 /**
@@ -180,6 +181,14 @@ export class AlarmRaiser {
     });
   }
 
+  /** UPLOADPIC answered 200: the stored file goes to the picture server named `picId` (§8). */
+  uploadStored(file: StoredPictureFile, picId: string): void {
+    this.device.count("storedPicturesUploaded");
+    this.later(this.env.options.uploadDelayMs, () => {
+      void this.uploadOne("picture", picId, file.channel, file.time, storedPictureBytes(file));
+    });
+  }
+
   private tick(): void {
     this.timer = this.env.scheduler.after(this.periodMs, () => this.tick());
     if (this.device.online()) this.raise();
@@ -242,6 +251,7 @@ export class AlarmRaiser {
     mediaId: string,
     channel: number,
     time: string,
+    picture: Uint8Array = SNAPSHOT_JPEG,
   ): Promise<void> {
     if (this.closed) return;
     const o = this.env.options;
@@ -255,8 +265,7 @@ export class AlarmRaiser {
       return;
     }
     this.device.count("uploadsSent");
-    const body =
-      kind === "picture" ? SNAPSHOT_JPEG : fakeVideo(o.videoBytes, mediaId.length + channel);
+    const body = kind === "picture" ? picture : fakeVideo(o.videoBytes, mediaId.length + channel);
     const status = await uploadMedia(target, {
       kind,
       deviceId: this.device.id,

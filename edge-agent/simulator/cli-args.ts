@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   type EncodingChoice,
@@ -53,6 +54,10 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --keepalive-miss-limit N   re-register after N unanswered KEEPALIVEs, 0 = never (default 3)
   --gps-seconds S            GPS report period, 0 = off (default 0)
   --gps-retry-ms MS          resend an unanswered GPS report after this (default 3000)
+  --gps-path LON,LAT;...     drive along these waypoints (signed degrees) instead of at random
+  --gps-max-reports N        GPS reports per device, then stop, 0 = no limit (default 0)
+  --gps-answer-loss R        share of GPS answers ignored, so reports are resent (default 0)
+  --passthrough-seconds S    unsolicited TRANSPARENT period, 0 = off (default 0)
   --alarm-every-s S          each device raises an alarm this often, 0 = off (default 0)
   --alarm-pictures N         PicIDs announced and uploaded per alarm (default 1)
   --alarm-videos N           VideoIds announced and uploaded per alarm (default 0)
@@ -72,6 +77,8 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --upgrade-interrupt-bytes N  drop the first download after N bytes, resume with Range
                              (default 0 = never)
   --upgrade-status           send UPGRADESTATUS reports during an upgrade
+  --upgrade-ca FILE          PEM CA certificate(s) trusted for https:// firmware URLs
+  --upgrade-insecure         accept any certificate for https:// firmware URLs (tests only)
   --loss P                   drop probability 0..1, each direction (default 0)
   --latency-ms MS            one-way delay, each direction (default 0)
   --jitter-ms MS             ± uniform jitter on the delay (default 0)
@@ -103,6 +110,16 @@ function agentAddress(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/** `--gps-path 121.42,31.2;121.43,31.21` → waypoints (range checks: `resolveOptions`). */
+function gpsPathArg(text: string | undefined): [number, number][] | undefined {
+  if (text === undefined) return undefined;
+  const points = text.split(";").map((pair) => pair.split(",").map((v) => Number(v.trim())));
+  if (points.some((p) => p.length !== 2 || p.some((v) => !Number.isFinite(v)))) {
+    throw new CliUsageError(`--gps-path expects LON,LAT;LON,LAT;… in degrees, got "${text}"`);
+  }
+  return points as [number, number][];
+}
+
 function ptzChoice(text: string | undefined): PtzChoice | undefined {
   if (text === undefined) return undefined;
   if (text === "true") return true;
@@ -122,6 +139,15 @@ function uploadOrderChoice(text: string | undefined): UploadOrder | undefined {
   if (text === undefined) return undefined;
   if ((UPLOAD_ORDERS as readonly string[]).includes(text)) return text as UploadOrder;
   throw new CliUsageError(`--upload-order expects ${UPLOAD_ORDERS.join(", ")}, got "${text}"`);
+}
+
+function pemFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CliUsageError(`--upgrade-ca: cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 function upgradeFault(text: string | undefined): UpgradeFault | undefined {
@@ -158,6 +184,10 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "keepalive-miss-limit": str,
         "gps-seconds": str,
         "gps-retry-ms": str,
+        "gps-path": str,
+        "gps-max-reports": str,
+        "gps-answer-loss": str,
+        "passthrough-seconds": str,
         "alarm-every-s": str,
         "alarm-pictures": str,
         "alarm-videos": str,
@@ -174,6 +204,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "upgrade-fault-rate": str,
         "upgrade-interrupt-bytes": str,
         "upgrade-status": { type: "boolean" },
+        "upgrade-ca": str,
+        "upgrade-insecure": { type: "boolean" },
         loss: str,
         "latency-ms": str,
         "jitter-ms": str,
@@ -221,6 +253,10 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("keepaliveMissLimit", n("keepalive-miss-limit"));
   set("gpsIntervalSeconds", n("gps-seconds"));
   set("gpsRetryMs", n("gps-retry-ms"));
+  set("gpsPath", gpsPathArg(s("gps-path")));
+  set("gpsMaxReports", n("gps-max-reports"));
+  set("gpsAnswerLossRate", n("gps-answer-loss"));
+  set("passthroughIntervalSeconds", n("passthrough-seconds"));
   set("alarmEverySeconds", n("alarm-every-s"));
   set("alarmPictures", n("alarm-pictures"));
   set("alarmVideos", n("alarm-videos"));
@@ -237,6 +273,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("upgradeFaultRate", n("upgrade-fault-rate"));
   set("upgradeInterruptBytes", n("upgrade-interrupt-bytes"));
   if (values["upgrade-status"]) options.upgradeStatus = true;
+  set("upgradeCa", pemFile(s("upgrade-ca")));
+  if (values["upgrade-insecure"]) options.upgradeInsecure = true;
   set("loss", n("loss"));
   set("latencyMs", n("latency-ms"));
   set("jitterMs", n("jitter-ms"));

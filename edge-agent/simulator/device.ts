@@ -18,11 +18,13 @@ import { configKey } from "./handlers/param.ts";
 import { recordLatency } from "./histogram.ts";
 import { createLink, type DatagramPort, type Link } from "./link.ts";
 import type { UpgradeFault } from "./options.ts";
+import { PassthroughReporter } from "./passthrough-reporter.ts";
 import type { DeviceProfile } from "./profile.ts";
 import { randomInt } from "./random.ts";
 import { CommandResponder } from "./responder.ts";
 import type { TaskHandle } from "./scheduler.ts";
 import { type CounterName, type Counters, type DeviceState, emptyCounters } from "./stats.ts";
+import type { StoredPictureFile } from "./stored-pictures.ts";
 import type { ReceivedCommand, SimulatedDevice } from "./types.ts";
 
 export type { DeviceEnv } from "./device-env.ts";
@@ -64,6 +66,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private readonly link: Link;
   private readonly data: DeviceData;
   private readonly gps: GpsReporter;
+  private readonly passthrough: PassthroughReporter;
   private readonly alarms: AlarmRaiser;
   private readonly responder: CommandResponder;
   private sequence: number;
@@ -110,6 +113,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       deviceTime: () => this.deviceTime(),
       timeZone: () => this.data.timeZone,
     });
+    this.passthrough = new PassthroughReporter(env, this, profile);
     this.alarms = new AlarmRaiser(env, {
       id: profile.id,
       channelCount: profile.channels,
@@ -215,6 +219,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now();
     this.keepaliveTick();
     this.gps.start();
+    this.passthrough.start();
     this.alarms.start();
   }
 
@@ -243,6 +248,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.setState("rebooting");
     this.responder.clear();
     this.gps.reset();
+    this.passthrough.stop();
     this.alarms.reset();
     this.data.sessions.clear();
     this.registerSeq = null;
@@ -280,6 +286,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       interruptAt: options.upgradeInterruptBytes,
       onBytes: (n) => this.count("firmwareBytes", n),
       signal: abort.signal,
+      tls: { ca: options.upgradeCa, insecure: options.upgradeInsecure },
     }).then((result) => {
       if (abort.signal.aborted || this.closed) return;
       this.downloadAbort = null;
@@ -314,6 +321,10 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
 
   snapshot(channel: number, picId: string): void {
     this.alarms.snapshot(channel, picId);
+  }
+
+  uploadStoredPicture(file: StoredPictureFile, picId: string): void {
+    this.alarms.uploadStored(file, picId);
   }
 
   /** ehome-2.0 §8 row UPGRADESTATUS (optional): sent only with the `upgradeStatus` option. */
@@ -442,6 +453,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       return;
     }
     if (this.alarms.onResponse(m)) return;
+    if (this.passthrough.onResponse(m)) return;
     this.gps.onResponse(m);
   }
 
@@ -516,6 +528,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveDueAt = this.env.scheduler.now() + firstMs;
     this.keepaliveTimer = this.env.scheduler.after(firstMs, () => this.keepaliveTick());
     this.gps.start();
+    this.passthrough.start();
     this.alarms.start();
     if (this.upgradeSucceeded) {
       this.upgradeSucceeded = false;
@@ -591,6 +604,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.keepaliveTimer = null;
     this.bootTimer = null;
     this.gps.stop();
+    this.passthrough.stop();
     this.alarms.stop();
   }
 

@@ -1,7 +1,7 @@
 import type { ResponseMessage, XmlElement } from "../signalling/codec/index.ts";
 import { buildFields } from "../signalling/codec/index.ts";
 import type { DeviceEnv, DevicePort } from "./device-env.ts";
-import { advance, fixOf, type GpsTrack, startTrack } from "./gps.ts";
+import { advance, fixOf, type GpsTrack, startPathTrack, startTrack } from "./gps.ts";
 import type { TaskHandle } from "./scheduler.ts";
 
 interface Pending {
@@ -12,13 +12,16 @@ interface Pending {
 /**
  * Periodic GPS reports of one device (ehome-2.0 §2.9). A report asks for an answer (NeedsResponse 1)
  * and is resent with RetransFlag 1 and the same Sequence until answered (C); the next position is
- * only reported once the previous one was answered.
+ * only reported once the previous one was answered. With `gpsPath` the device drives along the
+ * waypoints; `gpsAnswerLossRate` makes it ignore some answers (so the platform sees resent copies);
+ * `gpsMaxReports` ends its reporting.
  */
 export class GpsReporter {
   private pending: Pending | null = null;
   private track: GpsTrack | null = null;
   private timer: TaskHandle | null = null;
   private resendTimer: TaskHandle | null = null;
+  private reports = 0;
 
   constructor(
     private readonly env: DeviceEnv,
@@ -58,6 +61,9 @@ export class GpsReporter {
     const gps = this.env.view.commands.gps;
     if (!this.pending || m.header.sequence !== this.pending.sequence) return false;
     if (m.whichCommand.toUpperCase() !== gps.command.toUpperCase()) return false;
+    // Played loss of the answer: the report stays pending and is resent (RetransFlag 1).
+    const loss = this.env.options.gpsAnswerLossRate;
+    if (loss > 0 && this.env.random() < loss) return true;
     this.device.count("gpsAnswered");
     this.pending = null;
     this.resendTimer?.cancel();
@@ -66,11 +72,16 @@ export class GpsReporter {
   }
 
   private tick(): void {
+    const max = this.env.options.gpsMaxReports;
+    if (max > 0 && this.reports >= max) return;
     this.timer = this.env.scheduler.after(this.periodMs, () => this.tick());
     const random = this.env.random;
-    if (this.track === null) this.track = startTrack(this.identity.index, random);
-    else advance(this.track, this.periodMs / 1000, random);
+    const path = this.env.options.gpsPath;
+    if (this.track === null) {
+      this.track = path ? startPathTrack(path, random) : startTrack(this.identity.index, random);
+    } else advance(this.track, this.periodMs / 1000, random);
     if (this.pending) return;
+    this.reports++;
     const c = this.env.view.commands.gps;
     const sequence = this.device.nextSequence();
     const params = buildFields(c.params, {

@@ -12,6 +12,8 @@ export interface GpsTrack {
   heading: number;
   /** km/h. */
   speedKmh: number;
+  /** Following `gpsPath`: the waypoint being driven to, and the direction along the path. */
+  path?: { points: ReadonlyArray<readonly [number, number]>; next: number; step: 1 | -1 };
 }
 
 export interface GpsFix {
@@ -41,9 +43,66 @@ export function startTrack(index: number, random: Random): GpsTrack {
   };
 }
 
-/** Moves the track forward by `seconds`, with a small random turn. */
+/** A track starting on the first waypoint of `points`, heading for the second. */
+export function startPathTrack(
+  points: ReadonlyArray<readonly [number, number]>,
+  random: Random,
+): GpsTrack {
+  const [lon, lat] = points[0]!;
+  const track: GpsTrack = {
+    lon,
+    lat,
+    heading: 0,
+    speedKmh: 20 + Math.floor(random() * 40),
+    path: { points, next: points.length > 1 ? 1 : 0, step: 1 },
+  };
+  track.heading = bearing(track, points[track.path!.next]!);
+  return track;
+}
+
+/** Local flat-earth bearing (degrees clockwise from north) and distance (km) to a waypoint. */
+function toward(track: GpsTrack, [lon, lat]: readonly [number, number]) {
+  const dy = (lat - track.lat) * 111.32;
+  const dx = (lon - track.lon) * 111.32 * Math.cos((track.lat * Math.PI) / 180);
+  return { km: Math.hypot(dx, dy), heading: ((Math.atan2(dx, dy) * 180) / Math.PI + 360) % 360 };
+}
+
+function bearing(track: GpsTrack, to: readonly [number, number]): number {
+  return toward(track, to).heading;
+}
+
+/** Drives `km` along the path, turning back at either end. */
+function advanceOnPath(track: GpsTrack, km: number): void {
+  const path = track.path!;
+  if (path.points.length < 2) return;
+  let left = km;
+  for (let guard = 0; left > 0 && guard < 10_000; guard++) {
+    const target = path.points[path.next]!;
+    const { km: d, heading } = toward(track, target);
+    track.heading = heading;
+    if (d > left) {
+      const f = left / d;
+      track.lon += (target[0] - track.lon) * f;
+      track.lat += (target[1] - track.lat) * f;
+      return;
+    }
+    track.lon = target[0];
+    track.lat = target[1];
+    left -= d;
+    if (path.next + path.step < 0 || path.next + path.step >= path.points.length) {
+      path.step = path.step === 1 ? -1 : 1;
+    }
+    path.next += path.step;
+  }
+}
+
+/** Moves the track forward by `seconds`: along its path, or with a small random turn. */
 export function advance(track: GpsTrack, seconds: number, random: Random): void {
   const km = (track.speedKmh * seconds) / 3600;
+  if (track.path) {
+    advanceOnPath(track, km);
+    return;
+  }
   const rad = (track.heading * Math.PI) / 180;
   track.lat += (km * Math.cos(rad)) / 111.32;
   track.lon += (km * Math.sin(rad)) / (111.32 * Math.cos((track.lat * Math.PI) / 180));

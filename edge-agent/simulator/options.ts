@@ -62,6 +62,20 @@ export interface SimulatorOptions {
   gpsIntervalSeconds?: number;
   /** An unanswered GPS report is resent (RetransFlag 1) after this. Default 3000 ms. */
   gpsRetryMs?: number;
+  /**
+   * Waypoints `[longitude, latitude]` (signed degrees) every device drives along, from the first,
+   * at its speed, turning back at the end. Default: a random drive around Hangzhou.
+   */
+  gpsPath?: ReadonlyArray<readonly [number, number]>;
+  /** GPS reports per device, then it stops reporting; 0 (default) = no limit. */
+  gpsMaxReports?: number;
+  /**
+   * Share (0..1) of GPS answers the device acts as if lost: it resends the report with
+   * RetransFlag 1 and the same Sequence after `gpsRetryMs`. Default 0.
+   */
+  gpsAnswerLossRate?: number;
+  /** Period of unsolicited TRANSPARENT messages (ehome-2.0 §8), seconds; 0 (default) = none. */
+  passthroughIntervalSeconds?: number;
   /** How long a device stays silent after answering REBOOT. Default 10000 ms. */
   rebootMs?: number;
   /**
@@ -87,6 +101,13 @@ export interface SimulatorOptions {
   upgradeInterruptBytes?: number;
   /** Send UPGRADESTATUS reports (DOWNLOADING / UPGRADING / FAILED / SUCCEEDED). Default false. */
   upgradeStatus?: boolean;
+  /**
+   * PEM certificate(s) trusted for `https://` firmware URLs, in place of the system's CAs (a
+   * self-signed or private CA). Default: the system's CAs.
+   */
+  upgradeCa?: string;
+  /** Accept any certificate for `https://` firmware URLs (tests only). Default false. */
+  upgradeInsecure?: boolean;
   /** Probability (0..1) of dropping a datagram, applied to each direction. Default 0. */
   loss?: number;
   /** One-way delay added to each direction, ms. Default 0. */
@@ -148,6 +169,10 @@ export interface ResolvedOptions {
   keepaliveMissLimit: number;
   gpsIntervalSeconds: number;
   gpsRetryMs: number;
+  gpsPath: ReadonlyArray<readonly [number, number]> | undefined;
+  gpsMaxReports: number;
+  gpsAnswerLossRate: number;
+  passthroughIntervalSeconds: number;
   rebootMs: number;
   upgradeMs: number;
   upgradeDownload: boolean;
@@ -155,6 +180,8 @@ export interface ResolvedOptions {
   upgradeFaultRate: number;
   upgradeInterruptBytes: number;
   upgradeStatus: boolean;
+  upgradeCa: string | undefined;
+  upgradeInsecure: boolean;
   loss: number;
   latencyMs: number;
   jitterMs: number;
@@ -281,6 +308,16 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     keepaliveMissLimit: num("keepaliveMissLimit", o.keepaliveMissLimit, 3, 0, 1000, true),
     gpsIntervalSeconds: num("gpsIntervalSeconds", o.gpsIntervalSeconds, 0, 0, 86_400),
     gpsRetryMs: num("gpsRetryMs", o.gpsRetryMs, 3000, 10, HOUR),
+    gpsPath: gpsPath(o.gpsPath),
+    gpsMaxReports: num("gpsMaxReports", o.gpsMaxReports, 0, 0, 1e9, true),
+    gpsAnswerLossRate: num("gpsAnswerLossRate", o.gpsAnswerLossRate, 0, 0, 1),
+    passthroughIntervalSeconds: num(
+      "passthroughIntervalSeconds",
+      o.passthroughIntervalSeconds,
+      0,
+      0,
+      86_400,
+    ),
     rebootMs: num("rebootMs", o.rebootMs, 10_000, 0, HOUR),
     upgradeMs: num("upgradeMs", o.upgradeMs, 3000, -1, HOUR),
     upgradeDownload: o.upgradeDownload ?? false,
@@ -295,6 +332,8 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
       true,
     ),
     upgradeStatus: o.upgradeStatus ?? false,
+    upgradeCa: o.upgradeCa,
+    upgradeInsecure: o.upgradeInsecure ?? false,
     loss: num("loss", o.loss, 0, 0, 1),
     latencyMs: num("latencyMs", o.latencyMs, 0, 0, 60_000),
     jitterMs: num("jitterMs", o.jitterMs, 0, 0, 60_000),
@@ -324,4 +363,31 @@ export function encodingFor(choice: EncodingChoice, index: number): WireEncoding
 
 export function ptzFor(choice: PtzChoice, index: number): boolean {
   return choice === "mixed" ? Math.floor(index / 2) % 2 === 1 : choice;
+}
+
+/** `gpsPath`: 1..10 000 waypoints of finite degrees within ±180 / ±90. */
+function gpsPath(
+  path: ReadonlyArray<readonly [number, number]> | undefined,
+): ReadonlyArray<readonly [number, number]> | undefined {
+  if (path === undefined) return undefined;
+  const ok =
+    Array.isArray(path) &&
+    path.length >= 1 &&
+    path.length <= 10_000 &&
+    path.every(
+      (p) =>
+        Array.isArray(p) &&
+        p.length === 2 &&
+        Number.isFinite(p[0]) &&
+        Number.isFinite(p[1]) &&
+        Math.abs(p[0]) <= 180 &&
+        Math.abs(p[1]) <= 90,
+    );
+  if (!ok) {
+    throw new SimulatorOptionsError(
+      "gpsPath",
+      "must be 1-10000 [longitude, latitude] pairs within ±180 / ±90 degrees",
+    );
+  }
+  return path.map((p) => [p[0], p[1]] as const);
 }

@@ -26,6 +26,9 @@ export interface Counters {
   gpsSent: number;
   gpsResent: number;
   gpsAnswered: number;
+  /** Unsolicited TRANSPARENT messages sent, and answered (ehome-2.0 §8). */
+  passthroughSent: number;
+  passthroughAnswered: number;
   /** ALARM reports raised (start and stop), first sends only. */
   alarmsSent: number;
   /** ALARM copies resent (same Sequence, RetransFlag 1) because unanswered. */
@@ -41,6 +44,8 @@ export interface Counters {
   uploadsSkipped: number;
   /** MANUALSNAP requests acted on (a picture taken and uploaded). */
   snapshots: number;
+  /** UPLOADPIC requests acted on (a stored picture uploaded). */
+  storedPicturesUploaded: number;
   /** Platform requests received, copies included. */
   commandsReceived: number;
   /** Replies sent to platform requests, copies included. */
@@ -90,6 +95,8 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "gpsSent",
   "gpsResent",
   "gpsAnswered",
+  "passthroughSent",
+  "passthroughAnswered",
   "alarmsSent",
   "alarmsResent",
   "alarmsAnswered",
@@ -98,6 +105,7 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "uploadsFailed",
   "uploadsSkipped",
   "snapshots",
+  "storedPicturesUploaded",
   "commandsReceived",
   "commandsAnswered",
   "commandDuplicates",

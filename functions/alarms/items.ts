@@ -98,6 +98,8 @@ export interface CaptureItem {
   channel: number;
   resolution?: string;
   quality?: number;
+  /** A stored file fetched from the device (UPLOADPIC, `POST /devices/{id}/pictures/fetch`). */
+  fileName?: string;
   state: CaptureState;
   /** Why a failed capture failed. */
   reason?: string;

@@ -138,7 +138,12 @@ export const Capture = z
     channel: z.number().int(),
     resolution: z.string().optional(),
     quality: z.number().int().optional(),
-    picId: z.string().openapi({ description: "PicID sent in MANUALSNAP (= captureId)" }),
+    fileName: z.string().optional().openapi({
+      description: "the stored file fetched (POST /devices/{deviceId}/pictures/fetch)",
+    }),
+    picId: z
+      .string()
+      .openapi({ description: "PicID sent in MANUALSNAP or UPLOADPIC (= captureId)" }),
     state: z.enum(CAPTURE_STATES),
     reason: z.string().optional().openapi({ description: "why a failed capture failed" }),
     commandId: z.string().optional(),

@@ -87,7 +87,14 @@ export async function alarmView(
 
 export async function captureView(item: CaptureItem, signer: MediaUrlSigner): Promise<CaptureView> {
   const view: Record<string, unknown> = {};
-  for (const field of ["resolution", "quality", "reason", "commandId", "completedAt"] as const) {
+  for (const field of [
+    "resolution",
+    "quality",
+    "fileName",
+    "reason",
+    "commandId",
+    "completedAt",
+  ] as const) {
     if (item[field] !== undefined) view[field] = item[field];
   }
   let picture: CaptureView["picture"];

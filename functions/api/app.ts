@@ -17,11 +17,16 @@ import { createCapturesService } from "./captures-service.ts";
 import { registerCommandRoutes } from "./command-routes.ts";
 import { createCommandsService } from "./commands-service.ts";
 import { type ApiConfig, DEFAULT_API_CONFIG } from "./config.ts";
+import type { DeviceDataReadRepository } from "./device-data-repository.ts";
+import { registerDeviceDataRoutes } from "./device-data-routes.ts";
+import { createDeviceDataService } from "./device-data-service.ts";
 import { registerDeviceRoutes } from "./device-routes.ts";
 import { createDevicesService } from "./devices-service.ts";
 import { errorBody, errorResponses, validationError } from "./errors.ts";
 import { registerFirmwareRoutes } from "./firmware-routes.ts";
 import { createMediaUrlSigner, type MediaUrlSigner } from "./media-urls.ts";
+import { registerPictureRoutes } from "./picture-routes.ts";
+import { createPicturesService } from "./pictures-service.ts";
 import type {
   AgentQueue,
   AgentsRepository,
@@ -29,7 +34,7 @@ import type {
   DevicesRepository,
   PresenceRepository,
 } from "./ports.ts";
-import { Health } from "./schemas.ts";
+import { Health, MAX_WAIT_SECONDS } from "./schemas.ts";
 import { registerUpgradeRoutes } from "./upgrade-routes.ts";
 
 /**
@@ -65,6 +70,8 @@ export interface ApiDeps {
   readonly auth?: MiddlewareHandler;
   /** Firmware store and upgrade campaigns (issue 6); their routes exist only when given. */
   readonly upgrades?: { firmware: FirmwareService; campaigns: CampaignsService };
+  /** GPS tracks, passthrough, capabilities (issue 8); their routes exist only when given. */
+  readonly deviceData?: DeviceDataReadRepository;
 }
 
 export const API_TITLE = "EHOME cloud API";
@@ -155,15 +162,20 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
           { ttlSeconds: config.mediaUrlTtlSeconds },
           { s3: deps.mediaUrls.s3, clock: deps.clock },
         );
-  registerCaptureRoutes(
+  const captures = createCapturesService(
+    {
+      uploadDeadlineSeconds: config.captureUploadDeadlineSeconds,
+      ttlSeconds: config.captureTtlSeconds,
+      waitPollIntervalMs: config.waitPollIntervalMs,
+    },
+    { ...common, captures: deps.captures, commands, mediaUrls },
+  );
+  registerCaptureRoutes(app, captures);
+  registerPictureRoutes(
     app,
-    createCapturesService(
-      {
-        uploadDeadlineSeconds: config.captureUploadDeadlineSeconds,
-        ttlSeconds: config.captureTtlSeconds,
-        waitPollIntervalMs: config.waitPollIntervalMs,
-      },
-      { ...common, captures: deps.captures, commands, mediaUrls },
+    createPicturesService(
+      { waitSeconds: MAX_WAIT_SECONDS },
+      { devices: deps.devices, commands, captures },
     ),
   );
   registerAlarmRoutes(
@@ -175,6 +187,18 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       clock: deps.clock,
     }),
   );
+
+  if (deps.deviceData) {
+    registerDeviceDataRoutes(
+      app,
+      createDeviceDataService({
+        devices: deps.devices,
+        data: deps.deviceData,
+        commands,
+        clock: deps.clock,
+      }),
+    );
+  }
 
   if (deps.upgrades) {
     registerFirmwareRoutes(app, deps.upgrades.firmware);

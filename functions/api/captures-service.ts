@@ -35,6 +35,11 @@ export interface CaptureConfig {
 
 const FINAL = new Set<CaptureState>(FINAL_CAPTURE_STATES);
 
+/** The EHOME command behind a capture (ehome-2.0 §8 rows Capture and UPLOADPIC). */
+function deviceCommandName(item: CaptureItem): string {
+  return item.fileName === undefined ? "MANUALSNAP" : "UPLOADPIC";
+}
+
 export function captureOutcome(view: CaptureView): { status: 200 | 202 } | ApiError {
   const details = { capture: view };
   switch (view.state) {
@@ -87,15 +92,12 @@ export function createCapturesService(
         if (error instanceof ApiError && error.code === "COMMAND_NOT_FOUND") return undefined;
         throw error;
       });
+      const name = deviceCommandName(item);
       if (command?.state === "failed") {
-        return fail(
-          item,
-          "device-error",
-          `MANUALSNAP failed: ${command.error?.message ?? "error"}`,
-        );
+        return fail(item, "device-error", `${name} failed: ${command.error?.message ?? "error"}`);
       }
       if (command?.state === "timed-out") {
-        return fail(item, "device-error", "the device did not answer MANUALSNAP in time");
+        return fail(item, "device-error", `the device did not answer ${name} in time`);
       }
       if (command?.state === "device-offline") {
         return fail(item, "device-offline", command.error?.message ?? "the device is offline");
@@ -112,9 +114,13 @@ export function createCapturesService(
   }
 
   return {
+    /**
+     * A capture: MANUALSNAP takes a picture now; with `fileName` (`POST /devices/{id}/pictures/
+     * fetch`) UPLOADPIC sends that stored file instead. Either way the upload names the PicID.
+     */
     async submit(
       deviceId: string,
-      request: { channel: number; resolution?: string; quality?: number },
+      request: { channel: number; resolution?: string; quality?: number; fileName?: string },
       waitSeconds: number,
     ): Promise<{ status: 200 | 202; capture: CaptureView }> {
       if (!(await deps.devices.get(deviceId))) {
@@ -130,6 +136,7 @@ export function createCapturesService(
         channel: request.channel,
         ...(request.resolution === undefined ? {} : { resolution: request.resolution }),
         ...(request.quality === undefined ? {} : { quality: request.quality }),
+        ...(request.fileName === undefined ? {} : { fileName: request.fileName }),
         state: "pending",
         createdAt: now,
         updatedAt: now,
@@ -137,23 +144,32 @@ export function createCapturesService(
         expiresAt: expiresAt(nowMs, config.ttlSeconds),
       };
       await deps.captures.create(item);
-      const params = {
-        channel: request.channel,
-        picId: captureId,
-        ...(request.resolution === undefined ? {} : { resolution: request.resolution }),
-        ...(request.quality === undefined ? {} : { quality: request.quality }),
-      };
+      const command =
+        request.fileName === undefined
+          ? {
+              type: "capture",
+              params: {
+                channel: request.channel,
+                picId: captureId,
+                ...(request.resolution === undefined ? {} : { resolution: request.resolution }),
+                ...(request.quality === undefined ? {} : { quality: request.quality }),
+              },
+            }
+          : {
+              type: "picture-fetch",
+              params: { channel: request.channel, fileName: request.fileName, picId: captureId },
+            };
       try {
-        // The commands service takes the public command union; `capture` is sent only from
-        // here (it needs the capture record), so it is not part of that union.
-        const { command } = await deps.commands.submit(
+        // The commands service takes the public command union; `capture` and `picture-fetch`
+        // are sent only from here (they need the capture record), so they are not part of it.
+        const submitted = await deps.commands.submit(
           deviceId,
-          { type: "capture", params } as unknown as CommandRequest,
+          command as unknown as CommandRequest,
           0,
         );
         item =
           (await deps.captures.update(captureId, ["pending"], {
-            commandId: command.commandId,
+            commandId: submitted.command.commandId,
             updatedAt: iso(),
           })) ?? item;
       } catch (error) {

@@ -22,6 +22,7 @@ import { createAlarmsReadRepository } from "./alarms-repository.ts";
 import { type ApiDeps, createApp } from "./app.ts";
 import { createCapturesRepository } from "./captures-repository.ts";
 import { createCommandsRepository } from "./commands-repository.ts";
+import { createDeviceDataReadRepository } from "./device-data-repository.ts";
 import { createDevicesRepository, createPresenceRepository } from "./devices-repository.ts";
 import { createS3ClientFromEnv } from "./media-urls.ts";
 
@@ -58,6 +59,16 @@ export function createApiDepsFromEnv(
   const sqs = createSqsClient(aws);
   const s3 = createS3ClientFromEnv(env);
   const upgrades = createApiUpgradesFromEnv(env, { documentClient, clock: systemClock, logger });
+  // GPS tracks and passthrough (issue 8): routes only where the stack gives their tables.
+  const positionsTable = optionalEnv(env, ENV.POSITIONS_TABLE);
+  const passthroughTable = optionalEnv(env, ENV.PASSTHROUGH_TABLE);
+  const deviceData =
+    positionsTable && passthroughTable
+      ? createDeviceDataReadRepository(
+          { positionsTable, passthroughTable, devicesTable: tables.devices },
+          { documentClient },
+        )
+      : undefined;
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
     ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
@@ -81,6 +92,7 @@ export function createApiDepsFromEnv(
     logger,
     ...(Object.keys(config).length > 0 ? { config } : {}),
     ...(upgrades ? { upgrades } : {}),
+    ...(deviceData ? { deviceData } : {}),
     ...extra,
     close: () => {
       upgrades?.close();

@@ -87,6 +87,15 @@ export const Device = z
     passwordRequired: z.boolean(),
     labels: z.record(z.string(), z.string()),
     provisioningUpdatedAt: z.string().optional(),
+    position: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "latest GPS fix (see GET /devices/{deviceId}/position)" }),
+    positionAt: z.string().optional(),
+    capabilitiesAt: z
+      .string()
+      .optional()
+      .openapi({ description: "when the cached capability set was fetched" }),
   })
   .openapi("Device");
 

@@ -37,6 +37,9 @@ const DEVICE_FIELDS = [
   "registeredAt",
   "createdAt",
   "provisioningUpdatedAt",
+  "position",
+  "positionAt",
+  "capabilitiesAt",
 ] as const satisfies readonly (keyof DeviceItem)[];
 
 export function deviceView(item: DeviceItem): DeviceView {

@@ -61,6 +61,14 @@ export interface DeviceItem {
   lastSeen?: string;
   lastSeenSeq?: number;
 
+  // Device-data-owned (issue 8) ---------------------------------------------------------------
+  /** Latest GPS fix (contracts `Position`), moved forward by `positionKey` (`<time>#<sequence>`). */
+  position?: Record<string, unknown>;
+  positionAt?: string;
+  positionKey?: string;
+  /** When the capability set cached on the record (`capabilities`) was fetched. */
+  capabilitiesAt?: string;
+
   // API-owned (provisioning) ------------------------------------------------------------------
   /** The agent accepts REGISTER from this device only when true. */
   provisioned?: boolean;

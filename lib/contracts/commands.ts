@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { PassthroughParams } from "./passthrough.ts";
+import { PictureFetchParams, PictureSearchParams } from "./pictures.ts";
 
 /**
  * Device commands: API → commands table → the owning agent's command queue → the device, and the
@@ -16,6 +18,14 @@ export const COMMAND_TYPES = [
   "capture",
   /** Sent by the upgrade engine only (not accepted by `POST /devices/{id}/commands`). */
   "firmware-update",
+  /** `GET /devices/{id}/pictures` only: QUERYPICTURES, paged by the agent (pictures.ts). */
+  "picture-search",
+  /** `POST /devices/{id}/pictures/fetch` only: UPLOADPIC with a PicID, resolved as a capture. */
+  "picture-fetch",
+  /** `POST /devices/{id}/passthrough` only: TRANSPARENT with `Channel` and base64 `Data`. */
+  "passthrough",
+  /** `GET /devices/{id}/capabilities` only: GETDEVICECONFIG `GetDevAbility`, parsed. */
+  "capabilities",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -138,6 +148,10 @@ export const CommandParams = {
       version: z.string().min(1).max(64),
     })
     .strict(),
+  "picture-search": PictureSearchParams,
+  "picture-fetch": PictureFetchParams,
+  passthrough: PassthroughParams,
+  capabilities: z.object({}).strict(),
 } as const satisfies Record<CommandType, z.ZodType>;
 export type CommandParamsOf<T extends CommandType> = z.infer<(typeof CommandParams)[T]>;
 

@@ -24,6 +24,12 @@ export const ENV = {
   CAMPAIGNS_TABLE: "CAMPAIGNS_TABLE",
   /** Physical name of the per-device upgrade executions table (`TABLES.executions`). */
   EXECUTIONS_TABLE: "EXECUTIONS_TABLE",
+  /** Physical name of the GPS positions table (`TABLES.positions`). */
+  POSITIONS_TABLE: "POSITIONS_TABLE",
+  /** Physical name of the device-initiated passthrough messages table (`TABLES.passthrough`). */
+  PASSTHROUGH_TABLE: "PASSTHROUGH_TABLE",
+  /** URL of the device-data queue (agent → device-data function: GPS positions, passthrough). */
+  DEVICE_DATA_QUEUE_URL: "DEVICE_DATA_QUEUE_URL",
   /** URL of the device-events queue (agent → registry function). */
   DEVICE_EVENTS_QUEUE_URL: "DEVICE_EVENTS_QUEUE_URL",
   /** URL of the command-results queue (agent → command-results function). */
@@ -54,6 +60,12 @@ export const ENV = {
   EHOME_HTTP_PORT: "EHOME_HTTP_PORT",
   /** Media pool as `min-max`, e.g. `31000-31999`. */
   EHOME_MEDIA_PORTS: "EHOME_MEDIA_PORTS",
+  /**
+   * Host and port of `https://` download URLs when TLS is terminated in front of the agent (the
+   * NLB's TLS listener, `-c deviceHttpsCertificateArn`): a name the certificate covers.
+   */
+  EHOME_HTTPS_PUBLIC_HOST: "EHOME_HTTPS_PUBLIC_HOST",
+  EHOME_HTTPS_PUBLIC_PORT: "EHOME_HTTPS_PUBLIC_PORT",
   /** `true`: devices missing from the devices table may register; `false`: refused (403). */
   EHOME_AUTO_PROVISION: "EHOME_AUTO_PROVISION",
   /**

@@ -9,6 +9,12 @@ export const PORTS = {
   alarmUdp: 7332,
   /** Device-facing HTTP: picture/video upload, firmware short URLs, `/healthz` (TCP). */
   deviceHttpTcp: 8660,
+  /**
+   * Device-facing HTTPS (TCP): the same routes over TLS, for `https://` firmware and other
+   * downloads. On AWS the load balancer's TLS listener on this port forwards to `deviceHttpTcp`;
+   * locally the agent serves it itself when given a certificate.
+   */
+  deviceHttpsTcp: 8443,
   /** Viewer-facing HTTP: stream URLs with signed tokens (TCP). */
   viewerHttpTcp: 8661,
   /**

@@ -90,6 +90,31 @@ export const UPGRADE_EVENTS_QUEUE = {
   consumer: upgradeEventsConsumer,
 } as const satisfies QueueDefinition;
 
+const deviceDataConsumer = {
+  handler: "device-data",
+  // Positions arrive in bursts of a fleet's reports; nobody waits on them.
+  batchSize: 25,
+  maxBatchingWindowSeconds: 1,
+  reportBatchItemFailures: true,
+  timeoutSeconds: 30,
+} as const satisfies ConsumerDefinition;
+
+/**
+ * Agent → device-data function: GPS positions batched per device (`PositionsMessage`) and
+ * device-initiated TRANSPARENT messages (`PassthroughMessage`); `DeviceDataMessage` in
+ * passthrough.ts. A queue of its own: a fleet's GPS volume must not delay alarms or captures
+ * (alarm-events has no batching window for them), and the registry's device events stay small.
+ */
+export const DEVICE_DATA_QUEUE = {
+  logicalId: "DeviceData",
+  localName: "device-data",
+  envVar: ENV.DEVICE_DATA_QUEUE_URL,
+  visibilityTimeoutSeconds: visibilityTimeoutFor(deviceDataConsumer),
+  retentionSeconds: 4 * DAY,
+  deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
+  consumer: deviceDataConsumer,
+} as const satisfies QueueDefinition;
+
 export const QUEUES = {
   /** Agent → registry function: registered / online / offline / address / firmware / last-seen. */
   deviceEvents: {
@@ -126,6 +151,8 @@ export const QUEUES = {
   },
   /** Agent → upgrades function: bytes served per download, the devices' `UPGRADESTATUS`. */
   upgradeEvents: UPGRADE_EVENTS_QUEUE,
+  /** Agent → device-data function: GPS positions and device-initiated passthrough messages. */
+  deviceData: DEVICE_DATA_QUEUE,
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueKey = keyof typeof QUEUES;

@@ -216,6 +216,30 @@ export const TABLES = {
     sortKey: { name: "deviceId", type: "S" },
     indexes: [],
   },
+  /**
+   * GPS positions (ehome-2.0 §2.9; `functions/device-data/`): one item per fix, sorted by
+   * `<time>#<sequence>` (`positionSortKey`), so a track reads in time order and a resent report
+   * (RetransFlag 1, same Time and Sequence) or a redelivered message writes the same item again.
+   */
+  positions: {
+    logicalId: "Positions",
+    envVar: ENV.POSITIONS_TABLE,
+    partitionKey: { name: "deviceId", type: "S" },
+    sortKey: { name: "at", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 30 * DAY,
+  },
+  /** Device-initiated TRANSPARENT messages (ehome-2.0 §8), sorted by `<receivedAt>#<sequence>`. */
+  passthrough: {
+    logicalId: "Passthrough",
+    envVar: ENV.PASSTHROUGH_TABLE,
+    partitionKey: { name: "deviceId", type: "S" },
+    sortKey: { name: "at", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 7 * DAY,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;

@@ -167,9 +167,17 @@ export function peekFirmwareTokenClaims(token: string): FirmwareTokenClaims | un
   }
 }
 
-/** The URL a device is given: `http://host:port/fw/<token>`. */
-export function firmwareUrl(host: string, port: number, token: string): string {
-  return `http://${host}:${port}${FIRMWARE_PATH_PREFIX}${token}`;
+/**
+ * The URL a device is given: `http://host:port/fw/<token>`, or `https://` when the device HTTP
+ * routes are reached over TLS (ehome-2.0 §8 row UPDATE: http or https, ≤ 512 bytes).
+ */
+export function firmwareUrl(
+  host: string,
+  port: number,
+  token: string,
+  scheme: "http" | "https" = "http",
+): string {
+  return `${scheme}://${host}:${port}${FIRMWARE_PATH_PREFIX}${token}`;
 }
 
 // Progress events (agent → upgrades function) -----------------------------------------------------

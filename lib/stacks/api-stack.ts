@@ -68,6 +68,8 @@ export class ApiStack extends Stack {
         [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
         [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
         [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
+        [ENV.POSITIONS_TABLE]: tables.positions.tableName,
+        [ENV.PASSTHROUGH_TABLE]: tables.passthrough.tableName,
       },
     });
     const fn = this.apiFunction.function;
@@ -82,6 +84,9 @@ export class ApiStack extends Stack {
     grantTable(role, tables.firmware, TABLES.firmware, "readWrite");
     grantTable(role, tables.campaigns, TABLES.campaigns, "readWrite");
     grantTable(role, tables.executions, TABLES.executions, "readWrite");
+    // GPS tracks and device-initiated passthrough messages (functions/device-data writes them).
+    grantTable(role, tables.positions, TABLES.positions, "read");
+    grantTable(role, tables.passthrough, TABLES.passthrough, "read");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

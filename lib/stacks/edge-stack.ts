@@ -1,6 +1,12 @@
-import { CfnOutput, Fn, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, Fn, Stack, type StackProps } from "aws-cdk-lib";
 import { FlowLogDestination, FlowLogTrafficType, SubnetType, Vpc } from "aws-cdk-lib/aws-ec2";
-import { Cluster, ContainerInsights, Secret as EcsSecret } from "aws-cdk-lib/aws-ecs";
+import {
+  Cluster,
+  ContainerInsights,
+  Protocol as EcsProtocol,
+  Secret as EcsSecret,
+} from "aws-cdk-lib/aws-ecs";
+import { ListenerCertificate, Protocol, SslPolicy } from "aws-cdk-lib/aws-elasticloadbalancingv2";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { type AgentCpuArch, EdgeAgentService } from "../constructs/edge-agent-service.ts";
@@ -12,7 +18,7 @@ import {
 } from "../constructs/grants.ts";
 import { createLogGroup } from "../constructs/log-group.ts";
 import { ENV } from "../contracts/env.ts";
-import { PORTS } from "../contracts/ports.ts";
+import { HEALTH_CHECK_PATH, PORTS } from "../contracts/ports.ts";
 import { TABLES } from "../contracts/tables.ts";
 import type { DataStack } from "./data-stack.ts";
 import type { MessagingStack } from "./messaging-stack.ts";
@@ -51,6 +57,39 @@ export function ntpHostFromContext(value: unknown): string | undefined {
   return text;
 }
 
+/** CDK context keys of the device HTTPS listener (`-c deviceHttpsCertificateArn=… -c deviceHttpsHost=…`). */
+export const DEVICE_HTTPS_CERTIFICATE_CONTEXT = "deviceHttpsCertificateArn";
+export const DEVICE_HTTPS_HOST_CONTEXT = "deviceHttpsHost";
+
+const ACM_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+
+/**
+ * HTTPS for device downloads (issue 8 item 7): an ACM certificate ARN and the DNS name it covers,
+ * which the operator points at the NLB's Elastic IPs (devices verify the name, and ACM issues no
+ * certificate for an IP address). Both or neither.
+ */
+export function deviceHttpsFromContext(
+  certificateArn: unknown,
+  host: unknown,
+): { certificateArn: string; host: string } | undefined {
+  const arn = certificateArn === undefined || certificateArn === "" ? undefined : certificateArn;
+  const name = host === undefined || host === "" ? undefined : host;
+  if (arn === undefined && name === undefined) return undefined;
+  if (typeof arn !== "string" || !ACM_ARN.test(arn)) {
+    throw new Error(
+      `invalid CDK context: ${DEVICE_HTTPS_CERTIFICATE_CONTEXT} must be an ACM certificate ARN (with ${DEVICE_HTTPS_HOST_CONTEXT}), got ${JSON.stringify(certificateArn)}`,
+    );
+  }
+  if (typeof name !== "string" || !DNS_NAME.test(name)) {
+    throw new Error(
+      `invalid CDK context: ${DEVICE_HTTPS_HOST_CONTEXT} must be the DNS name the certificate covers, pointed at the NLB's addresses, got ${JSON.stringify(host)}`,
+    );
+  }
+  return { certificateArn: arn, host: name };
+}
+
 /**
  * Where devices connect: a VPC with public subnets only (no NAT: tasks have public IPs and reach
  * AWS APIs directly), the ECS cluster, and the edge agent service behind its NLB.
@@ -65,6 +104,10 @@ export class EdgeStack extends Stack {
     const { tables, mediaBucket } = props.data;
     const { queues } = props.messaging;
     const ntpHost = ntpHostFromContext(this.node.tryGetContext(NTP_HOST_CONTEXT));
+    const deviceHttps = deviceHttpsFromContext(
+      this.node.tryGetContext(DEVICE_HTTPS_CERTIFICATE_CONTEXT),
+      this.node.tryGetContext(DEVICE_HTTPS_HOST_CONTEXT),
+    );
 
     this.vpc = new Vpc(this, "Vpc", {
       maxAzs: 2,
@@ -108,6 +151,7 @@ export class EdgeStack extends Stack {
         [ENV.COMMAND_RESULTS_QUEUE_URL]: queues.commandResults.queue.queueUrl,
         [ENV.ALARM_EVENTS_QUEUE_URL]: queues.alarmEvents.queue.queueUrl,
         [ENV.UPGRADE_EVENTS_QUEUE_URL]: queues.upgradeEvents.queue.queueUrl,
+        [ENV.DEVICE_DATA_QUEUE_URL]: queues.deviceData.queue.queueUrl,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
         [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
@@ -116,8 +160,16 @@ export class EdgeStack extends Stack {
         [ENV.EHOME_MEDIA_PORTS]: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
         [ENV.EHOME_AUTO_PROVISION]: String(props.autoProvision),
         ...(ntpHost ? { [ENV.EHOME_NTP_HOST]: ntpHost } : {}),
+        // TLS ends at the NLB: the agent only builds https:// download URLs (no listener).
+        ...(deviceHttps
+          ? {
+              [ENV.EHOME_HTTPS_PUBLIC_HOST]: deviceHttps.host,
+              [ENV.EHOME_HTTPS_PUBLIC_PORT]: String(PORTS.deviceHttpsTcp),
+            }
+          : {}),
       },
     });
+    if (deviceHttps) this.addDeviceHttps(deviceHttps);
 
     new CfnOutput(this, "DeviceAddresses", {
       description: `The NLB's Elastic IPs, one per AZ: configure devices with one of them as EHOME server (UDP ${PORTS.signallingUdp}); alarms (UDP ${PORTS.alarmUdp}) and uploads (TCP ${PORTS.deviceHttpTcp}) go to the first`,
@@ -136,8 +188,50 @@ export class EdgeStack extends Stack {
     queues.commandResults.queue.grantSendMessages(role);
     queues.alarmEvents.queue.grantSendMessages(role);
     queues.upgradeEvents.queue.grantSendMessages(role);
+    queues.deviceData.queue.grantSendMessages(role);
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
     // Uploads and recordings in, firmware out.
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
+  }
+
+  /**
+   * A TLS listener on the NLB for the device routes (issue 8 item 7): devices fetch
+   * `https://<deviceHttpsHost>:8443/fw/…`; the NLB terminates TLS with the ACM certificate and
+   * forwards plain TCP to the agent's device HTTP port, client IP preserved (the firmware route
+   * serves only the device's own address).
+   */
+  private addDeviceHttps(https: { certificateArn: string; host: string }): void {
+    const { agent } = this;
+    const listener = agent.loadBalancer.addListener("DeviceHttps", {
+      port: PORTS.deviceHttpsTcp,
+      protocol: Protocol.TLS,
+      certificates: [ListenerCertificate.fromArn(https.certificateArn)],
+      sslPolicy: SslPolicy.RECOMMENDED_TLS,
+    });
+    listener.addTargets("DeviceHttps", {
+      port: PORTS.deviceHttpTcp,
+      protocol: Protocol.TCP,
+      targets: [
+        agent.service.loadBalancerTarget({
+          containerName: agent.container.containerName,
+          containerPort: PORTS.deviceHttpTcp,
+          protocol: EcsProtocol.TCP,
+        }),
+      ],
+      preserveClientIp: true,
+      deregistrationDelay: Duration.seconds(30),
+      healthCheck: {
+        protocol: Protocol.HTTP,
+        port: String(PORTS.deviceHttpTcp),
+        path: HEALTH_CHECK_PATH,
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+    });
+    new CfnOutput(this, "DeviceHttpsUrl", {
+      description: `Devices download over https from this name and port: point the DNS name at the NLB's Elastic IPs (DeviceAddresses)`,
+      value: `https://${https.host}:${PORTS.deviceHttpsTcp}`,
+    });
   }
 }

@@ -26,8 +26,9 @@ export interface FunctionsStackProps extends StackProps {
 
 /**
  * The queue-driven functions: registry (device events, plus the agent-lost sweep every minute),
- * command-results, alarms (alarm and media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
- * engine's tick every minute). The api function
+ * command-results, alarms (alarm and
+ * media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
+ * engine's tick every minute) and device-data (GPS positions, passthrough). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
@@ -40,6 +41,7 @@ export class FunctionsStack extends Stack {
   /** Runs the alarms function's deadline sweep (`open` past deadline → `partial`). */
   public readonly alarmSweep: Rule;
   public readonly upgrades: EhomeFunction;
+  public readonly deviceData: EhomeFunction;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -154,6 +156,22 @@ export class FunctionsStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(this.upgrades.function, { retryAttempts: 0 })],
     });
+
+    // GPS positions and device-initiated passthrough messages (issue 8).
+    this.deviceData = new EhomeFunction(this, "DeviceData", {
+      feature: QUEUES.deviceData.consumer.handler,
+      description: "Stores GPS positions (latest on the device record) and passthrough messages",
+      timeout: Duration.seconds(QUEUES.deviceData.consumer.timeoutSeconds),
+      environment: {
+        [ENV.DEVICES_TABLE]: tables.devices.tableName,
+        [ENV.POSITIONS_TABLE]: tables.positions.tableName,
+        [ENV.PASSTHROUGH_TABLE]: tables.passthrough.tableName,
+      },
+    });
+    grantTable(this.deviceData.role, tables.devices, TABLES.devices, "write");
+    grantTable(this.deviceData.role, tables.positions, TABLES.positions, "write");
+    grantTable(this.deviceData.role, tables.passthrough, TABLES.passthrough, "write");
+    consume(this.deviceData, queues.deviceData);
   }
 }
 

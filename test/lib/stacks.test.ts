@@ -310,8 +310,8 @@ describe("functions", () => {
     STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
 
   it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
-    // api, registry, command-results, alarms, upgrades
-    expect(allFunctions()).toHaveLength(5);
+    // api, registry, command-results, alarms, upgrades, device-data
+    expect(allFunctions()).toHaveLength(6);
     for (const [id, fn] of allFunctions()) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: "nodejs22.x",
@@ -349,6 +349,7 @@ describe("functions", () => {
         "command-results": "CommandResults",
         alarms: "Alarms",
         upgrades: "Upgrades",
+        "device-data": "DeviceData",
       }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
@@ -789,6 +790,7 @@ describe("edge stack", () => {
         ENV.COMMAND_RESULTS_QUEUE_URL,
         ENV.ALARM_EVENTS_QUEUE_URL,
         ENV.UPGRADE_EVENTS_QUEUE_URL,
+        ENV.DEVICE_DATA_QUEUE_URL,
         ENV.AGENT_QUEUE_PREFIX,
         ENV.MEDIA_BUCKET,
         ENV.EHOME_SIGNAL_PORT,

@@ -3,6 +3,7 @@ import type { PlatformRequestMessage, XmlElement } from "../../signalling/codec/
 import type { ResolvedOptions, UpgradeFault } from "../options.ts";
 import type { DeviceProfile } from "../profile.ts";
 import type { Random } from "../random.ts";
+import type { StoredPictureFile } from "../stored-pictures.ts";
 
 /** A media session a device opened for INVITESTREAM / PLAYBACK / DOWNLOAD / INVITETALK. */
 export interface MediaSession {
@@ -52,6 +53,8 @@ export interface DeviceActions {
   ptzAction(): void;
   /** Answered MANUALSNAP with SendTo 1: upload a picture named `picId` (ehome-2.0 §8). */
   snapshot(channel: number, picId: string): void;
+  /** Answered UPLOADPIC with a PicID: upload that stored file under `picId` (ehome-2.0 §8). */
+  uploadStoredPicture(file: StoredPictureFile, picId: string): void;
 }
 
 export interface HandlerContext {

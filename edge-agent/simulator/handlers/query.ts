@@ -1,8 +1,9 @@
 import { BLOCKS } from "../../signalling/catalogue.ts";
 import { buildFields, readFields, type XmlElement } from "../../signalling/codec/index.ts";
 import { randomInt } from "../random.ts";
+import { storedPicturesBetween } from "../stored-pictures.ts";
 import { channelInRange } from "./channel.ts";
-import { formatDeviceTime, parseDeviceTime } from "./clock.ts";
+import { deviceLocalNow, formatDeviceTime, parseDeviceTime } from "./clock.ts";
 import type { CommandHandler, HandlerContext } from "./context.ts";
 import { badRequest, ok } from "./status.ts";
 
@@ -44,9 +45,8 @@ export const getWorkStatus: CommandHandler = (ctx) => {
   return ok({ [ctx.view.commands.getWorkStatus.reply.deviceStatusXml!]: status });
 };
 
-/** Synthetic storage: one record file per hour per channel, one picture every 4 hours. */
+/** Synthetic storage: one record file per hour per channel (pictures: stored-pictures.ts). */
 const RECORD_PERIOD_MS = 3_600_000;
-const PICTURE_PERIOD_MS = 4 * 3_600_000;
 const MAX_LISTED = 10_000;
 const MAX_PAGE = 32;
 
@@ -106,15 +106,21 @@ export const queryRecordedFiles: CommandHandler = (ctx, request) => {
   return ok(params);
 };
 
-/** ehome-2.0 §8: `PictureFile` = name date time sizeBytes. */
+/** ehome-2.0 §8: `PictureFile` = name date time sizeBytes, from the device's store (stored-pictures.ts). */
 export const queryPictures: CommandHandler = (ctx, request) => {
   const c = ctx.view.commands.queryPictures;
   const page = readPage(ctx, readFields(request.params, c.params));
   if ("status" in page) return page;
-  const files = slots(page, PICTURE_PERIOD_MS).map((at) => {
-    const size = 180_000 + ((at / 1000) % 60_000);
-    return `${recordName(page.channel, at, PICTURE_PERIOD_MS)} ${formatDeviceTime(at)} ${size}`;
-  });
+  const d = ctx.device;
+  const now = deviceLocalNow(ctx.wallClock(), d.timeOffsetMs, d.timeZone);
+  const files = storedPicturesBetween(
+    page.channel,
+    page.fromMs,
+    page.toMs,
+    now,
+    page.startIdx,
+    page.chunkSize,
+  ).map((f) => `${f.fileName} ${f.time} ${f.size}`);
   const params: XmlElement = files.length > 0 ? { [c.reply.pictureFile!]: files } : {};
   return ok(params);
 };

@@ -41,6 +41,10 @@ describe("simulator CLI arguments", () => {
       "--keepalive-miss-limit=0",
       "--gps-seconds=10",
       "--gps-retry-ms=1500",
+      "--gps-path=121.426653,31.2; 121.43,-31.205",
+      "--gps-max-reports=1000",
+      "--gps-answer-loss=0.05",
+      "--passthrough-seconds=2",
       "--reboot-ms=20000",
       "--upgrade-ms=-1",
       "--loss=0.3",
@@ -72,6 +76,13 @@ describe("simulator CLI arguments", () => {
       keepaliveMissLimit: 0,
       gpsIntervalSeconds: 10,
       gpsRetryMs: 1500,
+      gpsPath: [
+        [121.426653, 31.2],
+        [121.43, -31.205],
+      ],
+      gpsMaxReports: 1000,
+      gpsAnswerLossRate: 0.05,
+      passthroughIntervalSeconds: 2,
       rebootMs: 20000,
       upgradeMs: -1,
       loss: 0.3,
@@ -105,6 +116,8 @@ describe("simulator CLI arguments", () => {
       ["--ptz", "maybe"],
       ["--encoding", "latin1"],
       ["--workers", "0"],
+      ["--gps-path", "121.4;31.2"],
+      ["--gps-path", "east,north"],
       ["--unknown-flag"],
     ]) {
       expect(() => parseCliArgs(bad), bad.join(" ")).toThrow(CliUsageError);

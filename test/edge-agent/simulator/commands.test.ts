@@ -62,7 +62,7 @@ const SAMPLES: Record<PlatformCommandId, Record<string, unknown>> = {
     frequency: 1,
     picId: "p1",
   },
-  uploadPic: { chan: 1, filename: "ch01_00000251000300", picId: "p2" },
+  uploadPic: { chan: 1, filename: "ch0001_00000000000000001", picId: "p2" },
   update: { url: "http://127.0.0.1/fw/abc", fileSize: 1000, version: "V5.6.0 build 200101" },
   transparent: { channel: 1, data: "aGVsbG8=" },
 };

@@ -11,7 +11,14 @@ import {
 
 describe("static queues", () => {
   it("are device-events (→ registry) and command-results (→ command-results)", () => {
-    expect(QUEUE_KEYS).toEqual(["deviceEvents", "commandResults", "alarmEvents", "upgradeEvents"]);
+    expect(QUEUE_KEYS).toEqual([
+      "deviceEvents",
+      "commandResults",
+      "alarmEvents",
+      "upgradeEvents",
+      "deviceData",
+    ]);
+    expect(QUEUES.deviceData.consumer.handler).toBe("device-data");
     expect(QUEUES.deviceEvents.consumer.handler).toBe("registry");
     expect(QUEUES.commandResults.consumer.handler).toBe("command-results");
     expect(QUEUES.deviceEvents.envVar).toBe(ENV.DEVICE_EVENTS_QUEUE_URL);

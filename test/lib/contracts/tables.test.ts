@@ -30,6 +30,8 @@ describe("table definitions", () => {
       "firmware",
       "campaigns",
       "executions",
+      "positions",
+      "passthrough",
     ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);
