@@ -141,6 +141,20 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ url, version: p.version }),
       };
     }
+    case "record-search":
+    case "stream-start":
+    case "stream-stop":
+    case "stream-control":
+      // The media module (edge-agent/media) runs these; an agent built without it refuses them.
+      throw new MediaUnavailableError(cmd.type);
+  }
+}
+
+/** The agent runs without its media module (no `EHOME_MEDIA_PORTS`). */
+class MediaUnavailableError extends Error {
+  readonly code = "MEDIA_UNAVAILABLE" as const;
+  constructor(type: string) {
+    super(`${type} needs the agent's media module (EHOME_MEDIA_PORTS is not configured)`);
   }
 }
 
@@ -186,7 +200,9 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
     result = await run({ ...cmd, params: parsed.data as Record<string, unknown> }, deps, now);
   } catch (err) {
     const code =
-      err instanceof CommandEncodeError || err instanceof FirmwareUnavailableError
+      err instanceof CommandEncodeError ||
+      err instanceof FirmwareUnavailableError ||
+      err instanceof MediaUnavailableError
         ? err.code
         : "INTERNAL";
     return done({ state: "failed", error: fail(code, String((err as Error).message)) });

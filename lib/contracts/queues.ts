@@ -90,6 +90,15 @@ export const UPGRADE_EVENTS_QUEUE = {
   consumer: upgradeEventsConsumer,
 } as const satisfies QueueDefinition;
 
+const mediaEventsConsumer = {
+  handler: "media",
+  batchSize: 10,
+  // `GET /streams/{id}` should show a state change within a second.
+  maxBatchingWindowSeconds: 0,
+  reportBatchItemFailures: true,
+  timeoutSeconds: 30,
+} as const satisfies ConsumerDefinition;
+
 export const QUEUES = {
   /** Agent → registry function: registered / online / offline / address / firmware / last-seen. */
   deviceEvents: {
@@ -126,6 +135,16 @@ export const QUEUES = {
   },
   /** Agent → upgrades function: bytes served per download, the devices' `UPGRADESTATUS`. */
   upgradeEvents: UPGRADE_EVENTS_QUEUE,
+  /** Agent → media function: `StreamEvent`s (media.ts), state and counters per stream. */
+  mediaEvents: {
+    logicalId: "MediaEvents",
+    localName: "media-events",
+    envVar: ENV.MEDIA_EVENTS_QUEUE_URL,
+    visibilityTimeoutSeconds: visibilityTimeoutFor(mediaEventsConsumer),
+    retentionSeconds: 4 * DAY,
+    deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
+    consumer: mediaEventsConsumer,
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueKey = keyof typeof QUEUES;

@@ -11,7 +11,13 @@ import {
 
 describe("static queues", () => {
   it("are device-events (→ registry) and command-results (→ command-results)", () => {
-    expect(QUEUE_KEYS).toEqual(["deviceEvents", "commandResults", "alarmEvents", "upgradeEvents"]);
+    expect(QUEUE_KEYS).toEqual([
+      "deviceEvents",
+      "commandResults",
+      "alarmEvents",
+      "upgradeEvents",
+      "mediaEvents",
+    ]);
     expect(QUEUES.deviceEvents.consumer.handler).toBe("registry");
     expect(QUEUES.commandResults.consumer.handler).toBe("command-results");
     expect(QUEUES.deviceEvents.envVar).toBe(ENV.DEVICE_EVENTS_QUEUE_URL);

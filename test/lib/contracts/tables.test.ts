@@ -29,6 +29,7 @@ describe("table definitions", () => {
       "firmware",
       "campaigns",
       "executions",
+      "streams",
     ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);
