@@ -22,6 +22,7 @@ import { createApp } from "../functions/api/app.ts";
 import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
+import { createMediaHandlerFromEnv } from "../functions/media/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
 import {
   createUpgradesFunctionFromEnv,
@@ -43,7 +44,7 @@ import {
 
 /**
  * The whole platform in one process on the embedded backends (architecture §5): DynamoDB Local
- * and fauxqs, the registry and command-results functions behind SQS pollers with their event
+ * and fauxqs, the registry, command-results, alarms, upgrades and media functions behind SQS pollers with their event
  * source settings, the api function behind the bearer-token server, and the edge agent with its
  * cloud adapters. `npm start` (bin/local.ts) runs it from the environment; end-to-end tests run
  * it with short timers. No process.env is read or written here.
@@ -134,6 +135,7 @@ export function createLocalPlatform(
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["alarmEvents", () => startAlarmsFunction()],
       ["upgradeEvents", () => startUpgrades()],
+      ["mediaEvents", () => createMediaHandlerFromEnv(env)],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -374,8 +376,10 @@ export function createLocalPlatform(
     // environment, as on Lambda.
     // The firmware download token key (issue 6): the engine mints with it, the agent verifies.
     // Generated per run unless given; on AWS it comes from Secrets Manager.
+    // Likewise the viewer token key (issue 4): the api mints stream URLs, the agent verifies.
     env = {
       [ENV.FIRMWARE_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      [ENV.STREAM_TOKEN_KEY]: randomBytes(32).toString("hex"),
       ...options.env,
       ...b.env,
     };

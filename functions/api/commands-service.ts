@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import {
   type CommandRequest,
   type CommandState,
+  type CommandType,
   FINAL_COMMAND_STATES,
 } from "../../lib/contracts/commands.ts";
 import { expiresAt } from "../../lib/contracts/tables.ts";
@@ -69,6 +70,12 @@ export function commandOutcome(item: CommandItem): { status: 200 | 202 } | ApiEr
     case "sent":
       return { status: 202 };
   }
+}
+
+/** A command built by the API itself (not accepted by `POST /devices/{id}/commands`). */
+export interface InternalCommand {
+  type: CommandType;
+  params: Record<string, unknown>;
 }
 
 export interface CommandsServiceDeps {
@@ -143,10 +150,14 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
   }
 
   return {
-    /** Accepts a command; resolves with 200/202 and the command, or throws an `ApiError`. */
+    /**
+     * Accepts a command; resolves with 200/202 and the command, or throws an `ApiError`. Takes
+     * the public `CommandRequest` (validated by the route) or a command the API builds itself
+     * (media: `record-search`, `stream-*`), whose params the caller has validated.
+     */
     async submit(
       deviceId: string,
-      request: CommandRequest,
+      request: CommandRequest | InternalCommand,
       waitSeconds: number,
     ): Promise<{ status: 200 | 202; command: CommandView }> {
       const device = await deps.devices.get(deviceId);

@@ -139,6 +139,11 @@ export function createDevicesRepository(
         "#updated = :now",
         "#createdAt = if_not_exists(#createdAt, :now)",
       ];
+      if (input.timeZone !== undefined) {
+        names["#timeZone"] = "timeZone";
+        values[":timeZone"] = input.timeZone;
+        sets.push("#timeZone = :timeZone");
+      }
       const removes = ["#deletedAt"];
       if (input.passwordHash === undefined) removes.push("#passwordHash");
       else {

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
 import { ENV } from "../../lib/contracts/env.ts";
+import { parseFirmwareTokenKey } from "../../lib/contracts/upgrades.ts";
 import {
   awsClientConfigFromEnv,
   createDocumentClient,
@@ -24,6 +25,7 @@ import { createCapturesRepository } from "./captures-repository.ts";
 import { createCommandsRepository } from "./commands-repository.ts";
 import { createDevicesRepository, createPresenceRepository } from "./devices-repository.ts";
 import { createS3ClientFromEnv } from "./media-urls.ts";
+import { createStreamsRepository } from "./streams-repository.ts";
 
 /** Variable: lifetime of presigned picture/video URLs, seconds (default 900). */
 export const MEDIA_URL_TTL_VARIABLE = "CAPTURE_URL_TTL_SECONDS";
@@ -36,6 +38,39 @@ function mediaUrlTtlFromEnv(env: Env): number | undefined {
     throw new ConfigError(`${MEDIA_URL_TTL_VARIABLE} must be 1-604800 seconds, got ${raw}`);
   }
   return seconds;
+}
+
+/**
+ * Media routes need the streams table, the media bucket and the viewer token key
+ * (`STREAM_TOKEN_KEY`, same format as the firmware key); without all three they are not served.
+ * A key that is set but too short is a configuration error.
+ */
+function mediaFromEnv(
+  env: Env,
+  documentClient: Parameters<typeof createStreamsRepository>[1]["documentClient"],
+): ApiDeps["media"] {
+  const table = optionalEnv(env, ENV.STREAMS_TABLE);
+  const bucket = optionalEnv(env, ENV.MEDIA_BUCKET);
+  const keyText = optionalEnv(env, ENV.STREAM_TOKEN_KEY);
+  if (!table || !bucket || !keyText) return undefined;
+  let tokenKey: Buffer;
+  try {
+    tokenKey = parseFirmwareTokenKey(keyText);
+  } catch (error) {
+    throw new ConfigError(`${ENV.STREAM_TOKEN_KEY}: ${(error as Error).message}`);
+  }
+  return {
+    streams: createStreamsRepository({ streamsTable: table }, { documentClient }),
+    tokenKey,
+    bucket,
+  };
+}
+
+/** Whether the api serves the media routes with this environment (for start-up banners). */
+export function mediaRoutesConfigured(env: Env): boolean {
+  return [ENV.STREAMS_TABLE, ENV.MEDIA_BUCKET, ENV.STREAM_TOKEN_KEY].every(
+    (name) => optionalEnv(env, name) !== undefined,
+  );
 }
 
 /**
@@ -58,6 +93,7 @@ export function createApiDepsFromEnv(
   const sqs = createSqsClient(aws);
   const s3 = createS3ClientFromEnv(env);
   const upgrades = createApiUpgradesFromEnv(env, { documentClient, clock: systemClock, logger });
+  const media = mediaFromEnv(env, documentClient);
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
     ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
@@ -81,6 +117,7 @@ export function createApiDepsFromEnv(
     logger,
     ...(Object.keys(config).length > 0 ? { config } : {}),
     ...(upgrades ? { upgrades } : {}),
+    ...(media ? { media } : {}),
     ...extra,
     close: () => {
       upgrades?.close();

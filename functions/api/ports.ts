@@ -24,6 +24,8 @@ export interface ProvisionInput {
   /** `undefined` removes any stored hash (no password required). */
   passwordHash?: string;
   labels: Record<string, string>;
+  /** The device's UTC offset; `undefined` keeps the stored one. */
+  timeZone?: string;
   now: string;
 }
 

@@ -37,6 +37,7 @@ const DEVICE_FIELDS = [
   "registeredAt",
   "createdAt",
   "provisioningUpdatedAt",
+  "timeZone",
 ] as const satisfies readonly (keyof DeviceItem)[];
 
 export function deviceView(item: DeviceItem): DeviceView {

@@ -68,6 +68,11 @@ export interface DeviceItem {
   passwordHash?: string;
   labels?: Record<string, string>;
   provisioningUpdatedAt?: string;
+  /**
+   * The device's UTC offset (`+08:00`): its record times are device-local (ehome-2.0 §2.5), the
+   * API adds ISO 8601 times with this offset. Set by `PUT /devices/{id}`; kept when omitted.
+   */
+  timeZone?: string;
 
   /**
    * Tombstone: `DELETE /devices/{id}` replaces the item with `{deviceId, deletedAt}` so late

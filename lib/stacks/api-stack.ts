@@ -66,6 +66,10 @@ export class ApiStack extends Stack {
         [ENV.FIRMWARE_TABLE]: tables.firmware.tableName,
         [ENV.CAMPAIGNS_TABLE]: tables.campaigns.tableName,
         [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
+        [ENV.STREAMS_TABLE]: tables.streams.tableName,
+        // A CloudFormation dynamic reference resolved at deploy time, like the firmware key in
+        // the functions stack: the key is never in the template.
+        [ENV.STREAM_TOKEN_KEY]: props.data.streamTokenKey.secretValue.unsafeUnwrap(),
       },
     });
     const fn = this.apiFunction.function;
@@ -80,6 +84,8 @@ export class ApiStack extends Stack {
     grantTable(role, tables.firmware, TABLES.firmware, "readWrite");
     grantTable(role, tables.campaigns, TABLES.campaigns, "readWrite");
     grantTable(role, tables.executions, TABLES.executions, "readWrite");
+    // Streams are created, stopped and failed here; the media function applies agent events.
+    grantTable(role, tables.streams, TABLES.streams, "readWrite");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

@@ -22,7 +22,7 @@ export interface FunctionsStackProps extends StackProps {
 /**
  * The queue-driven functions: registry (device events), command-results, alarms (alarm and
  * media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
- * engine's tick every minute). The api function
+ * engine's tick every minute) and media (stream events). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
@@ -33,6 +33,8 @@ export class FunctionsStack extends Stack {
   /** Runs the alarms function's deadline sweep (`open` past deadline → `partial`). */
   public readonly alarmSweep: Rule;
   public readonly upgrades: EhomeFunction;
+  /** Applies the agents' stream events (media-events queue) to the streams table. */
+  public readonly media: EhomeFunction;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -127,6 +129,19 @@ export class FunctionsStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(this.upgrades.function, { retryAttempts: 0 })],
     });
+
+    // Media (issue 4): stream state and counters from the agents.
+    this.media = new EhomeFunction(this, "Media", {
+      feature: QUEUES.mediaEvents.consumer.handler,
+      description: "Applies stream events (state, counters, download objects) to the streams table",
+      timeout: Duration.seconds(QUEUES.mediaEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.STREAMS_TABLE]: tables.streams.tableName,
+      },
+    });
+    // Conditional updates; ReturnValuesOnConditionCheckFailure needs no read permission.
+    grantTable(this.media.role, tables.streams, TABLES.streams, "write");
+    consume(this.media, queues.mediaEvents);
   }
 }
 
