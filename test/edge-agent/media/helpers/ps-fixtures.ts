@@ -87,18 +87,45 @@ export function hikPs(o: HikPsOptions): HikPs {
   const codec = o.codec ?? "h264";
   const keyEvery = o.keyEvery ?? 25;
   const frameBytes = o.frameBytes ?? 2000;
+  const units = Array.from({ length: o.frames }, (_, f) =>
+    accessUnit(random, codec, f % keyEvery === 0, f % keyEvery === 0 ? frameBytes * 4 : frameBytes),
+  );
+  const audio =
+    o.audioType === undefined
+      ? undefined
+      : {
+          type: o.audioType,
+          frames: units.map((_, f) => (o.audioPayload ? o.audioPayload(f) : body(random, 160))),
+        };
+  return psFromUnits(units, {
+    codec,
+    keyframes: units.map((_, f) => f % keyEvery === 0),
+    audio,
+    pts0: o.pts0,
+  });
+}
+
+export interface PsFromUnitsOptions {
+  codec?: Codec;
+  /** Which units are keyframes (system header + PSM before them). */
+  keyframes: boolean[];
+  /** An audio PES after every other frame (odd frames), in a pack of its own. */
+  audio?: { type: number; frames: Buffer[] } | undefined;
+  pts0?: number | undefined;
+}
+
+/** Wraps access units in packs the way a Hikvision device does (ehome-2.0 §4.1). */
+export function psFromUnits(units: Buffer[], o: PsFromUnitsOptions): HikPs {
+  const codec = o.codec ?? "h264";
   const pts0 = o.pts0 ?? 90_000;
   const streams = [{ type: codec === "h264" ? 0x1b : 0x24, id: 0xe0 }];
-  if (o.audioType !== undefined) streams.push({ type: o.audioType, id: 0xc0 });
-  const r: HikPs = { ps: Buffer.alloc(0), packs: [], keyframes: [], pts: [], units: [] };
-  for (let f = 0; f < o.frames; f++) {
-    const key = f % keyEvery === 0;
+  if (o.audio) streams.push({ type: o.audio.type, id: 0xc0 });
+  const r: HikPs = { ps: Buffer.alloc(0), packs: [], keyframes: [], pts: [], units };
+  units.forEach((au, f) => {
+    const key = o.keyframes[f] === true;
     const pts = pts0 + 3600 * f;
-    const au = accessUnit(random, codec, key, key ? frameBytes * 4 : frameBytes);
-    r.units.push(au);
-    const parts = [
-      packHeader(pts - 3600, 50_000, Buffer.from([0xff, 0xff, 0x00, 0x7d, 0x49, f & 0xff])),
-    ];
+    const stuffing = Buffer.from([0xff, 0xff, 0x00, 0x7d, 0x49, f & 0xff]);
+    const parts = [packHeader(pts - 3600, 50_000, stuffing)];
     if (key) parts.push(systemHeader(), psm(streams));
     for (let at = 0; at < au.length; at += 65_000) {
       parts.push(pesPacket(0xe0, au.subarray(at, at + 65_000), at === 0 ? pts : undefined));
@@ -106,18 +133,44 @@ export function hikPs(o: HikPsOptions): HikPs {
     r.packs.push(Buffer.concat(parts));
     r.keyframes.push(key);
     r.pts.push(pts);
-    if (o.audioType !== undefined && f % 2 === 1) {
-      const payload = o.audioPayload ? o.audioPayload(f) : body(random, 160);
+    const a = o.audio?.frames[f];
+    if (a !== undefined && f % 2 === 1) {
       r.packs.push(
-        Buffer.concat([
-          packHeader(pts - 3600, 50_000, Buffer.from([0xff, 0xff, 0x00, 0x7d, 0x49, f & 0xff])),
-          pesPacket(0xc0, payload, pts),
-        ]),
+        Buffer.concat([packHeader(pts - 3600, 50_000, stuffing), pesPacket(0xc0, a, pts)]),
       );
       r.keyframes.push(false);
       r.pts.push(undefined);
     }
-  }
+  });
   r.ps = Buffer.concat(r.packs);
   return r;
+}
+
+/** Splits an H.264 Annex B elementary stream into access units (AUD/SPS/PPS/SEI or first slice). */
+export function h264AccessUnits(es: Buffer): { units: Buffer[]; keyframes: boolean[] } {
+  const starts: number[] = [];
+  for (let q = es.indexOf(SC3); q >= 0; q = es.indexOf(SC3, q + 3)) starts.push(q);
+  const units: Buffer[] = [];
+  const keyframes: boolean[] = [];
+  let auStart = 0;
+  let sawSlice = false;
+  let key = false;
+  for (const q of starts) {
+    const type = es[q + 3]! & 0x1f;
+    const firstSlice = (type === 1 || type === 5) && (es[q + 4]! & 0x80) !== 0;
+    const begins = type === 9 || type === 7 || type === 8 || type === 6 || firstSlice;
+    if (begins && sawSlice) {
+      const at = q > 0 && es[q - 1] === 0 ? q - 1 : q;
+      units.push(es.subarray(auStart, at));
+      keyframes.push(key);
+      auStart = at;
+      sawSlice = false;
+      key = false;
+    }
+    if (type === 1 || type === 5) sawSlice = true;
+    if (type === 5) key = true;
+  }
+  units.push(es.subarray(auStart));
+  keyframes.push(key);
+  return { units, keyframes };
 }
