@@ -19,6 +19,8 @@ export const TimeZone = z
   .regex(TIME_ZONE_PATTERN, "a UTC offset such as +08:00")
   .openapi({ example: "+08:00" });
 
+const LOCAL = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+
 /** Device-local time in a query: `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, as the former. */
 const queryLocalTime = z
   .string()
@@ -44,7 +46,11 @@ export const RecordsQuery = z
       .default(200)
       .openapi({ description: `Most files returned, 1-${MAX_RECORD_FILES}` }),
   })
-  .refine((q) => q.start < q.end, { message: "start must be before end", path: ["end"] });
+  // Only between two well-formed times: a malformed one is reported on its own.
+  .refine((q) => !(LOCAL.test(q.start) && LOCAL.test(q.end)) || q.start < q.end, {
+    message: "start must be before end",
+    path: ["end"],
+  });
 
 export const RecordFileView = z
   .object({
