@@ -115,6 +115,8 @@ export interface MediaSessionInfo {
   psBytes: number;
   /** Bytes written to the socket. */
   wireBytes: number;
+  /** Bytes written but not yet handed to the kernel (backpressure keeps this small). */
+  bufferedBytes: number;
   /** Playback rate now (1 normal, 2 fast ×2, 0.5 slow ÷2). */
   rate: number;
   direction: "forward" | "reverse";
@@ -216,6 +218,7 @@ export class MediaPush {
       framesSent: this.framesSent,
       psBytes: this.psBytes,
       wireBytes: this.wireBytes,
+      bufferedBytes: this.socket.writableLength,
       rate: this.rate,
       direction: this.direction,
       controls: [...this.controls],

@@ -22,8 +22,9 @@ export class MediaSink {
   readonly connections: SinkConnection[] = [];
   private constructor(private readonly server: net.Server) {}
 
-  static async start(): Promise<MediaSink> {
-    const server = net.createServer();
+  /** `paused`: accepted connections are not read until `resume(i)` (backpressure tests). */
+  static async start(options: { paused?: boolean } = {}): Promise<MediaSink> {
+    const server = net.createServer({ pauseOnConnect: options.paused ?? false });
     const sink = new MediaSink(server);
     server.on("connection", (socket) => sink.accept(socket));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -37,6 +38,10 @@ export class MediaSink {
   /** PS de-framed so far on connection `i`. */
   ps(i = 0): Buffer {
     return Buffer.concat(this.connections[i]?.ps ?? []);
+  }
+
+  resume(i = 0): void {
+    this.connections[i]?.socket.resume();
   }
 
   raw(i = 0): Buffer {
