@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /**
  * The simulator's video source: real H.264 Annex-B elementary streams (test/fixtures/media/, made
@@ -128,11 +130,17 @@ export function splitAccessUnits(es: Uint8Array): AccessUnit[] {
   return units;
 }
 
+/** A directory (path relative to the working directory, or URL) as a URL ending in `/`. */
+function dirUrl(dir: URL | string): URL {
+  if (typeof dir !== "string") return dir;
+  return pathToFileURL(`${resolve(dir)}/`);
+}
+
 export function readFixtureFacts(dir: URL | string = DEFAULT_FIXTURE_DIR): {
   source: string;
   streams: Record<FixtureName, FixtureFacts>;
 } {
-  const base = typeof dir === "string" ? new URL(`file://${dir.replace(/\/?$/, "/")}`) : dir;
+  const base = dirUrl(dir);
   return JSON.parse(readFileSync(new URL("fixtures.json", base), "utf8"));
 }
 
@@ -141,7 +149,7 @@ export function loadFixture(
   name: FixtureName,
   dir: URL | string = DEFAULT_FIXTURE_DIR,
 ): MediaFixture {
-  const base = typeof dir === "string" ? new URL(`file://${dir.replace(/\/?$/, "/")}`) : dir;
+  const base = dirUrl(dir);
   const facts = readFixtureFacts(base).streams[name];
   const frames = splitAccessUnits(readFileSync(new URL(facts.file, base)));
   const idrIndexes = frames.flatMap((f, i) => (f.idr ? [i] : []));
