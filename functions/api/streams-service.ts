@@ -38,6 +38,8 @@ import type { CommandView } from "./views.ts";
  *   (its `publicHost` and `viewerPort`) with a signed, expiring token; on failure the record is
  *   `failed` with the reason and the agent's code becomes the API error;
  * - the agent reports state and counters as `StreamEvent`s, applied by the media function;
+ * - an open stream whose agent stopped heartbeating is marked `failed` (`AGENT_LOST`) by the
+ *   first read that sees it (read repair, as for commands);
  * - control and stop are `stream-control` / `stream-stop` commands; DELETE marks the record
  *   `stopped` whatever the agent answers (it is idempotent, and a stream whose agent is gone is
  *   over anyway);
@@ -213,9 +215,31 @@ export function createStreamsService(config: MediaConfig, deps: StreamsServiceDe
   }
 
   async function mustGet(streamId: string): Promise<StreamItem> {
-    const item = await deps.streams.get(streamId);
+    const item = await read(streamId);
     if (!item) throw new ApiError("STREAM_NOT_FOUND", `no stream ${streamId}`);
     return item;
+  }
+
+  /**
+   * The stream with read repair: an open stream whose agent stopped heartbeating can never be
+   * reported final by it, so the first read that sees this marks it `failed` (`AGENT_LOST`), by
+   * a conditional write from the open states (a final event that wins the race is kept).
+   */
+  async function read(streamId: string): Promise<StreamItem | undefined> {
+    const item = await deps.streams.get(streamId);
+    if (!item || FINAL.has(item.state) || item.agentId === "") return item;
+    const agent = await deps.agents.get(item.agentId);
+    if (agent && isAgentLive(agent, deps.clock.now())) return item;
+    deps.logger.info("stream's agent is gone; marked failed", {
+      streamId,
+      agentId: item.agentId,
+    });
+    return (
+      (await fail(streamId, {
+        code: "AGENT_LOST",
+        message: `agent ${item.agentId}, which held the stream, stopped heartbeating`,
+      })) ?? item
+    );
   }
 
   /** Runs a media command with `wait`; a command still running when it ends is a timeout. */
@@ -453,7 +477,7 @@ export function createStreamsService(config: MediaConfig, deps: StreamsServiceDe
     },
 
     async download(streamId: string): Promise<DownloadView> {
-      const item = await deps.streams.get(streamId);
+      const item = await read(streamId);
       if (item?.kind !== "download") {
         throw new ApiError("DOWNLOAD_NOT_FOUND", `no download ${streamId}`);
       }

@@ -563,6 +563,55 @@ describe("DELETE /streams/{streamId}", () => {
   });
 });
 
+describe("read repair", () => {
+  it("an open stream whose agent stopped heartbeating is failed AGENT_LOST at the next read", async () => {
+    const lost = await api.startAgent("agent-lost", 300, { publicHost: "203.0.113.12" });
+    await api.deviceEvents(
+      deviceEvent(
+        "cam-lost",
+        1,
+        { type: "registered", address: "198.51.100.31:5000" },
+        "agent-lost",
+      ),
+    );
+    const response = api.request("POST", "/devices/cam-lost/streams", { kind: "live", channel: 1 });
+    let command: Command | undefined;
+    for (let i = 0; i < 200 && !command; i++) {
+      command = (await api.drainAgentQueue(lost)).find((m): m is Command => m.kind === "command");
+      if (!command) await new Promise((r) => setTimeout(r, 20));
+    }
+    await api.commandResult({
+      commandId: command!.commandId,
+      deviceId: "cam-lost",
+      agentId: "agent-lost",
+      state: "succeeded",
+      result: { streamId: command!.params.streamId, session: "s", port: 31_004, transport: "tcp" },
+      at: new Date().toISOString(),
+    });
+    const { body: stream } = await response;
+    expect((await api.request("GET", `/streams/${stream.streamId}`)).body.state).toBe("starting");
+
+    // The agent's heartbeat record expires (it died: no final event will ever come).
+    await api.startAgent("agent-lost", -1, { publicHost: "203.0.113.12" });
+    const read = await api.request("GET", `/streams/${stream.streamId}`);
+    expect(read.body).toMatchObject({ state: "failed", reason: { code: "AGENT_LOST" } });
+    // Final from then on: a late event of a restarted agent does not revive it.
+    await mediaEvents(
+      sqsEvent({
+        type: "stream-state",
+        streamId: stream.streamId,
+        deviceId: "cam-lost",
+        agentId: "agent-lost",
+        seq: 1,
+        state: "active",
+        counters: { viewers: 1, bytesIn: 1, bytesOut: 1, bitrateBps: 1, viewersDropped: 0 },
+        at: new Date().toISOString(),
+      } satisfies StreamEvent),
+    );
+    expect((await api.request("GET", `/streams/${stream.streamId}`)).body.state).toBe("failed");
+  });
+});
+
 describe("downloads", () => {
   it("POST answers with the progress URL; progress shows bytes; completed serves a presigned URL of the object", async () => {
     const {
