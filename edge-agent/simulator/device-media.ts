@@ -92,12 +92,12 @@ export class DeviceMedia {
     return this.pushes.get(session);
   }
 
-  /** FORCEIFRAME: every live push of this channel and fixture sends an IDR next. */
-  forceIdr(channel: number, fixture: FixtureName): number {
+  /** FORCEIFRAME: every live push of this channel and stream type sends an IDR next. */
+  forceIdr(channel: number, streamType: number): number {
     let n = 0;
     for (const p of this.pushes.values()) {
-      if (p.config.kind === "live" && p.config.channel === channel) {
-        if (p.config.fixture.name !== fixture) continue;
+      const c = p.config;
+      if (c.kind === "live" && c.channel === channel && c.streamType === streamType) {
         p.forceIdr();
         n++;
       }

@@ -217,6 +217,6 @@ export const forceIFrame: CommandHandler = (ctx, request) => {
   if (!channelInRange(ctx, f.channel)) return badRequest("no such channel");
   const type = channelType(f.channelType);
   if (!type) return badRequest("unknown ChannelType");
-  ctx.media.forceIdr(Number(f.channel ?? "1"), type.fixture);
+  ctx.media.forceIdr(Number(f.channel ?? "1"), type.streamType);
   return ok();
 };

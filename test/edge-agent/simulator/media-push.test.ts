@@ -137,6 +137,11 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
       ...sinkFields,
     });
     await sink.waitFor(() => info(d, session).framesSent >= 4);
+    // Another stream type of the channel is not this push.
+    expect(
+      (await platform.request(d.id, "forceIFrame", { channel: 1, channelType: "SUB" })).status,
+    ).toBe(200);
+    expect(info(d, session).forcedIdrs).toEqual([]);
     const r = await platform.request(d.id, "forceIFrame", { channel: 1, channelType: "MAIN" });
     expect(r.status).toBe(200);
     const forced = info(d, session).forcedIdrs[0]!;
