@@ -256,6 +256,25 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect(none.status).toBe(400);
   });
 
+  it("PLAYBACK with --playback-framing rtp and --media-header: $-RTP like live, the same PS", async () => {
+    const { platform, d, sink, sinkFields } = await setup({
+      recordSeconds: 4,
+      playbackFraming: "rtp",
+      mediaHeader: true,
+    });
+    const [file] = await records(platform, d);
+    const session = await open(platform, d, "playback", {
+      channel: 1,
+      fileName: file!.name,
+      ...sinkFields,
+    });
+    await sink.waitFor(() => sink.connections[0]?.closed === true);
+    expect(sink.raw()[256]).toBe(0x24);
+    const st = sink.connections[0]!.deframer.stats();
+    expect(st).toMatchObject({ headerBytes: 256, mode: "rtp", ssrc: Number(session) });
+    expect(sink.ps().equals(d.recordPs(file!.name)!)).toBe(true);
+  });
+
   it("PLAYBACK Direction REVERSE sends the GOPs last to first", async () => {
     const { platform, d, sink, sinkFields } = await setup({ recordSeconds: 4 });
     const [file] = await records(platform, d);
