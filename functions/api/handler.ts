@@ -1,3 +1,4 @@
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
 import { ENV } from "../../lib/contracts/env.ts";
@@ -45,32 +46,30 @@ function mediaUrlTtlFromEnv(env: Env): number | undefined {
  * (`STREAM_TOKEN_KEY`, same format as the firmware key); without all three they are not served.
  * A key that is set but too short is a configuration error.
  */
-function mediaFromEnv(
+function mediaSettingsFromEnv(
   env: Env,
-  documentClient: Parameters<typeof createStreamsRepository>[1]["documentClient"],
-): ApiDeps["media"] {
+): { table: string; bucket: string; tokenKey: Buffer } | undefined {
   const table = optionalEnv(env, ENV.STREAMS_TABLE);
   const bucket = optionalEnv(env, ENV.MEDIA_BUCKET);
   const keyText = optionalEnv(env, ENV.STREAM_TOKEN_KEY);
   if (!table || !bucket || !keyText) return undefined;
-  let tokenKey: Buffer;
   try {
-    tokenKey = parseFirmwareTokenKey(keyText);
+    return { table, bucket, tokenKey: parseFirmwareTokenKey(keyText) };
   } catch (error) {
     throw new ConfigError(`${ENV.STREAM_TOKEN_KEY}: ${(error as Error).message}`);
   }
-  return {
-    streams: createStreamsRepository({ streamsTable: table }, { documentClient }),
-    tokenKey,
-    bucket,
-  };
 }
 
-/** Whether the api serves the media routes with this environment (for start-up banners). */
-export function mediaRoutesConfigured(env: Env): boolean {
-  return [ENV.STREAMS_TABLE, ENV.MEDIA_BUCKET, ENV.STREAM_TOKEN_KEY].every(
-    (name) => optionalEnv(env, name) !== undefined,
-  );
+function mediaDeps(
+  settings: ReturnType<typeof mediaSettingsFromEnv>,
+  documentClient: DynamoDBDocumentClient,
+): ApiDeps["media"] {
+  if (!settings) return undefined;
+  return {
+    streams: createStreamsRepository({ streamsTable: settings.table }, { documentClient }),
+    tokenKey: settings.tokenKey,
+    bucket: settings.bucket,
+  };
 }
 
 /**
@@ -87,13 +86,14 @@ export function createApiDepsFromEnv(
   const alarmTables = requireEnv(env, [ENV.ALARMS_TABLE, ENV.CAPTURES_TABLE]);
   const mediaUrlTtlSeconds = mediaUrlTtlFromEnv(env);
   const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  const mediaSettings = mediaSettingsFromEnv(env);
   // Settings are validated first: a bad one fails before any client exists.
   const aws = awsClientConfigFromEnv(env);
   const documentClient = createDocumentClient(aws);
   const sqs = createSqsClient(aws);
   const s3 = createS3ClientFromEnv(env);
   const upgrades = createApiUpgradesFromEnv(env, { documentClient, clock: systemClock, logger });
-  const media = mediaFromEnv(env, documentClient);
+  const media = mediaDeps(mediaSettings, documentClient);
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
     ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
