@@ -32,6 +32,13 @@ import {
 } from "./media-commands.ts";
 import type { MediaLease, PortPool } from "./port-pool.ts";
 import { type RecordSearchStats, searchRecords } from "./record-search.ts";
+import {
+  createRelay,
+  RELAY_DEFAULTS,
+  type Relay,
+  type RelayConfig,
+  type RelayViewer,
+} from "./relay.ts";
 
 /**
  * The agent's media engine (issue 4 items 3, 5, 6): one place that opens, shares, feeds, controls
@@ -53,33 +60,6 @@ import { type RecordSearchStats, searchRecords } from "./record-search.ts";
  * stream is active or paused, with counters from the relay.
  */
 
-// Relay (edge-agent/media/relay.ts) --------------------------------------------------------------
-
-export interface RelayStats {
-  viewers: number;
-  bytesIn: number;
-  bytesOut: number;
-  viewersDropped: number;
-}
-
-export interface RelayOptions {
-  maxViewerBufferBytes: number;
-  drainTimeoutMs: number;
-  maxGopBytes: number;
-  /** A viewer joined with no keyframe cached: the manager may ask the device for one. */
-  onKeyframeWanted?: () => void;
-  onViewerCountChange?: (viewers: number) => void;
-}
-
-/** The fan-out relay's interface as the manager uses it. */
-export interface Relay {
-  push(ps: Buffer): void;
-  end(): void;
-  addViewer(sink: Writable, format: StreamFormat, onClose?: () => void): unknown;
-  stats(): RelayStats;
-  close(): void;
-}
-
 // Configuration and dependencies -----------------------------------------------------------------
 
 export interface MediaManagerConfig {
@@ -98,7 +78,8 @@ export interface MediaManagerConfig {
   reportIntervalMs?: number;
   /** Least time between two `FORCEIFRAME`s of one device stream asked by joining viewers. Default 2 s. */
   keyframeMinIntervalMs?: number;
-  relay?: Partial<Pick<RelayOptions, "maxViewerBufferBytes" | "drainTimeoutMs" | "maxGopBytes">>;
+  /** Relay caps (relay.ts `RELAY_DEFAULTS`). */
+  relay?: Pick<RelayConfig, "maxViewerBufferBytes" | "drainTimeoutMs" | "maxGopBytes">;
   /** Downloads go to this bucket; without it `download` fails `MEDIA_DOWNLOAD_UNAVAILABLE`. */
   download?: { bucket: string; partSizeBytes?: number; queueSize?: number };
   /** Trace mode: the first bytes of each media connection. Default 4 KiB (ehome-2.0 §8 rule 4). */
@@ -118,7 +99,8 @@ export interface MediaManagerDeps {
   send: MediaSend;
   /** The device's session on this agent; undefined when it is not online here. */
   device(deviceId: string): MediaDevice | undefined;
-  createRelay(options: RelayOptions): Relay;
+  /** Default: relay.ts `createRelay`. */
+  createRelay?: (config: RelayConfig) => Relay;
   s3?: () => S3Client;
   events?: EventSink<StreamEvent>;
   trace?: TraceRecorder;
@@ -202,17 +184,12 @@ interface Entry {
   readonly link: Link;
   state: StreamState;
   seq: number;
-  readonly viewers: Set<Writable>;
+  /** Viewer sinks and their relay handles. */
+  readonly viewers: Map<Writable, RelayViewer | undefined>;
   idleTimer?: NodeJS.Timeout;
   lastBytes: number;
   lastAt: number;
 }
-
-const DEFAULT_RELAY = {
-  maxViewerBufferBytes: 2 * 1024 * 1024,
-  drainTimeoutMs: 5_000,
-  maxGopBytes: 8 * 1024 * 1024,
-};
 
 function reasonOf(outcome: Exclude<MediaOutcome, { kind: "ok" }>): Reason {
   switch (outcome.kind) {
@@ -251,7 +228,8 @@ export function createMediaManager(
   const keyframeMinMs = config.keyframeMinIntervalMs ?? 2_000;
   const traceBytes = config.traceBytes ?? 4096;
   const rememberEnded = config.rememberEnded ?? 4096;
-  const relayOptions = { ...DEFAULT_RELAY, ...config.relay };
+  const relayOptions: RelayConfig = { ...RELAY_DEFAULTS, ...config.relay };
+  const makeRelay = deps.createRelay ?? ((c: RelayConfig) => createRelay(c));
   const { pool } = deps;
 
   const entries = new Map<string, Entry>();
@@ -372,7 +350,7 @@ export function createMediaManager(
       link,
       state: link.state === "active" ? "active" : link.state === "paused" ? "paused" : "starting",
       seq: 0,
-      viewers: new Set(),
+      viewers: new Map(),
       lastBytes: link.bytesIn,
       lastAt: now(),
     };
@@ -404,7 +382,11 @@ export function createMediaManager(
     disarmIdle(e);
     setState(e, state, extra);
     remember(e);
-    for (const v of [...e.viewers]) v.end();
+    // Viewers of a device stream that goes on (shared live) are cut; the relay has ended the others.
+    for (const [sink, handle] of [...e.viewers]) {
+      if (handle) handle.remove();
+      else sink.destroy();
+    }
   };
 
   // Links (device streams) --------------------------------------------------------------------------
@@ -449,11 +431,12 @@ export function createMediaManager(
       if (state === "completed") c.downloadsCompleted++;
       else c.downloadsFailed++;
     }
-    for (const e of [...link.entries]) finishEntry(e, state, extra);
     link.socket?.pause();
     link.deframer?.end();
     flushTrace(link);
+    // The relay flushes its last pack and ends its viewers gracefully, then lets go of them.
     link.relay?.end();
+    for (const e of [...link.entries]) finishEntry(e, state, extra);
     link.relay?.close();
     link.ended = (async () => {
       if (state !== "completed") await link.upload?.abort();
@@ -760,7 +743,7 @@ export function createMediaManager(
         tracedBytes: 0,
       };
       if (spec.kind !== "download") {
-        link.relay = deps.createRelay({
+        link.relay = makeRelay({
           ...relayOptions,
           onKeyframeWanted: () => requestKeyframe(link),
         });
@@ -880,7 +863,7 @@ export function createMediaManager(
         c.viewersRefused++;
         return "full";
       }
-      e.viewers.add(sink);
+      e.viewers.set(sink, undefined);
       totalViewers++;
       c.viewersAttached++;
       disarmIdle(e);
@@ -889,7 +872,8 @@ export function createMediaManager(
         totalViewers--;
         if (entries.get(e.streamId) === e) armIdle(e);
       });
-      relay.addViewer(sink, format);
+      const handle = relay.addViewer(sink, format);
+      if (e.viewers.has(sink)) e.viewers.set(sink, handle);
       return "ok";
     },
 

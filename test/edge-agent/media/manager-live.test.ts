@@ -2,10 +2,9 @@ import { connect, type Socket } from "node:net";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { createFramer, privateHeader } from "../../../edge-agent/media/framer.ts";
-import { seededRandom } from "../../../edge-agent/simulator/random.ts";
 import type { StreamStartResult } from "../../../lib/contracts/media.ts";
 import { type MediaRig, startMediaRig, until } from "./helpers/media-rig.ts";
-import { syntheticPs } from "./helpers/synthetic-ps.ts";
+import { hikPs } from "./helpers/ps-fixtures.ts";
 
 // ehome-2.0 §2.6 (INVITESTREAM / BYESTREAM), §4.1 (the push), §8 (FORCEIFRAME).
 
@@ -16,23 +15,27 @@ afterEach(async () => {
   rig = undefined;
 });
 
-const src = syntheticPs(seededRandom(7), { frames: 30, keyEvery: 10 });
+// Real H.264 access-unit shapes, one pack per frame: the relay starts viewers at keyframes.
+const src = hikPs({ frames: 30, keyEvery: 10, frameBytes: 3000, audioType: 0x0f, seed: 7 });
+/** The relay hands a pack on once the next one starts: all but the last until the stream ends. */
+const allButLast = src.ps.length - src.packs.at(-1)!.length;
 
 /** The device pushes the PS as §4.1 frames it, in 1000-byte writes; the socket stays open. */
 function pushLive(socket: Socket, session: number, withHeader = true): void {
   const framer = createFramer({ ssrc: session });
   const wire = Buffer.concat([
     ...(withHeader ? [privateHeader({ session })] : []),
-    ...src.units.flatMap((u, i) => framer.frame(u, { timestamp: i * 3600 })),
+    ...src.packs.flatMap((p, i) => framer.frame(p, { timestamp: i * 3600 })),
   ]);
   for (let i = 0; i < wire.length; i += 1000) socket.write(wire.subarray(i, i + 1000));
 }
 
-function viewer(): { sink: PassThrough; bytes: () => Buffer } {
+function viewer(): { sink: PassThrough; bytes: () => Buffer; ended: Promise<void> } {
   const sink = new PassThrough();
   const chunks: Buffer[] = [];
   sink.on("data", (c: Buffer) => chunks.push(c));
-  return { sink, bytes: () => Buffer.concat(chunks) };
+  const ended = new Promise<void>((r) => sink.once("end", () => r()));
+  return { sink, bytes: () => Buffer.concat(chunks), ended };
 }
 
 const live = (streamId: string, channel = 1, streamType: "main" | "sub" = "main") => ({
@@ -61,14 +64,17 @@ describe("live preview", () => {
       sinkPort: String(result.port),
     });
     expect(r.manager.attachViewer("s-1", r.device.deviceId, "ps", v.sink)).toBe("ok");
-    await until(() => v.bytes().length >= src.ps.length);
-    expect(v.bytes().equals(src.ps)).toBe(true);
+    await until(() => v.bytes().length >= allButLast);
+    expect(v.bytes().equals(src.ps.subarray(0, allButLast))).toBe(true);
     expect(r.pool.available()).toBe(r.pool.size - 1);
 
     const stopped = await r.manager.stopStream("s-1", r.device.deviceId);
     expect(stopped).toMatchObject({ kind: "ok", result: { state: "stopped", byeSent: true } });
     const [bye] = r.device.requestsOf("byeStream");
     expect(bye!.fields.session).toBe(result.session);
+    // The stream's end flushes the last pack: the viewer got exactly what the device embedded.
+    await v.ended;
+    expect(v.bytes().equals(src.ps)).toBe(true);
     await until(() => r.pool.available() === r.pool.size);
     const states = r.eventsOf("s-1").map((e) => e.state);
     expect(states[0]).toBe("starting");
@@ -96,7 +102,7 @@ describe("live preview", () => {
     expect(r.pool.available()).toBe(r.pool.size - 1);
     const vb = viewer();
     expect(r.manager.attachViewer("s-b", r.device.deviceId, "ps", vb.sink)).toBe("ok");
-    await until(() => vb.bytes().length >= src.ps.length);
+    await until(() => vb.bytes().length >= allButLast);
 
     // The sub stream of the same channel is another device stream.
     const c = await r.manager.startStream(r.device.deviceId, live("s-c", 1, "sub"));
@@ -128,7 +134,7 @@ describe("live preview", () => {
     expect(r.manager.attachViewer("watched", r.device.deviceId, "ps", v.sink)).toBe("ok");
     await until(() => r.eventsOf("idle-1").some((e) => e.state === "stopped"));
     expect(r.eventsOf("idle-1").at(-1)!.reason?.code).toBe("IDLE");
-    expect(r.device.requestsOf("byeStream")).toHaveLength(1);
+    await until(() => r.device.requestsOf("byeStream").length === 1);
     await new Promise((res) => setTimeout(res, 400));
     expect(r.manager.streams().map((s) => s.streamId)).toEqual(["watched"]);
     // The viewer leaves: the idle clock starts again.
@@ -177,8 +183,8 @@ describe("live preview", () => {
     expect((await started).kind).toBe("ok");
     const v = viewer();
     r.manager.attachViewer("guarded", r.device.deviceId, "ps", v.sink);
-    await until(() => v.bytes().length >= src.ps.length);
-    expect(v.bytes().equals(src.ps)).toBe(true);
+    await until(() => v.bytes().length >= allButLast);
+    expect(v.bytes().equals(src.ps.subarray(0, allButLast))).toBe(true);
     expect(r.pool.stats().refused).toBe(1);
   });
 
@@ -212,23 +218,27 @@ describe("live preview", () => {
     expect(await r.manager.startStream("cam-unknown", live("no-3"))).toEqual({ kind: "offline" });
   });
 
-  it("a viewer joining with no keyframe asks FORCEIFRAME (rate-limited); force-iframe control sends Channel and ChannelType", async () => {
-    rig = await startMediaRig({ config: { keyframeMinIntervalMs: 60_000 } });
+  it("a viewer waiting for a keyframe asks FORCEIFRAME (rate-limited); force-iframe control sends Channel and ChannelType", async () => {
+    // A GOP cache too small to keep any GOP: every late viewer waits for the next keyframe.
+    rig = await startMediaRig({
+      config: { keyframeMinIntervalMs: 60_000, relay: { maxGopBytes: 1000 } },
+    });
     const r = rig;
     r.device.scripts.inviteStream = [{ push: (s, session) => pushLive(s, session, false) }];
     await r.manager.startStream(r.device.deviceId, live("kf", 4, "sub"));
     const first = viewer();
+    // Nothing cached yet: the first viewer waits for a keyframe and the device is asked for one.
     r.manager.attachViewer("kf", r.device.deviceId, "ps", first.sink);
-    await until(() => first.bytes().length >= src.ps.length);
-    // The test relay wants a keyframe for every viewer joining a running stream.
-    r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink);
-    r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink);
     await until(() => r.device.requestsOf("forceIFrame").length === 1);
-    expect(r.manager.counters().keyframeRateLimited).toBe(1);
     expect(r.device.requestsOf("forceIFrame")[0]!.fields).toEqual({
       channel: "4",
       channelType: "SUB",
     });
+    await until(() => first.bytes().length >= allButLast);
+    // A late viewer finds no GOP cached: asked again, but within the minimum interval.
+    r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink);
+    await until(() => r.manager.counters().keyframeRateLimited === 1);
+    expect(r.device.requestsOf("forceIFrame")).toHaveLength(1);
     const forced = await r.manager.control({ streamId: "kf", action: "force-iframe" });
     expect(forced).toMatchObject({ kind: "ok", result: { action: "force-iframe" } });
     expect(r.device.requestsOf("forceIFrame")).toHaveLength(2);
@@ -237,6 +247,7 @@ describe("live preview", () => {
       code: "STREAM_NOT_PLAYBACK",
     });
     // Viewer limits: 4 per stream.
+    r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink);
     r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink);
     expect(r.manager.attachViewer("kf", r.device.deviceId, "ps", viewer().sink)).toBe("full");
   });

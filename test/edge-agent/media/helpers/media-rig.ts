@@ -1,6 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
-import type { Writable } from "node:stream";
 import { expect } from "vitest";
 import { createEdgeAgent, type EdgeAgent } from "../../../../edge-agent/agent.ts";
 import { loadConfig } from "../../../../edge-agent/config.ts";
@@ -9,8 +8,6 @@ import {
   type MediaManager,
   type MediaManagerConfig,
   type MediaManagerDeps,
-  type Relay,
-  type RelayOptions,
 } from "../../../../edge-agent/media/manager.ts";
 import { createPortPool, type PortPool } from "../../../../edge-agent/media/port-pool.ts";
 import { COMMANDS, type CommandId } from "../../../../edge-agent/signalling/catalogue.ts";
@@ -68,45 +65,6 @@ export interface MediaRig {
   events: StreamEvent[];
   eventsOf(streamId: string): StreamEvent[];
   close(): Promise<void>;
-}
-
-/** A relay good enough for the manager's tests: PS to every viewer as it comes. */
-export function createTestRelay(options: RelayOptions): Relay {
-  const viewers = new Set<Writable>();
-  const s = { viewers: 0, bytesIn: 0, bytesOut: 0, viewersDropped: 0 };
-  let ended = false;
-  return {
-    push(ps) {
-      s.bytesIn += ps.length;
-      for (const v of viewers) {
-        v.write(ps);
-        s.bytesOut += ps.length;
-      }
-    },
-    end() {
-      ended = true;
-      for (const v of viewers) v.end();
-    },
-    addViewer(sink, _format, onClose) {
-      if (ended) {
-        sink.end();
-        return;
-      }
-      viewers.add(sink);
-      options.onViewerCountChange?.(viewers.size);
-      if (s.bytesIn > 0) options.onKeyframeWanted?.();
-      sink.once("close", () => {
-        viewers.delete(sink);
-        onClose?.();
-      });
-    },
-    stats: () => ({ ...s, viewers: viewers.size }),
-    close() {
-      ended = true;
-      for (const v of viewers) v.end();
-      viewers.clear();
-    },
-  };
 }
 
 const OPENING = new Set(["inviteStream", "playback", "download"]);
@@ -250,7 +208,6 @@ export async function startMediaRig(
         const s = agent.sessions.get(id);
         return s && { host: s.host, view: s.view };
       },
-      createRelay: createTestRelay,
       // Every event must satisfy the contract.
       events: { emit: (e) => void events.push(StreamEvent.parse(e)) },
       ...options.deps,
