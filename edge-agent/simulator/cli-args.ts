@@ -69,6 +69,8 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
                              fast, 0 as fast as the socket takes (default 1)
   --playback-framing F       ps (raw MPEG-PS) | rtp ($-RTP like live) (default ps)
   --media-audio              add G.711 silence (PES 0xC0, stream_type 0x90) to the PS
+  --media-kbps K             pad frames with H.264 filler data up to K kbit/s
+                             (benchmarks; default 0 = the fixtures as they are)
   --record-seconds S         length of each hourly record file, 1..3600 (default 60)
   --media-fixture-dir DIR    H.264 fixtures and fixtures.json (default test/fixtures/media)
   --reboot-ms MS             silence after REBOOT before re-registering (default 10000)
@@ -187,6 +189,7 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "playback-framing": str,
         "media-audio": { type: "boolean" },
         "record-seconds": str,
+        "media-kbps": str,
         "media-fixture-dir": str,
         "reboot-ms": str,
         "upgrade-ms": str,
@@ -256,6 +259,7 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("playbackFraming", playbackFramingChoice(s("playback-framing")));
   if (values["media-audio"]) options.mediaAudio = true;
   set("recordSeconds", n("record-seconds"));
+  set("mediaBitrateKbps", n("media-kbps"));
   set("mediaFixtureDir", s("media-fixture-dir"));
   set("rebootMs", n("reboot-ms"));
   set("upgradeMs", n("upgrade-ms"));

@@ -18,7 +18,7 @@ export interface SimMediaEnv {
 }
 
 export function createSimMediaEnv(options: ResolvedOptions): SimMediaEnv {
-  const fixture = createFixtureCache(options.mediaFixtureDir);
+  const fixture = createFixtureCache(options.mediaFixtureDir, options.mediaBitrateKbps);
   let store: RecordStore | null = null;
   return {
     fixture,

@@ -22,6 +22,7 @@ export {
   type FixtureName,
   loadFixture,
   type MediaFixture,
+  padFixture,
   readFixtureFacts,
   splitAccessUnits,
 } from "./media-source.ts";

@@ -15,6 +15,7 @@ export const NAL_SEI = 6;
 export const NAL_SPS = 7;
 export const NAL_PPS = 8;
 export const NAL_AUD = 9;
+export const NAL_FILLER = 12;
 
 /** The two fixtures: `main` for MAIN (and records), `sub` for SUB and THIRD. */
 export const FIXTURE_NAMES = ["main", "sub"] as const;
@@ -169,15 +170,41 @@ export function loadFixture(
   };
 }
 
+/**
+ * The fixture at (at least) `kbps`: every access unit smaller than the per-frame share of that
+ * bitrate gets a filler-data NAL unit (type 12: `0xFF`s, then the RBSP stop bit) after its slices
+ * (H.264 §7.4.1.2.3), which decoders skip. Makes benchmark-sized streams from the small fixtures.
+ */
+export function padFixture(fixture: MediaFixture, kbps: number): MediaFixture {
+  const target = Math.round((kbps * 1000) / 8 / fixture.fps);
+  // Start code (4) + NAL header (1) + at least one 0xFF + the stop-bit byte.
+  const overhead = 6;
+  const frames = fixture.frames.map((au) => {
+    const missing = target - au.data.length;
+    if (missing < overhead + 1) return au;
+    const filler = Buffer.alloc(missing, 0xff);
+    filler.set([0, 0, 0, 1, NAL_FILLER], 0);
+    filler[missing - 1] = 0x80;
+    return {
+      data: Buffer.concat([au.data, filler]),
+      idr: au.idr,
+      nalTypes: [...au.nalTypes, NAL_FILLER],
+    };
+  });
+  return { ...fixture, frames };
+}
+
 /** Loads each fixture once, on first use (one per simulator; not module state). */
 export function createFixtureCache(
   dir: URL | string = DEFAULT_FIXTURE_DIR,
+  kbps = 0,
 ): (name: FixtureName) => MediaFixture {
   const loaded = new Map<FixtureName, MediaFixture>();
   return (name) => {
     let f = loaded.get(name);
     if (!f) {
       f = loadFixture(name, dir);
+      if (kbps > 0) f = padFixture(f, kbps);
       loaded.set(name, f);
     }
     return f;

@@ -139,6 +139,11 @@ export interface SimulatorOptions {
   mediaCapture?: boolean;
   /** Length of each record file (one per channel per hour), seconds. Default 60. */
   recordSeconds?: number;
+  /**
+   * Pad every frame of the fixtures with H.264 filler data up to this bitrate (kbit/s at 25 fps)
+   * for benchmark-sized streams; 0 (default) = the fixtures as they are (~620 / ~225 kbit/s).
+   */
+  mediaBitrateKbps?: number;
   /** Directory of the H.264 fixtures and fixtures.json. Default test/fixtures/media/. */
   mediaFixtureDir?: string;
 }
@@ -198,6 +203,7 @@ export interface ResolvedOptions {
   mediaAudio: boolean;
   mediaCapture: boolean;
   recordSeconds: number;
+  mediaBitrateKbps: number;
   mediaFixtureDir: string | undefined;
 }
 
@@ -353,6 +359,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     mediaAudio: o.mediaAudio ?? false,
     mediaCapture: o.mediaCapture ?? false,
     recordSeconds: num("recordSeconds", o.recordSeconds, 60, 1, 3600, true),
+    mediaBitrateKbps: num("mediaBitrateKbps", o.mediaBitrateKbps, 0, 0, 100_000),
     mediaFixtureDir: o.mediaFixtureDir,
   };
 }

@@ -17,6 +17,8 @@ describe("simulator media knobs (flags and library options)", () => {
       "--media-audio",
       "--record-seconds",
       "12",
+      "--media-kbps",
+      "4000",
       "--media-fixture-dir",
       "test/fixtures/media",
     ])!;
@@ -26,6 +28,7 @@ describe("simulator media knobs (flags and library options)", () => {
       playbackFraming: "rtp",
       mediaAudio: true,
       recordSeconds: 12,
+      mediaBitrateKbps: 4000,
       mediaFixtureDir: "test/fixtures/media",
     });
     expect(() => parseCliArgs(["--playback-framing", "ts"])).toThrow(CliUsageError);
@@ -40,6 +43,7 @@ describe("simulator media knobs (flags and library options)", () => {
       mediaAudio: false,
       mediaCapture: false,
       recordSeconds: 60,
+      mediaBitrateKbps: 0,
       mediaFixtureDir: undefined,
     });
     expect(() => resolveOptions({ ...base, mediaSpeed: -1 })).toThrow(SimulatorOptionsError);

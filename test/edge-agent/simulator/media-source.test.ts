@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,9 +17,11 @@ import {
   FIXTURE_NAMES,
   loadFixture,
   NAL_AUD,
+  NAL_FILLER,
   NAL_IDR,
   NAL_PPS,
   NAL_SPS,
+  padFixture,
   readFixtureFacts,
   splitAccessUnits,
 } from "../../../edge-agent/simulator/media-source.ts";
@@ -59,6 +61,14 @@ function probe(path: string, format?: string) {
     height: number;
     nb_read_frames: string;
   };
+}
+
+/** What ffmpeg reports decoding a file in full ("" = no error). */
+function decodeErrors(path: string): string {
+  const r = spawnSync("ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"], {
+    encoding: "utf8",
+  });
+  return r.status === 0 ? r.stderr : `exit ${r.status}: ${r.stderr}`;
 }
 
 describe("H.264 fixtures (scripts/make-media-fixtures.sh)", () => {
@@ -170,12 +180,35 @@ describe("PS packetiser (ehome-2.0 §4.1 item 4)", () => {
     for (const name of FIXTURE_NAMES) {
       const f = loadFixture(name);
       const path = join(tmp, `${name}.ps`);
-      writeFileSync(path, buildPs(f, { frames: 100, audio: name === "sub" }));
+      writeFileSync(path, buildPs(f, { frames: 100 }));
       const got = probe(path, "mpeg");
       expect(got.codec_name).toBe("h264");
       expect([got.width, got.height]).toEqual([f.width, f.height]);
       expect(Number(got.nb_read_frames)).toBe(100);
+      expect(decodeErrors(path)).toBe("");
     }
+    // With G.711 packs interleaved the video still comes out whole (the audio ffmpeg misreads).
+    const path = join(tmp, "audio.ps");
+    writeFileSync(path, buildPs(loadFixture("sub"), { frames: 100, audio: true }));
+    expect(Number(probe(path, "mpeg").nb_read_frames)).toBe(100);
+  });
+});
+
+describe("benchmark bitrate (mediaBitrateKbps)", () => {
+  it("pads frames with filler NAL units up to the bitrate; the stream still decodes cleanly", () => {
+    const main = loadFixture("main");
+    const padded = padFixture(main, 4000); // 20,000 bytes a frame at 25 fps
+    for (const [i, au] of padded.frames.entries()) {
+      expect(au.data.length).toBe(Math.max(20_000, main.frames[i]!.data.length));
+      expect(au.data.subarray(0, main.frames[i]!.data.length)).toEqual(main.frames[i]!.data);
+      expect(au.nalTypes.at(-1)).toBe(NAL_FILLER);
+    }
+    expect(splitAccessUnits(Buffer.concat(padded.frames.map((a) => a.data)))).toHaveLength(75);
+    const path = join(tmp, "padded.ps");
+    writeFileSync(path, buildPs(padded, { frames: 75 }));
+    const got = probe(path, "mpeg");
+    expect([got.codec_name, got.width, Number(got.nb_read_frames)]).toEqual(["h264", 640, 75]);
+    expect(decodeErrors(path)).toBe("");
   });
 });
 
