@@ -31,6 +31,8 @@ const PSI_INTERVAL = 9000;
 const TS_AUDIO_TYPES = new Set([0x03, 0x04, 0x0f, 0x11]);
 const TS_VIDEO_TYPES = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
 const WRAP = 2 ** 33;
+/** Clock steps back up to this (10 s, 90 kHz) are jitter between streams, not a new timeline. */
+const BACKWARDS_TOLERANCE = 10 * 90_000;
 
 export interface PsToTsStats {
   packs: number;
@@ -312,10 +314,13 @@ export function createPsToTs(): PsToTs {
       if (changed && program !== undefined) st.pmtVersion = (st.pmtVersion + 1) & 0x1f;
       program = prog;
       const clock = pack.pts ?? pack.scr;
-      const due =
-        clock !== undefined &&
-        (lastPsiClock === undefined ||
-          (((clock - lastPsiClock) % WRAP) + WRAP) % WRAP >= PSI_INTERVAL);
+      let due = false;
+      if (clock !== undefined && lastPsiClock !== undefined) {
+        const d = (((clock - lastPsiClock) % WRAP) + WRAP) % WRAP;
+        // A clock a little behind (an audio pack's SCR after a video PTS) is not time passing; a
+        // big jump either way (seek, wrap, new recording) is.
+        due = d >= PSI_INTERVAL && d < WRAP - BACKWARDS_TOLERANCE;
+      }
       if (changed || pack.keyframe || due || lastPsiClock === undefined) {
         writePsi(prog);
         if (clock !== undefined) lastPsiClock = clock;

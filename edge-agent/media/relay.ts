@@ -343,7 +343,8 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
       clearGop();
       return;
     }
-    gop.push({ pack, ps, ts });
+    // Keep the owned copy only, not the view of the device's chunk.
+    gop.push({ pack: ps === pack.bytes ? pack : { ...pack, bytes: ps }, ps, ts });
     gopPs += ps.length;
     gopTs += ts?.length ?? 0;
   };

@@ -137,6 +137,10 @@ describe("PS → TS remux (ISO/IEC 13818-1), hand-built streams", () => {
     for (let k = 1; k < psiFrames.length; k++) {
       expect(psiFrames[k]! - psiFrames[k - 1]!).toBeLessThanOrEqual(3);
     }
+    // Audio packs whose SCR is a little behind the last video PTS do not bring extra PAT/PMT.
+    const withAudio = hikPs({ frames: 60, keyEvery: 20, frameBytes: 300, audioType: 0x0f });
+    const psi = parseTs(remux(withAudio.ps).ts).filter((p) => p.pid === 0).length;
+    expect(psi).toBe(psiFrames.length);
   });
 
   it("keeps one TS PES per frame when a large frame spans several PS PES packets", () => {
