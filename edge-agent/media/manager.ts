@@ -166,6 +166,8 @@ interface Link {
   session?: string;
   socket?: Socket;
   reading: boolean;
+  /** PLAYBACKCONTROL PAUSE answered (possibly before the device connected). */
+  paused: boolean;
   socketError: boolean;
   deframer?: Deframer;
   relay?: Relay;
@@ -540,7 +542,7 @@ export function createMediaManager(
     const socket = link.socket;
     if (link.reading || !socket || link.session === undefined || link.state === "ended") return;
     link.reading = true;
-    link.state = "active";
+    link.state = link.paused ? "paused" : "active";
     const ssrc = sessionSsrc(link.session);
     link.deframer = createDeframer(ssrc === undefined ? {} : { expectedSsrc: ssrc });
     if (link.spec.kind === "download") {
@@ -565,7 +567,7 @@ export function createMediaManager(
     });
     socket.on("data", (chunk: Buffer) => onData(link, chunk));
     socket.once("close", () => onDeviceClosed(link));
-    for (const e of link.entries) setState(e, "active");
+    for (const e of link.entries) setState(e, link.paused ? "paused" : "active");
     // Connected and gone before the device's answer arrived: nothing more will come.
     if (socket.destroyed) onDeviceClosed(link);
   };
@@ -736,6 +738,7 @@ export function createMediaManager(
         entries: new Set(),
         ready: Promise.resolve(mediaFailure("STREAM_ENDED", "not started")),
         reading: false,
+        paused: false,
         socketError: false,
         bytesIn: 0,
         lastKeyframeAt: Number.NEGATIVE_INFINITY,
@@ -824,12 +827,15 @@ export function createMediaManager(
                 e.state === "paused"
               ? "active"
               : undefined;
-        if (next && next !== e.state && e.state !== "starting") {
+        if (next) link.paused = next === "paused";
+        // Before the device connected, the state follows at `begin`.
+        if (next && next !== e.state && link.reading) {
           link.state = next === "paused" ? "paused" : "active";
           setState(e, next);
         }
       }
-      return { kind: "ok", result: { streamId: e.streamId, action, state: e.state } };
+      const state: StreamState = e.state === "starting" && link.paused ? "paused" : e.state;
+      return { kind: "ok", result: { streamId: e.streamId, action, state } };
     },
 
     async searchRecords(deviceId, params: RecordSearchParams) {

@@ -87,8 +87,14 @@ export async function startMediaRig(
       },
       { hostname: "t", pid: 1 },
     ),
-    { transport: createUdpTransport({ host: "127.0.0.1", port: 0 }), events: { emit() {} } },
+    {
+      transport: createUdpTransport({ host: "127.0.0.1", port: 0 }),
+      events: { emit() {} },
+      // Media commands (`agent.commands.execute`) run through the manager built below.
+      media: () => managerRef,
+    },
   );
+  let managerRef: MediaManager | undefined;
   await agent.start();
   const signal = agent.signalAddress();
   const udp: UdpSocket = createSocket("udp4");
@@ -213,6 +219,7 @@ export async function startMediaRig(
       ...options.deps,
     },
   );
+  managerRef = manager;
   let closed = false;
   return {
     agent,
