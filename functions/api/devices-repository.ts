@@ -167,6 +167,30 @@ export function createDevicesRepository(
       return { item, created: item.createdAt === input.now };
     },
 
+    async setTimeZone(deviceId, timeZone, now) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName,
+            Key: deviceKey(deviceId),
+            UpdateExpression: "SET #timeZone = :timeZone, #updated = :now",
+            ConditionExpression: "attribute_exists(#id) AND attribute_not_exists(#deletedAt)",
+            ExpressionAttributeNames: {
+              "#id": "deviceId",
+              "#deletedAt": "deletedAt",
+              "#timeZone": "timeZone",
+              "#updated": "timeZoneUpdatedAt",
+            },
+            ExpressionAttributeValues: { ":timeZone": timeZone, ":now": now },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw new StorageError("devices.UpdateItem", error);
+      }
+    },
+
     async remove(deviceId, now) {
       try {
         await db.send(

@@ -11,7 +11,7 @@ const unused = () => Promise.reject(new Error("not used"));
 
 function fullApp() {
   return createApp({
-    devices: { get: unused, list: unused, provision: unused, remove: unused },
+    devices: { get: unused, list: unused, provision: unused, remove: unused, setTimeZone: unused },
     presence: { list: unused },
     commands: { create: unused, get: unused, transition: unused },
     agents: { get: unused, list: unused },

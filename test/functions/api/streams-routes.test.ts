@@ -251,6 +251,33 @@ describe("GET /devices/{deviceId}/records", () => {
     expect(unknown.body.code).toBe("DEVICE_NOT_FOUND");
   });
 
+  it("a time-sync that succeeds within ?wait records its timeZone on the device", async () => {
+    const { status } = await withAgent(
+      "POST",
+      "/devices/cam-med/commands?wait=5",
+      { type: "time-sync", params: { time: "2026-11-24 02:00:00", timeZone: "-03:30" } },
+      () => ({}),
+    );
+    expect(status).toBe(200);
+    expect((await api.request("GET", "/devices/cam-med")).body.timeZone).toBe("-03:30");
+    // A failed one changes nothing.
+    const failed = await withAgent(
+      "POST",
+      "/devices/cam-med/commands?wait=5",
+      { type: "time-sync", params: { timeZone: "+05:00" } },
+      () => ({ state: "failed", error: { code: "DEVICE_ERROR", message: "no", status: 400 } }),
+    );
+    expect(failed.status).toBe(502);
+    const { body } = await withAgent(
+      "GET",
+      "/devices/cam-med/records?channel=1&start=2026-11-24%2000:00:00&end=2026-11-25%2000:00:00",
+      undefined,
+      () => ({ result: { files: files.slice(0, 1), truncated: false, pages: 1 } }),
+    );
+    expect(body).toMatchObject({ timeZone: "-03:30" });
+    expect(body.files[0].startAt).toBe("2026-11-24T08:00:00-03:30");
+  });
+
   it("no answer within the wait: 504 DEVICE_TIMEOUT with the command", async () => {
     const { status, body } = await withAgent(
       "GET",
