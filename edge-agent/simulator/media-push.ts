@@ -201,8 +201,13 @@ export class MediaPush {
     return this.state === "ended" || this.state === "failed";
   }
 
+  /** A snapshot; `sentFrames` and `captured` are built only when read. */
   info(): MediaSessionInfo {
     const c = this.config;
+    const sent = this.sentFrames;
+    const sentCount = sent.length;
+    const parts = this.captured;
+    const partCount = parts.length;
     return {
       session: c.session,
       kind: c.kind,
@@ -223,8 +228,12 @@ export class MediaPush {
       direction: this.direction,
       controls: [...this.controls],
       forcedIdrs: [...this.forcedIdrs],
-      sentFrames: [...this.sentFrames],
-      captured: c.capture ? Buffer.concat(this.captured) : undefined,
+      get sentFrames() {
+        return sent.slice(0, sentCount);
+      },
+      get captured() {
+        return c.capture ? Buffer.concat(parts.slice(0, partCount)) : undefined;
+      },
       captureTruncated: this.captureTruncated,
     };
   }

@@ -387,7 +387,10 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect((await control(platform, d, refused, "PAUSE")).status).toBe(400);
   });
 
-  it("closing the simulator ends every push and closes its socket", async () => {
+  it("closing the simulator ends every push and leaves no TCP socket or timer behind", async () => {
+    const handles = (kind: string) =>
+      process.getActiveResourcesInfo().filter((r) => r === kind).length;
+    const tcpBefore = handles("TCPSocketWrap");
     const { platform, sim, d, sink, sinkFields } = await setup({ mediaSpeed: 1 });
     await open(platform, d, "inviteStream", { channel: 1, channelType: "SUB", ...sinkFields });
     await sink.waitFor(() => sink.ps().length > 0);
@@ -396,6 +399,14 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect(d.mediaSessions().map((s) => s.endReason)).toEqual(["device-closed"]);
     expect(sim.stats().mediaStreams).toBe(1);
     expect(sim.stats().mediaBytesSent).toBe(d.mediaSessions()[0]!.wireBytes);
+    const timersAfterClose = handles("Timeout");
+    const framesAtClose = d.mediaSessions()[0]!.framesSent;
+    await sink.close();
+    await sink.waitFor(() => handles("TCPSocketWrap") === tcpBefore);
+    // The push's pacing timer went with the simulator's scheduler: nothing fires later.
+    await sleep(60);
+    expect(handles("Timeout")).toBeLessThanOrEqual(timersAfterClose);
+    expect(d.mediaSessions()[0]!.framesSent).toBe(framesAtClose);
   });
 
   it("refuses what it cannot push: no sink, UDP, unknown ChannelType or record", async () => {
