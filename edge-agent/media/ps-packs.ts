@@ -55,9 +55,13 @@ export interface PsPack {
   bytes: Buffer;
   /**
    * A decoder can start here: the pack holds an H.264 SPS or first IDR slice, or an H.265 VPS or
-   * first IRAP slice, of the video stream.
+   * first IRAP slice, of the video stream. When the PSM declares a video stream_type other than
+   * H.264/H.265 (no NAL units to read), a pack carrying a PSM counts: Hikvision writes the system
+   * header and PSM before each I-frame.
    */
   keyframe: boolean;
+  /** This pack carries a program stream map. */
+  psm: boolean;
   /** PTS of the first video PES carrying one (90 kHz). */
   pts: number | undefined;
   /** System clock reference of the pack header (90 kHz base). */
@@ -175,6 +179,12 @@ export function videoCodecOf(map: ProgramStreamMap | undefined, streamId?: numbe
   return "h264";
 }
 
+/** Whether keyframes can be told from NAL units: H.264/H.265 declared, or no PSM (H.264 guessed). */
+function nalCodecKnown(map: ProgramStreamMap | undefined): boolean {
+  const video = map?.streams.find((s) => isVideo(s.streamId));
+  return video === undefined || codecOfStreamType(video.streamType) !== undefined;
+}
+
 export function createPsPackSplitter(options: PsPackSplitterOptions = {}): PsPackSplitter {
   const maxPack = options.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES;
   const st: PsPackStats = {
@@ -212,6 +222,7 @@ export function createPsPackSplitter(options: PsPackSplitterOptions = {}): PsPac
   let elemStart = 0;
   let oversize = false;
   let keyframe = false;
+  let hasPsm = false;
   let pts: number | undefined;
   let scr: number | undefined;
   let pes: PsPes[] = [];
@@ -264,10 +275,11 @@ export function createPsPackSplitter(options: PsPackSplitterOptions = {}): PsPac
       st.oversizeBytes += packLen;
     } else if (packLen > 0) {
       const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, packLen);
-      out.push({ bytes, keyframe, pts, scr, codec: videoCodecOf(map), map, pes });
+      const key = keyframe || (hasPsm && !nalCodecKnown(map));
+      out.push({ bytes, keyframe: key, psm: hasPsm, pts, scr, codec: videoCodecOf(map), map, pes });
       st.packs++;
       st.bytesOut += packLen;
-      if (keyframe) st.keyframes++;
+      if (key) st.keyframes++;
     }
     inPack = false;
     parts = [];
@@ -275,6 +287,7 @@ export function createPsPackSplitter(options: PsPackSplitterOptions = {}): PsPac
     elemStart = 0;
     oversize = false;
     keyframe = false;
+    hasPsm = false;
     pts = undefined;
     scr = undefined;
     pes = [];
@@ -386,6 +399,7 @@ export function createPsPackSplitter(options: PsPackSplitterOptions = {}): PsPac
       if (hdrLen < total) return more(total);
       const m = parseProgramStreamMap(hdr.subarray(0, total));
       if (m !== undefined && !sameMap(map, m)) map = m;
+      hasPsm = true;
       completeHeader(0);
       return "done";
     }

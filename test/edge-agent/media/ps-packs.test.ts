@@ -186,6 +186,29 @@ describe("PS pack splitter (ISO/IEC 13818-1 §2.5.3)", () => {
     ).toEqual([true, false]);
   });
 
+  it("takes a pack with a PSM as a keyframe when the video stream_type has no NAL units to read", () => {
+    const map = psm([{ type: 0x10, id: 0xe0 }]); // MPEG-4 part 2
+    const ps = Buffer.concat([
+      packHeader(0),
+      map,
+      pesPacket(0xe0, Buffer.from([0, 0, 1, 0xb6, 0x10, 1, 2]), 0),
+      packHeader(3600),
+      pesPacket(0xe0, Buffer.from([0, 0, 1, 0xb6, 0x50, 1, 2]), 3600),
+    ]);
+    const packs = feed(createPsPackSplitter(), ps, []);
+    expect(packs.map((p) => [p.keyframe, p.psm])).toEqual([
+      [true, true],
+      [false, false],
+    ]);
+    // With H.264 declared, a PSM alone is not a keyframe.
+    const h264 = Buffer.concat([
+      packHeader(0),
+      psm([{ type: 0x1b, id: 0xe0 }]),
+      pesPacket(0xe0, Buffer.from([0, 0, 1, 0x41, 0x9a, 1]), 0),
+    ]);
+    expect(feed(createPsPackSplitter(), h264, [])[0]).toMatchObject({ keyframe: false, psm: true });
+  });
+
   it("guesses H.264 without a PSM", () => {
     const au = accessUnit(seededRandom(2), "h264", true, 20);
     const packs = feed(
