@@ -1,5 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_VIEW } from "../../../edge-agent/signalling/catalogue.ts";
 import { childText, childTexts } from "../../../edge-agent/signalling/codec/index.ts";
 import type { SimulatedDevice, SimulatorOptions } from "../../../edge-agent/simulator/index.ts";
@@ -13,6 +17,34 @@ import { hasSystemHeader, MediaSink, packPts, packs } from "./media-sink.ts";
 const c = DEFAULT_VIEW.commands;
 const main = loadFixture("main");
 const sub = loadFixture("sub");
+const tmp = mkdtempSync(join(tmpdir(), "sim-push-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Frames ffprobe decodes from a program stream, and their size. */
+function probePs(ps: Buffer): { frames: number; width: number; height: number } {
+  const path = join(tmp, `${Math.random().toString(36).slice(2)}.ps`);
+  writeFileSync(path, ps);
+  const out = execFileSync(
+    "ffprobe",
+    [
+      "-v",
+      "error",
+      "-f",
+      "mpeg",
+      "-count_frames",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=width,height,nb_read_frames",
+      "-of",
+      "json",
+      path,
+    ],
+    { encoding: "utf8" },
+  );
+  const s = JSON.parse(out).streams[0];
+  return { frames: Number(s.nb_read_frames), width: s.width, height: s.height };
+}
 
 describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
   const harness = useHarness();
@@ -100,6 +132,8 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect(st.fragments).toBeGreaterThan(st.chunks);
     expect(st.reassembled).toBeGreaterThan(100);
     expect(st.recordsDropped + st.garbageBytes + st.resyncs).toBe(0);
+    // What arrived decodes: every pack is a 640×360 frame.
+    expect(probePs(ps)).toEqual({ frames: packs(ps).length, width: 640, height: 360 });
     // After BYESTREAM nothing more is sent and the session is gone (work status clients).
     await sleep(30);
     expect(sink.ps().length).toBe(ps.length);
@@ -127,10 +161,12 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect(st.fragments).toBeGreaterThan(0); // IDRs do not
     const ps = sink.ps();
     expect(ps.equals(buildPs(sub, { frames }).subarray(0, ps.length))).toBe(true);
+    expect(probePs(ps)).toEqual({ frames: packs(ps).length, width: 320, height: 180 });
   });
 
   it("FORCEIFRAME: the next frame sent is the start of the fixture's next GOP", async () => {
-    const { platform, d, sink, sinkFields } = await setup({ mediaSpeed: 2 });
+    // Real time (40 ms a frame), so the FORCEIFRAME lands mid-GOP.
+    const { platform, d, sink, sinkFields } = await setup({ mediaSpeed: 1 });
     const session = await open(platform, d, "inviteStream", {
       channel: 1,
       channelType: "MAIN",
