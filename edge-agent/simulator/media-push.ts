@@ -250,7 +250,8 @@ export class MediaPush {
 
   /**
    * ehome-2.0 §8 PLAYBACKCONTROL. `speed` is the factor (FAST 2/4/8; SLOW as 2/4/8 or -2/-4/-8);
-   * `seekMs` the device-local time SEEK asked for. Returns false for an action it cannot apply.
+   * `seekTime` the device-local time SEEK asked for. Recorded on every push, applied to playback
+   * only. Returns false when it was not applied.
    */
   control(
     action: PlaybackControl,
@@ -258,7 +259,7 @@ export class MediaPush {
     seekTime: string | undefined,
   ): boolean {
     this.controls.push({ action, speed, seekTime, atFrame: this.framesSent });
-    if (this.ended) return false;
+    if (this.ended || this.config.kind !== "playback") return false;
     const plan = this.config.plan;
     switch (action) {
       case "pause":

@@ -404,6 +404,11 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     const { platform, sim, d, sink, sinkFields } = await setup({ mediaSpeed: 1 });
     const live = await open(platform, d, "inviteStream", { channel: 1, ...sinkFields });
     await sink.waitFor(() => sink.ps().length > 0);
+    // PLAYBACKCONTROL on a live push: answered and recorded, not applied.
+    expect((await control(platform, d, live, "PAUSE")).status).toBe(200);
+    const at = info(d, live).framesSent;
+    await sink.waitFor(() => info(d, live).framesSent > at + 1);
+    expect(info(d, live)).toMatchObject({ state: "streaming", controls: [{ action: "pause" }] });
     sink.connections[0]!.socket.destroy();
     await sink.waitFor(() => info(d, live).state === "ended");
     expect(info(d, live).endReason).toBe("peer-closed");
