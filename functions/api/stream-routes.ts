@@ -33,6 +33,7 @@ export const startStream = createRoute({
       "DEVICE_ERROR",
       "DEVICE_TIMEOUT",
       "MEDIA_PORTS_EXHAUSTED",
+      "STREAM_ENDED",
       "VALIDATION_FAILED",
       ...BODY_ERRORS,
       ...COMMON_ERRORS,

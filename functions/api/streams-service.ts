@@ -19,7 +19,7 @@ import {
 import { PORTS } from "../../lib/contracts/ports.ts";
 import { expiresAt, TABLES } from "../../lib/contracts/tables.ts";
 import type { Clock } from "../shared/clock.ts";
-import { ApiError } from "../shared/errors.ts";
+import { ApiError, type ErrorCode } from "../shared/errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { isAgentLive } from "./agents.ts";
 import type { CommandsService } from "./commands-service.ts";
@@ -152,14 +152,27 @@ function agentCode(error: ApiError): string | undefined {
 }
 
 /**
- * A media command's failure as an API error: the pool's exhaustion is the documented 503,
- * everything else keeps the command mapping (502 device error, 504 timeout, 409 offline).
+ * Agent codes of a failed media command (`CommandResult.error.code`, edge-agent/media/errors.ts)
+ * that have an API error of their own; any other failure stays `DEVICE_ERROR` (502) with the
+ * agent's message.
+ */
+const AGENT_CODE_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  MEDIA_PORTS_EXHAUSTED: "MEDIA_PORTS_EXHAUSTED",
+  STREAM_ENDED: "STREAM_ENDED",
+  STREAM_NOT_PLAYBACK: "STREAM_NOT_PLAYBACK",
+  DEVICE_TIMEOUT: "DEVICE_TIMEOUT",
+  DEVICE_OFFLINE: "DEVICE_OFFLINE",
+};
+
+/**
+ * A media command's failure as an API error: the pool's exhaustion is the documented 503, the
+ * agent's stream codes their 409s; everything else keeps the command mapping (502 device error,
+ * 504 timeout, 409 offline).
  */
 export function mediaError(error: ApiError, details: Record<string, unknown>): ApiError {
-  if (agentCode(error) === "MEDIA_PORTS_EXHAUSTED") {
-    return new ApiError("MEDIA_PORTS_EXHAUSTED", error.message, details);
-  }
-  return new ApiError(error.code, error.message, details);
+  const code = agentCode(error);
+  const mapped = code === undefined ? undefined : AGENT_CODE_ERRORS[code];
+  return new ApiError(mapped ?? error.code, error.message, details);
 }
 
 /** Which actions a stream kind takes (`force-iframe` live only, the rest playback only). */

@@ -509,6 +509,32 @@ describe("POST /streams/{streamId}/control", () => {
     }
   });
 
+  it("the agent's stream codes keep their meaning: STREAM_ENDED 409, others 502 with its message", async () => {
+    const playback = await startPlayback();
+    const ended = await withAgent(
+      "POST",
+      `/streams/${playback.streamId}/control`,
+      { action: "resume" },
+      () => ({ state: "failed", error: { code: "STREAM_ENDED", message: "the stream has ended" } }),
+    );
+    expect(ended.status).toBe(409);
+    expect(ended.body.code).toBe("STREAM_ENDED");
+    const other = await withAgent(
+      "POST",
+      `/streams/${playback.streamId}/control`,
+      { action: "resume" },
+      () => ({
+        state: "failed",
+        error: { code: "STREAM_NOT_FOUND", message: "the playback has not started yet" },
+      }),
+    );
+    expect(other.status).toBe(502);
+    expect(other.body).toMatchObject({
+      code: "DEVICE_ERROR",
+      message: "the playback has not started yet",
+    });
+  });
+
   it("refuses actions of another kind (409 STREAM_NOT_PLAYBACK) and bad bodies (422)", async () => {
     const { stream: live } = await startLive();
     const pause = await api.request("POST", `/streams/${live.streamId}/control`, {
