@@ -11,7 +11,14 @@ import {
 } from "../../../edge-agent/media/ps-to-ts.ts";
 import { seededRandom } from "../../../edge-agent/simulator/random.ts";
 import { type MediaDir, mediaDir } from "./helpers/ffprobe.ts";
-import { accessUnit, h264AccessUnits, hikPs, psFromUnits, psm } from "./helpers/ps-fixtures.ts";
+import {
+  accessUnit,
+  h264AccessUnits,
+  h265AccessUnits,
+  hikPs,
+  psFromUnits,
+  psm,
+} from "./helpers/ps-fixtures.ts";
 
 interface TsPacket {
   pid: number;
@@ -228,29 +235,35 @@ describe("PS → TS remux validated by ffprobe", () => {
   let es: Buffer;
   let aac: Buffer;
   let vob: Buffer;
+  let hevc: Buffer;
 
   beforeAll(async () => {
     dir = await mediaDir();
     const video = ["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-t", "2"];
     const x264 = ["-c:v", "libx264", "-g", "25", "-bf", "0"];
-    [es, aac, vob] = await Promise.all([
+    [es, aac, vob, hevc] = await Promise.all([
       dir.ffmpeg([...video, ...x264, "-f", "h264"], "in.h264"),
       dir.ffmpeg(
         [
-          "-f",
-          "lavfi",
-          "-i",
-          "sine=frequency=440:sample_rate=48000",
-          "-t",
-          "2",
-          "-c:a",
-          "aac",
-          "-f",
-          "adts",
+          ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2"],
+          ...["-c:a", "aac", "-f", "adts"],
         ],
         "in.aac",
       ),
       dir.ffmpeg([...video, ...x264, "-f", "vob"], "in.vob"),
+      dir.ffmpeg(
+        [
+          ...video,
+          ...[
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "keyint=25:min-keyint=25:bframes=0:log-level=error",
+          ],
+          ...["-f", "hevc"],
+        ],
+        "in.hevc",
+      ),
     ]);
   }, 60_000);
 
@@ -305,5 +318,22 @@ describe("PS → TS remux validated by ffprobe", () => {
     expect(probe.errors).toBe("");
     expect(probe.streams[0]).toMatchObject({ codec_name: "h264", width: 640, height: 360 });
     expect(Number(probe.streams[0]!.nb_read_frames)).toBe(50);
+  });
+
+  it("remuxes a real H.265 stream (stream_type 0x24) from the start and from its second keyframe", async () => {
+    const { units, keyframes } = h265AccessUnits(hevc);
+    expect(units.length).toBe(50);
+    const ps = psFromUnits(units, { codec: "h265", keyframes }).ps;
+    const { ts, packs } = remux(ps);
+    expect(packs.filter((p) => p.keyframe).length).toBe(2);
+    expect(pmtStreams(parseTs(ts)[1]!)).toEqual([{ type: 0x24, pid: VIDEO_PID }]);
+    const whole = await dir.probe(ts, "hevc.ts");
+    expect(whole.errors).toBe("");
+    expect(whole.streams[0]).toMatchObject({ codec_name: "hevc", width: 640, height: 360 });
+    expect(Number(whole.streams[0]!.nb_read_frames)).toBe(50);
+    const second = packs.findIndex((p, k) => k > 0 && p.keyframe);
+    const late = await dir.probe(remux(ps, 1400, second).ts, "hevc-late.ts");
+    expect(late.errors).toBe("");
+    expect(Number(late.streams[0]!.nb_read_frames)).toBe(50 - second);
   });
 });

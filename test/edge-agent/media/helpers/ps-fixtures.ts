@@ -174,3 +174,31 @@ export function h264AccessUnits(es: Buffer): { units: Buffer[]; keyframes: boole
   keyframes.push(key);
   return { units, keyframes };
 }
+
+/** Splits an H.265 Annex B elementary stream into access units (AUD/VPS/SPS/PPS/SEI or first slice). */
+export function h265AccessUnits(es: Buffer): { units: Buffer[]; keyframes: boolean[] } {
+  const units: Buffer[] = [];
+  const keyframes: boolean[] = [];
+  let auStart = 0;
+  let sawSlice = false;
+  let key = false;
+  for (let q = es.indexOf(SC3); q >= 0; q = es.indexOf(SC3, q + 3)) {
+    const type = (es[q + 3]! >> 1) & 0x3f;
+    const vcl = type < 32;
+    const firstSlice = vcl && (es[q + 5]! & 0x80) !== 0;
+    const begins = (type >= 32 && type <= 35) || type === 39 || firstSlice;
+    if (begins && sawSlice) {
+      const at = q > 0 && es[q - 1] === 0 ? q - 1 : q;
+      units.push(es.subarray(auStart, at));
+      keyframes.push(key);
+      auStart = at;
+      sawSlice = false;
+      key = false;
+    }
+    if (vcl) sawSlice = true;
+    if (type >= 16 && type <= 21) key = true;
+  }
+  units.push(es.subarray(auStart));
+  keyframes.push(key);
+  return { units, keyframes };
+}
