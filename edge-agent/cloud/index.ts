@@ -3,6 +3,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
+import type { StreamEvent } from "../../lib/contracts/media.ts";
 import { ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
@@ -84,6 +85,10 @@ export interface CloudAdaptersConfig {
   mediaBucket?: string;
   /** `UPGRADE_EVENTS_QUEUE_URL` (optional): upgrade progress goes there when set. */
   upgradeEventsQueueUrl?: string;
+  /** `MEDIA_EVENTS_QUEUE_URL` (optional): stream states and counters go there when set. */
+  mediaEventsQueueUrl?: string;
+  /** Port of the viewer HTTP server, written into the heartbeat (stream URLs point at it). */
+  viewerPort?: number;
   aws?: CloudAwsConfig;
   /** Tuning; every field has a default. */
   events?: Omit<SqsEventSinkConfig, "queueUrl">;
@@ -115,6 +120,8 @@ export interface CloudAdapters {
   readonly media: { bucket: string; s3: () => S3Client } | undefined;
   /** Upgrade progress to the upgrade-events queue; undefined without `upgradeEventsQueueUrl`. */
   readonly upgradeEvents: SqsUpgradeEventSink | undefined;
+  /** `StreamEvent`s to the media-events queue; undefined without `mediaEventsQueueUrl`. */
+  readonly mediaEvents: SqsEventSink<StreamEvent> | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -200,6 +207,13 @@ export function createCloudAdapters(
         { sqs, log: log.child({ part: "cloud-upgrade-events" }), random: deps.random },
       )
     : undefined;
+  // Stream events keep their order per device (the sink's unit), so per stream too.
+  const mediaEvents = config.mediaEventsQueueUrl
+    ? createSqsEventSink<StreamEvent>(
+        { ...config.events, queueUrl: config.mediaEventsQueueUrl, label: "media events" },
+        { sqs, log: log.child({ part: "cloud-media-events" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -210,6 +224,7 @@ export function createCloudAdapters(
       agentsTable: config.agentsTable,
       agentId: config.agentId,
       publicHost: config.publicHost,
+      ...(config.viewerPort ? { viewerPort: config.viewerPort } : {}),
     },
     { dynamodb, now: deps.now, log: log.child({ part: "cloud-heartbeat" }) },
   );
@@ -222,6 +237,7 @@ export function createCloudAdapters(
     alarmEvents,
     media,
     upgradeEvents,
+    mediaEvents,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -253,6 +269,7 @@ export function createCloudAdapters(
       ...prefixed("events", events.counters()),
       ...(alarmEvents ? prefixed("alarm_events", alarmEvents.counters()) : {}),
       ...(upgradeEvents ? prefixed("upgrade_events", upgradeEvents.counters()) : {}),
+      ...(mediaEvents ? prefixed("media_events", mediaEvents.counters()) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
@@ -264,6 +281,7 @@ export function createCloudAdapters(
         await events.close();
         await alarmEvents?.close();
         await upgradeEvents?.close();
+        await mediaEvents?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -321,6 +339,7 @@ export function cloudConfigFromEnv(
   const mediaBucket = get(ENV.MEDIA_BUCKET);
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
   const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
+  const mediaEventsQueueUrl = get(ENV.MEDIA_EVENTS_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -332,6 +351,7 @@ export function cloudConfigFromEnv(
     ...(alarmEventsQueueUrl ? { alarmEventsQueueUrl } : {}),
     ...(mediaBucket ? { mediaBucket } : {}),
     ...(upgradeEventsQueueUrl ? { upgradeEventsQueueUrl } : {}),
+    ...(mediaEventsQueueUrl ? { mediaEventsQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),
