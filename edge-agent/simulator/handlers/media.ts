@@ -1,5 +1,6 @@
+import { CHANNEL_TYPE, DIRECTION, PLAYBACK_ACTION } from "../../media/media-commands.ts";
 import { readFields } from "../../signalling/codec/index.ts";
-import { PLAYBACK_CONTROLS, type PlaybackControl } from "../media-push.ts";
+import type { PlaybackControl } from "../media-push.ts";
 import type { FixtureName } from "../media-source.ts";
 import { randomInt } from "../random.ts";
 import type { MediaPlan, RecordInfo } from "../records.ts";
@@ -18,15 +19,18 @@ import { badRequest, ok } from "./status.ts";
 const MAX_SESSIONS = 32;
 
 /**
- * Element values of the MEDIA commands (ehome-2.0 §2.6 ChannelType, §8 Direction, Action and
- * LinkMode). Matched case-insensitively.
+ * Element values of the MEDIA commands, spelled where the agent spells them (media-commands.ts:
+ * ehome-2.0 §2.6 ChannelType, §8 Direction and Action), matched case-insensitively.
  */
 const CHANNEL_TYPES: Record<string, { fixture: FixtureName; streamType: number }> = {
-  MAIN: { fixture: "main", streamType: 0 },
-  SUB: { fixture: "sub", streamType: 1 },
-  THIRD: { fixture: "sub", streamType: 2 },
+  [CHANNEL_TYPE.main]: { fixture: "main", streamType: 0 },
+  [CHANNEL_TYPE.sub]: { fixture: "sub", streamType: 1 },
+  [CHANNEL_TYPE.third]: { fixture: "sub", streamType: 2 },
 };
-const DIRECTION_REVERSE = "REVERSE";
+const ACTIONS = new Map<string, PlaybackControl>(
+  Object.entries(PLAYBACK_ACTION).map(([control, wire]) => [wire, control as PlaybackControl]),
+);
+/** ehome-2.0 §8 `LinkMode` UDP (issue 8): not played by the simulator yet. */
 const LINK_MODE_UDP = "UDP";
 
 interface Opened {
@@ -127,7 +131,7 @@ export const playback: CommandHandler = (ctx, request) => {
     plan = store.planForRange(t.channel, from, to);
     if (!plan) return badRequest("no record in the time range");
   }
-  const reverse = f.direction?.trim().toUpperCase() === DIRECTION_REVERSE;
+  const reverse = f.direction?.trim().toUpperCase() === DIRECTION.reverse;
   const { session, reply } = openSession(ctx, c.command, t.channel, c.reply.session!);
   return {
     ...reply,
@@ -198,8 +202,8 @@ export const playbackControl: CommandHandler = (ctx, request) => {
   const f = readFields(request.params, ctx.view.commands.playbackControl.params);
   if (!f.session || !ctx.device.sessions.has(f.session)) return badRequest("no such Session");
   if (!f.action) return badRequest("Action missing");
-  const action = f.action.trim().toLowerCase() as PlaybackControl;
-  if (!PLAYBACK_CONTROLS.includes(action)) return badRequest("unknown Action");
+  const action = ACTIONS.get(f.action.trim().toUpperCase());
+  if (!action) return badRequest("unknown Action");
   const speed = f.speed === undefined ? undefined : Number(f.speed);
   if (speed !== undefined && !Number.isFinite(speed)) return badRequest("Speed invalid");
   const push = ctx.media.get(f.session);
