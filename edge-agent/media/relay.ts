@@ -360,7 +360,8 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
       keyframeWanted = false;
     }
     cache(pack, ts);
-    for (const v of viewers) deliver(v, pack.keyframe, v.format === "ps" ? pack.bytes : ts!);
+    // A snapshot: a viewer added by a callback during this loop already got this pack (GOP).
+    for (const v of [...viewers]) deliver(v, pack.keyframe, v.format === "ps" ? pack.bytes : ts!);
   };
 
   /** Starts the TS remuxer for the first TS viewer, from the cached keyframe if any. */
