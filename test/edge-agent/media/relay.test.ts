@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { createDeframer } from "../../../edge-agent/media/deframer.ts";
+import { createFramer } from "../../../edge-agent/media/framer.ts";
 import { createRelay, type RelayConfig, type ViewerSink } from "../../../edge-agent/media/relay.ts";
 import { hikPs } from "./helpers/ps-fixtures.ts";
 import { CollectingSink, manualClock, StalledSink, settle } from "./helpers/relay-sinks.ts";
@@ -294,5 +296,22 @@ describe("relay: fan-out to viewers", () => {
     ).not.toThrow();
     expect(() => pushAll(relay, stream.ps)).not.toThrow();
     expect(() => relay.close()).not.toThrow();
+  });
+
+  it("relays the de-framer's output of a device push (0x0d chunks and 0x1c fragments) byte for byte", async () => {
+    const big = hikPs({ frames: 30, keyEvery: 10, frameBytes: 5000, audioType: 0x90, seed: 12 });
+    const framer = createFramer({ ssrc: 1234, maxPayloadBytes: 1400 });
+    const wire = Buffer.concat(big.packs.flatMap((p) => framer.frame(p)));
+    const deframer = createDeframer({ expectedSsrc: 1234 });
+    const { relay } = setup();
+    const v = new CollectingSink();
+    relay.addViewer(v, "ps");
+    for (let at = 0; at < wire.length; at += 1500) {
+      for (const ps of deframer.push(wire.subarray(at, at + 1500))) relay.push(ps);
+    }
+    relay.end();
+    await settle();
+    expectSame(v.bytes(), big.ps);
+    expect(relay.stats().keyframes).toBe(3);
   });
 });
