@@ -48,7 +48,18 @@ const live = (streamId: string, channel = 1, streamType: "main" | "sub" = "main"
 
 describe("live preview", () => {
   it("INVITESTREAM carries Channel, ChannelType, SinkIP and the leased SinkPort; the viewer gets the exact PS; stop sends BYESTREAM and frees the port", async () => {
-    rig = await startMediaRig();
+    // Trace mode (ehome-2.0 §8 rule 4): the first 4 KiB of the media connection.
+    const traced: Array<{ direction: string; host: string; port: number; bytes: Uint8Array }> = [];
+    rig = await startMediaRig({
+      deps: {
+        trace: {
+          record: (direction, host, port, bytes) =>
+            void traced.push({ direction, host, port, bytes }),
+          dropped: 0,
+          close: async () => {},
+        },
+      },
+    });
     const r = rig;
     r.device.scripts.inviteStream = [{ push: (s, session) => pushLive(s, session) }];
     const v = viewer();
@@ -67,6 +78,10 @@ describe("live preview", () => {
     await until(() => v.bytes().length >= allButLast);
     expect(v.bytes().equals(src.ps.subarray(0, allButLast))).toBe(true);
     expect(r.pool.available()).toBe(r.pool.size - 1);
+    expect(traced).toHaveLength(1);
+    expect(traced[0]).toMatchObject({ direction: "in", host: "127.0.0.1", port: result.port });
+    expect(traced[0]!.bytes.length).toBe(4096);
+    expect([...traced[0]!.bytes.subarray(0, 4)]).toEqual([1, 0, 1, 0]); // the private header
 
     const stopped = await r.manager.stopStream("s-1", r.device.deviceId);
     expect(stopped).toMatchObject({ kind: "ok", result: { state: "stopped", byeSent: true } });
