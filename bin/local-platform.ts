@@ -10,6 +10,13 @@ import {
 import type { AgentConfig } from "../edge-agent/config.ts";
 import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/http/device-http.ts";
 import type { Logger } from "../edge-agent/log.ts";
+import {
+  type AgentMedia,
+  type AgentMediaConfig,
+  type AgentMediaDeps,
+  createAgentMedia,
+  mediaConfigFromEnv,
+} from "../edge-agent/media/index.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
 import {
@@ -106,6 +113,34 @@ export interface LocalPlatform {
 }
 
 type Stop = { name: string; close: () => Promise<void> };
+
+/**
+ * The agent's media module (edge-agent/media/index.ts) with its viewer server bound. The local
+ * runner shares the machine with other runs and tests: when the configured viewer port is taken,
+ * it binds a free one instead (the heartbeat announces the bound port, so stream URLs follow).
+ */
+async function startAgentMedia(
+  config: AgentMediaConfig,
+  deps: AgentMediaDeps,
+): Promise<{ media: AgentMedia; viewerPort: number | undefined }> {
+  const attempt = async (c: AgentMediaConfig) => {
+    const media = createAgentMedia(c, deps);
+    try {
+      const { viewerPort } = await media.start();
+      return { media, viewerPort };
+    } catch (err) {
+      await media.close();
+      throw err;
+    }
+  };
+  try {
+    return await attempt(config);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || config.viewerPort === 0) throw err;
+    deps.log?.warn("viewer port taken; binding a free one", { port: config.viewerPort });
+    return attempt({ ...config, viewerPort: 0 });
+  }
+}
 
 export function createLocalPlatform(
   options: LocalPlatformOptions,
@@ -269,9 +304,35 @@ export function createLocalPlatform(
     let parts: ReturnType<typeof createAlarmParts> | undefined;
     let c: CloudAdapters | undefined;
     let upgrades: AgentUpgrades | undefined;
+    let media: AgentMedia | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
+      // Media (issue 4): built before the cloud adapters, because the heartbeat announces the
+      // viewer port the API puts in stream URLs, known once bound. The agent and the media-events
+      // sink come later, so both are reached through `late`.
+      const late: { agent?: EdgeAgent; cloud?: CloudAdapters } = {};
+      const started = await startAgentMedia(mediaConfigFromEnv(env, agentConfig), {
+        send: (deviceId, command, values) =>
+          late.agent
+            ? late.agent.commands.send(deviceId, command, values)
+            : Promise.reject(new Error("the agent is not running")),
+        device: (deviceId) => {
+          const session = late.agent?.sessions.get(deviceId);
+          return session && { host: session.host, view: session.view };
+        },
+        s3: () => b.clients.s3,
+        events: {
+          emit: (event) => {
+            const sink = late.cloud?.mediaEvents;
+            if (sink) return sink.emit(event);
+            log.info("stream event (no media-events queue)", { ...event });
+          },
+        },
+        log: log.child({ part: "media" }),
+      });
+      media = started.media;
+      if (started.viewerPort !== undefined) cloudConfig.viewerPort = started.viewerPort;
       c = createCloudAdapters(
         { ...cloudConfig, ...options.cloud },
         // The backends' S3 client carries the local credentials and path-style addressing.
@@ -282,10 +343,10 @@ export function createLocalPlatform(
           log: log.child({ part: "cloud" }),
         },
       );
+      late.cloud = c;
       if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
       if (!c.media) missing.push("picture server: no media bucket");
       // Alarms to the alarm-events queue; POST /pictures and /videos into the media bucket.
-      const late = { agent: undefined as EdgeAgent | undefined };
       parts = createAlarmParts(agentConfig, {
         sink: c.alarmEvents ?? logOnly,
         reports: otherReports,
@@ -324,20 +385,25 @@ export function createLocalPlatform(
           // The device HTTP port may be bound to port 0 (tests): announce the bound one.
           publicPort: () => deviceHttp?.address().port,
         },
+        media: () => media?.manager,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       late.agent = a;
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
-      const started = { agent: a, cloud: c, upgrades };
-      stops.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      const owned = { agent: a, cloud: c, upgrades, media };
+      stops.push({ name: "agent cloud adapters", close: () => owned.cloud.close() });
       // After the agent, before the adapters: pending progress reaches the queue.
-      stops.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
-      stops.push({ name: "agent", close: () => started.agent.close() });
+      stops.push({ name: "agent upgrades", close: async () => owned.upgrades.close() });
+      stops.push({ name: "agent", close: () => owned.agent.close() });
+      // Streams first (BYESTREAM needs the agent's command sender; the last stream events reach
+      // the running adapters).
+      stops.push({ name: "agent media", close: () => owned.media.close() });
       agent = a;
       cloud = c;
     } catch (err) {
+      await media?.close();
       await a?.close();
       upgrades?.close();
       await c?.close();
