@@ -123,6 +123,8 @@ export interface MediaManagerCounters {
   ssrcFallbacks: number;
   downloadsCompleted: number;
   downloadsFailed: number;
+  /** Times a download's device socket was paused because S3 was slower (backpressure). */
+  downloadPauses: number;
   recordSearches: number;
   recordPages: number;
   recordFiles: number;
@@ -256,6 +258,7 @@ export function createMediaManager(
     ssrcFallbacks: 0,
     downloadsCompleted: 0,
     downloadsFailed: 0,
+    downloadPauses: 0,
     recordSearches: 0,
     recordPages: 0,
     recordFiles: 0,
@@ -500,6 +503,7 @@ export function createMediaManager(
       else if (link.upload && !link.upload.write(ps) && link.socket && !link.socket.isPaused()) {
         // Backpressure: S3 is slower than the device; stop reading until the upload drains.
         const socket = link.socket;
+        c.downloadPauses++;
         socket.pause();
         link.upload.onDrain(() => {
           if (link.state !== "ended") socket.resume();

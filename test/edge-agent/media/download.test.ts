@@ -169,4 +169,75 @@ describe("download to S3", () => {
     );
     expect(listed.Contents ?? []).toHaveLength(0);
   }, 30_000);
+
+  it("a slow S3 pauses the device's socket (backpressure) and the file still lands whole", async () => {
+    // Every part upload waits 300 ms: S3 is slower than the device.
+    const slow = new S3Client({
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      forcePathStyle: true,
+      endpoint: fauxqs.endpoint,
+    });
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "UploadPartCommand") {
+          await new Promise((res) => setTimeout(res, 300));
+        }
+        return next(args);
+      },
+      { step: "initialize" },
+    );
+    rig = await startMediaRig({
+      config: { download: { bucket, queueSize: 1 } },
+      deps: { s3: () => slow },
+    });
+    const r = rig;
+    const body = file(16 * 1024 * 1024);
+    r.device.scripts.download = [
+      {
+        push: async (s) => {
+          for (let i = 0; i < body.length; i += 256 * 1024) {
+            if (!s.write(body.subarray(i, i + 256 * 1024))) {
+              await new Promise((res) => s.once("drain", res));
+            }
+          }
+          s.end();
+        },
+      },
+    ];
+    await r.manager.startStream(r.device.deviceId, spec("dl-4"));
+    await until(() => r.eventsOf("dl-4").some((e) => e.state === "completed"), 20_000);
+    expect(r.manager.counters().downloadPauses).toBeGreaterThan(0);
+    const key = downloadObjectKey(r.device.deviceId, "dl-4");
+    expect((await objectBytes(key)).equals(body)).toBe(true);
+    slow.destroy();
+  }, 30_000);
+
+  it("S3 failing fails the download (MEDIA_UPLOAD_FAILED) and frees the port", async () => {
+    // Nothing listens on port 9 (discard) locally: every call fails fast.
+    const dead = new S3Client({
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      forcePathStyle: true,
+      endpoint: "http://127.0.0.1:9",
+      maxAttempts: 1,
+    });
+    rig = await startMediaRig({ config: { download: { bucket } }, deps: { s3: () => dead } });
+    const r = rig;
+    const body = file(7 * 1024 * 1024);
+    r.device.scripts.download = [
+      {
+        push: async (s) => {
+          s.write(body);
+          s.end();
+        },
+      },
+    ];
+    await r.manager.startStream(r.device.deviceId, spec("dl-5"));
+    await until(() => r.eventsOf("dl-5").some((e) => e.state === "failed"), 15_000);
+    expect(r.eventsOf("dl-5").at(-1)!.reason?.code).toBe("MEDIA_UPLOAD_FAILED");
+    expect(r.manager.counters().downloadsFailed).toBe(1);
+    await until(() => r.pool.available() === r.pool.size);
+    dead.destroy();
+  }, 30_000);
 });

@@ -287,4 +287,20 @@ describe("live preview", () => {
       kind: "failed",
     });
   });
+
+  it("reports an active stream every interval with growing counters and increasing seq", async () => {
+    rig = await startMediaRig({ config: { reportIntervalMs: 100 } });
+    const r = rig;
+    r.device.scripts.inviteStream = [{ push: (s, session) => pushLive(s, session) }];
+    await r.manager.startStream(r.device.deviceId, live("rep"));
+    const v = viewer();
+    r.manager.attachViewer("rep", r.device.deviceId, "ps", v.sink);
+    await until(() => r.eventsOf("rep").filter((e) => e.state === "active").length >= 4);
+    const active = r.eventsOf("rep").filter((e) => e.state === "active");
+    expect(active.at(-1)!.counters).toMatchObject({ viewers: 1, bytesIn: src.ps.length });
+    expect(active.at(-1)!.counters.bytesOut).toBeGreaterThan(0);
+    expect(active.some((e) => e.counters.bitrateBps > 0)).toBe(true);
+    const seqs = r.eventsOf("rep").map((e) => e.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+  });
 });
