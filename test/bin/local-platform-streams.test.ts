@@ -23,13 +23,8 @@ const p = usePlatform({
 // biome-ignore lint/suspicious/noExplicitAny: tests navigate response JSON freely; assertions check it
 type Json = Record<string, any>;
 
-async function onlineDevice(): Promise<string> {
-  const sim = await p().simulator({
-    devices: 1,
-    idPrefix: "med-",
-    mediaSpeed: 0,
-    recordSeconds: 2,
-  });
+async function onlineDevice(idPrefix = "med-", mediaSpeed = 0): Promise<string> {
+  const sim = await p().simulator({ devices: 1, idPrefix, mediaSpeed, recordSeconds: 2 });
   await sim.start();
   await sim.waitFor("all-online", 10_000);
   const deviceId = sim.devices[0]!.id;
@@ -120,5 +115,51 @@ describe("media through the npm start platform", () => {
     expect(body.length).toBe(file.sizeBytes);
     // MPEG-PS: a pack header first.
     expect(body.subarray(0, 4).equals(Buffer.from([0, 0, 1, 0xba]))).toBe(true);
+  });
+
+  it("a playback in real time is paused and resumed through POST /streams/{id}/control", async () => {
+    const deviceId = await onlineDevice("pb-", 1);
+    const playback = await p().api<Json>("POST", `/devices/${deviceId}/streams`, {
+      kind: "playback",
+      channel: 1,
+      start: "2026-11-24 00:00:00",
+      end: "2026-11-24 03:30:00",
+    });
+    expect(playback.status).toBe(201);
+    const { streamId } = playback.body;
+    // A viewer keeps it from idling; the first bytes mean the device is pushing.
+    const bytes = await firstBytes(playback.body.urls.ps, 2048);
+    expect(bytes.subarray(0, 4).equals(Buffer.from([0, 0, 1, 0xba]))).toBe(true);
+    await eventually(
+      async () => {
+        const res = await p().api<Json>("GET", `/streams/${streamId}`);
+        return res.body.state === "active" ? true : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+    const pause = await p().api<Json>("POST", `/streams/${streamId}/control`, { action: "pause" });
+    expect(pause.status).toBe(200);
+    await eventually(
+      async () => {
+        const res = await p().api<Json>("GET", `/streams/${streamId}`);
+        return res.body.state === "paused" ? true : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+    const seek = await p().api<Json>("POST", `/streams/${streamId}/control`, {
+      action: "seek",
+      seekTime: "2026-11-24 02:00:00",
+    });
+    expect(seek.status).toBe(200);
+    const resume = await p().api<Json>("POST", `/streams/${streamId}/control`, {
+      action: "resume",
+    });
+    expect(resume.status).toBe(200);
+    const live = await p().api<Json>("POST", `/streams/${streamId}/control`, {
+      action: "force-iframe",
+    });
+    expect(live.status).toBe(409);
+    expect(live.body.code).toBe("STREAM_NOT_PLAYBACK");
+    expect((await p().api<Json>("DELETE", `/streams/${streamId}`)).body.state).toBe("stopped");
   });
 });
