@@ -56,6 +56,9 @@ export interface ForcedIdr {
   fixtureFrame: number;
 }
 
+/** Socket errors that mean the platform closed the connection. */
+const PEER_GONE = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_WRITE_AFTER_END"]);
+
 /** Caps what `capture` keeps per session. */
 export const MAX_CAPTURE_BYTES = 64 * 1024 * 1024;
 /** Frames one turn of the event loop sends at most when unpaced. */
@@ -184,10 +187,14 @@ export class MediaPush {
       this.waitingDrain = false;
       this.pump();
     });
-    this.socket.on("error", (err) => {
+    this.socket.on("error", (err: NodeJS.ErrnoException) => {
       this.error = err.message;
-      this.end("error");
+      // Once connected, a reset or broken pipe is the platform going away, not a device failure.
+      const gone = this.state === "streaming" && PEER_GONE.has(err.code ?? "");
+      this.end(this.finishing ? "completed" : gone ? "peer-closed" : "error");
     });
+    // The platform closed its side (or answered our FIN): stop at once, before another write.
+    this.socket.on("end", () => this.end(this.finishing ? "completed" : "peer-closed"));
     this.socket.on("close", () => this.end(this.finishing ? "completed" : "peer-closed"));
     // The platform never sends on a media link; drain anything it does.
     this.socket.on("data", () => {});
@@ -295,9 +302,12 @@ export class MediaPush {
     return true;
   }
 
-  /** Stops now (BYESTREAM, device closed). Idempotent. */
+  /**
+   * Stops now (BYESTREAM, device closed). Idempotent. A push that already sent its last byte ended
+   * `completed` (the platform's BYESTREAM after a finished playback is only clean-up).
+   */
   close(reason: MediaEndReason = "bye"): void {
-    this.end(reason);
+    this.end(this.finishing ? "completed" : reason);
   }
 
   // ---- internals ------------------------------------------------------------------------------

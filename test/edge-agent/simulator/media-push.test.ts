@@ -243,7 +243,9 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     expect(raw.length).toBe(file!.size);
     expect(raw.equals(d.recordPs(file!.name)!)).toBe(true);
     expect([...raw.subarray(0, 4)]).toEqual([0, 0, 1, 0xba]);
-    expect(info(d, session)).toMatchObject({ state: "ended", endReason: "completed" });
+    // The device sees the platform's FIN a moment after the platform closed.
+    await sink.waitFor(() => info(d, session).state === "ended");
+    expect(info(d, session).endReason).toBe("completed");
   });
 
   it("DOWNLOAD respects backpressure: a sink that does not read holds the device back", async () => {
@@ -309,6 +311,21 @@ describe("simulator media pushes (ehome-2.0 §4.1, §8)", () => {
     const st = sink.connections[0]!.deframer.stats();
     expect(st).toMatchObject({ headerBytes: 256, mode: "rtp", ssrc: Number(session) });
     expect(sink.ps().equals(d.recordPs(file!.name)!)).toBe(true);
+  });
+
+  it("a BYESTREAM after the last byte of a playback (the platform's clean-up) leaves it completed", async () => {
+    const { platform, d, sink, sinkFields } = await setup({ recordSeconds: 2 }, { holdOpen: true });
+    const [file] = await records(platform, d);
+    const session = await open(platform, d, "playback", {
+      channel: 1,
+      fileName: file!.name,
+      ...sinkFields,
+    });
+    await sink.waitFor(() => sink.connections[0]?.ended === true);
+    expect(info(d, session).state).toBe("streaming"); // half-closed, waiting for the platform
+    expect((await platform.request(d.id, "byeStream", { session })).status).toBe(200);
+    expect(info(d, session)).toMatchObject({ state: "ended", endReason: "completed" });
+    expect(sink.raw().equals(d.recordPs(file!.name)!)).toBe(true);
   });
 
   it("PLAYBACK Direction REVERSE sends the GOPs last to first", async () => {

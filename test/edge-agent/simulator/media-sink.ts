@@ -20,12 +20,21 @@ export interface SinkConnection {
 
 export class MediaSink {
   readonly connections: SinkConnection[] = [];
-  private constructor(private readonly server: net.Server) {}
+  private constructor(
+    private readonly server: net.Server,
+    private readonly holdOpen: boolean,
+  ) {}
 
-  /** `paused`: accepted connections are not read until `resume(i)` (backpressure tests). */
-  static async start(options: { paused?: boolean } = {}): Promise<MediaSink> {
-    const server = net.createServer({ pauseOnConnect: options.paused ?? false });
-    const sink = new MediaSink(server);
+  /**
+   * `paused`: accepted connections are not read until `resume(i)` (backpressure tests).
+   * `holdOpen`: the device's FIN is not answered (the platform closes later, e.g. after BYESTREAM).
+   */
+  static async start(options: { paused?: boolean; holdOpen?: boolean } = {}): Promise<MediaSink> {
+    const server = net.createServer({
+      pauseOnConnect: options.paused ?? false,
+      allowHalfOpen: options.holdOpen ?? false,
+    });
+    const sink = new MediaSink(server, options.holdOpen ?? false);
     server.on("connection", (socket) => sink.accept(socket));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     return sink;
@@ -84,7 +93,7 @@ export class MediaSink {
     });
     socket.on("end", () => {
       c.ended = true;
-      socket.end();
+      if (!this.holdOpen) socket.end();
     });
     socket.on("error", () => {});
     socket.on("close", () => {
