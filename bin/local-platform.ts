@@ -443,9 +443,12 @@ export function createLocalPlatform(
     // The firmware download token key (issue 6): the engine mints with it, the agent verifies.
     // Generated per run unless given; on AWS it comes from Secrets Manager.
     // Likewise the viewer token key (issue 4): the api mints stream URLs, the agent verifies.
+    // An agent process started with these variables runs beside the in-process agent, which
+    // holds the configured viewer port, so unless told otherwise it binds a free one.
     env = {
       [ENV.FIRMWARE_TOKEN_KEY]: randomBytes(32).toString("hex"),
       [ENV.STREAM_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      [ENV.EHOME_VIEWER_PORT]: "0",
       ...options.env,
       ...b.env,
     };

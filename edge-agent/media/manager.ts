@@ -182,6 +182,12 @@ interface Link {
   ended?: Promise<void>;
 }
 
+  /**
+   * The connection's bytes while nothing came out of the de-framer (≤ ~64 KiB), kept to parse
+   * them again if the Session turns out not to be the SSRC.
+   */
+  replay: Buffer[] | undefined;
+  replayBytes: number;
 interface Entry {
   readonly streamId: string;
   readonly deviceId: string;
@@ -218,7 +224,7 @@ function sessionSsrc(session: string): number | undefined {
   return n <= 0xffffffff ? n : undefined;
 }
 
-/** Input bytes after which a session SSRC that matched nothing is given up (§9 item 5). */
+/** Input bytes after which a Session SSRC that matched nothing is given up at the latest (§9 item 5). */
 const SSRC_FALLBACK_BYTES = 64 * 1024;
 
 export function createMediaManager(
@@ -474,6 +480,43 @@ export function createMediaManager(
       .catch(() => undefined);
   };
 
+  /**
+   * ehome-2.0 §4.1 item 5 / §9 item 5: the Session is expected to be the RTP SSRC, which no public
+   * capture confirms. Until a record carrying it is accepted (or the stream shows to be raw PS),
+   * nothing is forwarded and the connection's bytes are kept (bounded). Records with another SSRC
+   * and none with the Session: the bytes are parsed again from the first one with the stream's own
+   * SSRC (a de-framer that found no record may even have taken a pack inside a payload for raw PS).
+   */
+  const checkSsrc = (link: Link, chunk: Buffer, out: Buffer[]): Buffer[] => {
+    const replay = link.replay!;
+    replay.push(chunk);
+    link.replayBytes += chunk.length;
+    const s = link.deframer!.stats();
+    if (s.records > 0 || (s.mode === "ps" && s.ssrcMismatches === 0)) {
+      link.replay = undefined; // confirmed: the Session's records, or raw PS
+      return out;
+    }
+    if (s.ssrcMismatches > 0 && s.foreignSsrc !== undefined) {
+      if (s.ssrcMismatches < 3 && link.replayBytes < SSRC_FALLBACK_BYTES) return [];
+      c.ssrcFallbacks++;
+      warn("ssrc", "media SSRC is not the Session; following the stream's own", {
+        deviceId: link.deviceId,
+        session: link.session,
+        ssrc: s.foreignSsrc,
+      });
+      link.deframer = createDeframer({ expectedSsrc: s.foreignSsrc });
+      link.replay = undefined;
+      return link.deframer.push(Buffer.concat(replay));
+    }
+    for (const ps of out) {
+      link.bytesIn += ps.length;
+      if (link.relay) link.relay.push(ps);
+      else if (link.upload && !link.upload.write(ps) && link.socket && !link.socket.isPaused()) {
+        // Backpressure: S3 is slower than the device; stop reading until the upload drains.
+    if (link.replayBytes > 2 * SSRC_FALLBACK_BYTES) link.replay = undefined;
+    return out;
+  };
+
   const onData = (link: Link, chunk: Buffer) => {
     if (link.state === "ended" || !link.deframer) return;
     if (deps.trace && link.tracedBytes < traceBytes) {
@@ -482,26 +525,8 @@ export function createMediaManager(
       link.tracedBytes += part.length;
       if (link.tracedBytes >= traceBytes) flushTrace(link);
     }
-    let d = link.deframer;
-    const out = d.push(chunk);
-    const s = d.stats();
-    if (s.bytesOut === 0 && s.ssrcMismatches > 0 && s.bytesIn > SSRC_FALLBACK_BYTES) {
-      // ehome-2.0 §9 item 5: SSRC == Session is unconfirmed on real devices. Nothing matched:
-      // follow the SSRC the stream carries instead.
-      c.ssrcFallbacks++;
-      warn("ssrc", "media SSRC is not the Session; following the stream's own", {
-        deviceId: link.deviceId,
-        session: link.session,
-        ssrc: s.foreignSsrc,
-      });
-      d = createDeframer({});
-      link.deframer = d;
-    }
-    for (const ps of out) {
-      link.bytesIn += ps.length;
-      if (link.relay) link.relay.push(ps);
-      else if (link.upload && !link.upload.write(ps) && link.socket && !link.socket.isPaused()) {
-        // Backpressure: S3 is slower than the device; stop reading until the upload drains.
+    let out = link.deframer.push(chunk);
+    if (link.replay) out = checkSsrc(link, chunk, out);
         const socket = link.socket;
         c.downloadPauses++;
         socket.pause();
@@ -554,6 +579,7 @@ export function createMediaManager(
       const upload = createDownloadUpload(
         {
           bucket: dl.bucket,
+    if (ssrc !== undefined) link.replay = [];
           key: downloadObjectKey(link.deviceId, link.id),
           ...(dl.partSizeBytes === undefined ? {} : { partSizeBytes: dl.partSizeBytes }),
           ...(dl.queueSize === undefined ? {} : { queueSize: dl.queueSize }),
@@ -770,6 +796,8 @@ export function createMediaManager(
           return { kind: "ok", result: { streamId, state: gone.state, byeSent: false } };
         }
         return mediaFailure("STREAM_NOT_FOUND", `no stream ${streamId} on this agent`);
+        replay: undefined,
+        replayBytes: 0,
       }
       return detach(e, { code: "STOPPED", message: "stopped by request" });
     },

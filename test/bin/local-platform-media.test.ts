@@ -24,6 +24,8 @@ describe("media on the npm start platform", () => {
     expect(env[ENV.STREAM_TOKEN_KEY]).not.toBe(env[ENV.FIRMWARE_TOKEN_KEY]);
     expect(env[ENV.STREAMS_TABLE]).toBeDefined();
     expect(env[ENV.MEDIA_EVENTS_QUEUE_URL]).toBeDefined();
+    // An agent process started with it beside the in-process agent takes a free viewer port.
+    expect(env[ENV.EHOME_VIEWER_PORT]).toBe("0");
   });
 
   it("serves the media routes, and the media function applies events from the queue", async () => {
