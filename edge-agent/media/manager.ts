@@ -178,16 +178,16 @@ interface Link {
   lastKeyframeAt: number;
   traced: Buffer[];
   tracedBytes: number;
-  /** Settles when the link has released everything. */
-  ended?: Promise<void>;
-}
-
   /**
    * The connection's bytes while nothing came out of the de-framer (≤ ~64 KiB), kept to parse
    * them again if the Session turns out not to be the SSRC.
    */
   replay: Buffer[] | undefined;
   replayBytes: number;
+  /** Settles when the link has released everything. */
+  ended?: Promise<void>;
+}
+
 interface Entry {
   readonly streamId: string;
   readonly deviceId: string;
@@ -224,7 +224,7 @@ function sessionSsrc(session: string): number | undefined {
   return n <= 0xffffffff ? n : undefined;
 }
 
-/** Input bytes after which a Session SSRC that matched nothing is given up at the latest (§9 item 5). */
+/** Bytes after which a Session SSRC that matched nothing is given up at the latest (§9 item 5). */
 const SSRC_FALLBACK_BYTES = 64 * 1024;
 
 export function createMediaManager(
@@ -508,11 +508,6 @@ export function createMediaManager(
       link.replay = undefined;
       return link.deframer.push(Buffer.concat(replay));
     }
-    for (const ps of out) {
-      link.bytesIn += ps.length;
-      if (link.relay) link.relay.push(ps);
-      else if (link.upload && !link.upload.write(ps) && link.socket && !link.socket.isPaused()) {
-        // Backpressure: S3 is slower than the device; stop reading until the upload drains.
     if (link.replayBytes > 2 * SSRC_FALLBACK_BYTES) link.replay = undefined;
     return out;
   };
@@ -527,6 +522,11 @@ export function createMediaManager(
     }
     let out = link.deframer.push(chunk);
     if (link.replay) out = checkSsrc(link, chunk, out);
+    for (const ps of out) {
+      link.bytesIn += ps.length;
+      if (link.relay) link.relay.push(ps);
+      else if (link.upload && !link.upload.write(ps) && link.socket && !link.socket.isPaused()) {
+        // Backpressure: S3 is slower than the device; stop reading until the upload drains.
         const socket = link.socket;
         c.downloadPauses++;
         socket.pause();
@@ -574,12 +574,12 @@ export function createMediaManager(
     link.state = link.paused ? "paused" : "active";
     const ssrc = sessionSsrc(link.session);
     link.deframer = createDeframer(ssrc === undefined ? {} : { expectedSsrc: ssrc });
+    if (ssrc !== undefined) link.replay = [];
     if (link.spec.kind === "download") {
       const dl = config.download!;
       const upload = createDownloadUpload(
         {
           bucket: dl.bucket,
-    if (ssrc !== undefined) link.replay = [];
           key: downloadObjectKey(link.deviceId, link.id),
           ...(dl.partSizeBytes === undefined ? {} : { partSizeBytes: dl.partSizeBytes }),
           ...(dl.queueSize === undefined ? {} : { queueSize: dl.queueSize }),
@@ -774,6 +774,8 @@ export function createMediaManager(
         lastKeyframeAt: Number.NEGATIVE_INFINITY,
         traced: [],
         tracedBytes: 0,
+        replay: undefined,
+        replayBytes: 0,
       };
       if (spec.kind !== "download") {
         link.relay = makeRelay({
@@ -796,8 +798,6 @@ export function createMediaManager(
           return { kind: "ok", result: { streamId, state: gone.state, byeSent: false } };
         }
         return mediaFailure("STREAM_NOT_FOUND", `no stream ${streamId} on this agent`);
-        replay: undefined,
-        replayBytes: 0,
       }
       return detach(e, { code: "STOPPED", message: "stopped by request" });
     },

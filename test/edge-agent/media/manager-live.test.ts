@@ -21,8 +21,8 @@ const src = hikPs({ frames: 30, keyEvery: 10, frameBytes: 3000, audioType: 0x0f,
 const allButLast = src.ps.length - src.packs.at(-1)!.length;
 
 /** The device pushes the PS as §4.1 frames it, in 1000-byte writes; the socket stays open. */
-function pushLive(socket: Socket, session: number, withHeader = true): void {
-  const framer = createFramer({ ssrc: session });
+function pushLive(socket: Socket, session: number, withHeader = true, ssrc = session): void {
+  const framer = createFramer({ ssrc });
   const wire = Buffer.concat([
     ...(withHeader ? [privateHeader({ session })] : []),
     ...src.packs.flatMap((p, i) => framer.frame(p, { timestamp: i * 3600 })),
@@ -302,5 +302,19 @@ describe("live preview", () => {
     expect(active.some((e) => e.counters.bitrateBps > 0)).toBe(true);
     const seqs = r.eventsOf("rep").map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i));
+  });
+
+  it("a device whose SSRC is not the Session is followed from the connection's first byte (§9 item 5)", async () => {
+    rig = await startMediaRig();
+    const r = rig;
+    r.device.scripts.inviteStream = [
+      { push: (s, session) => pushLive(s, session, true, 0x0a689ebc) },
+    ];
+    await r.manager.startStream(r.device.deviceId, live("ssrc"));
+    const v = viewer();
+    r.manager.attachViewer("ssrc", r.device.deviceId, "ps", v.sink);
+    await until(() => v.bytes().length >= allButLast);
+    expect(v.bytes().equals(src.ps.subarray(0, allButLast))).toBe(true);
+    expect(r.manager.counters().ssrcFallbacks).toBe(1);
   });
 });
