@@ -15,6 +15,13 @@ import {
 } from "../edge-agent/device-data/reporter.ts";
 import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/http/device-http.ts";
 import type { Logger } from "../edge-agent/log.ts";
+import {
+  type AgentMedia,
+  type AgentMediaConfig,
+  type AgentMediaDeps,
+  createAgentMedia,
+  mediaConfigFromEnv,
+} from "../edge-agent/media/index.ts";
 import type { ReportSink } from "../edge-agent/ports.ts";
 import { createUdpTransport } from "../edge-agent/signalling/server.ts";
 import {
@@ -28,6 +35,7 @@ import type { ApiConfig } from "../functions/api/config.ts";
 import { createApiDepsFromEnv } from "../functions/api/handler.ts";
 import { createCommandResultsHandlerFromEnv } from "../functions/command-results/handler.ts";
 import { createDeviceDataHandlerFromEnv } from "../functions/device-data/handler.ts";
+import { createMediaHandlerFromEnv } from "../functions/media/handler.ts";
 import { createRegistryHandlerFromEnv } from "../functions/registry/handler.ts";
 import {
   createUpgradesFunctionFromEnv,
@@ -49,7 +57,7 @@ import {
 
 /**
  * The whole platform in one process on the embedded backends (architecture §5): DynamoDB Local
- * and fauxqs, the registry and command-results functions behind SQS pollers with their event
+ * and fauxqs, the registry, command-results, alarms, upgrades and media functions behind SQS pollers with their event
  * source settings, the api function behind the bearer-token server, and the edge agent with its
  * cloud adapters. `npm start` (bin/local.ts) runs it from the environment; end-to-end tests run
  * it with short timers. No process.env is read or written here.
@@ -139,6 +147,34 @@ export interface LocalPlatform {
 
 type Stop = { name: string; close: () => Promise<void> };
 
+/**
+ * The agent's media module (edge-agent/media/index.ts) with its viewer server bound. The local
+ * runner shares the machine with other runs and tests: when the configured viewer port is taken,
+ * it binds a free one instead (the heartbeat announces the bound port, so stream URLs follow).
+ */
+async function startAgentMedia(
+  config: AgentMediaConfig,
+  deps: AgentMediaDeps,
+): Promise<{ media: AgentMedia; viewerPort: number | undefined }> {
+  const attempt = async (c: AgentMediaConfig) => {
+    const media = createAgentMedia(c, deps);
+    try {
+      const { viewerPort } = await media.start();
+      return { media, viewerPort };
+    } catch (err) {
+      await media.close();
+      throw err;
+    }
+  };
+  try {
+    return await attempt(config);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || config.viewerPort === 0) throw err;
+    deps.log?.warn("viewer port taken; binding a free one", { port: config.viewerPort });
+    return attempt({ ...config, viewerPort: 0 });
+  }
+}
+
 export function createLocalPlatform(
   options: LocalPlatformOptions,
   deps: LocalPlatformDeps,
@@ -169,6 +205,7 @@ export function createLocalPlatform(
       ["alarmEvents", () => startAlarmsFunction()],
       ["upgradeEvents", () => startUpgrades()],
       ["deviceData", () => createDeviceDataHandlerFromEnv(env)],
+      ["mediaEvents", () => createMediaHandlerFromEnv(env)],
     ];
     for (const [key, build] of pollers) {
       const name = queues[key].definition.consumer.handler;
@@ -349,9 +386,36 @@ export function createLocalPlatform(
     let c: CloudAdapters | undefined;
     let upgrades: AgentUpgrades | undefined;
     let deviceData: DeviceDataReporter | undefined;
+    let media: AgentMedia | undefined;
     try {
       const cloudConfig = cloudConfigFromEnv(env, agentConfig);
       if (!cloudConfig) throw new Error("the local resources did not reach the environment");
+      // Media (issue 4): built before the cloud adapters, because the heartbeat announces the
+      // viewer port the API puts in stream URLs, known once bound. The agent and the media-events
+      // sink come later, so both are reached through `late`.
+      const late: { agent?: EdgeAgent; cloud?: CloudAdapters } = {};
+      const started = await startAgentMedia(mediaConfigFromEnv(env, agentConfig), {
+        send: (deviceId, command, values) =>
+          late.agent
+            ? late.agent.commands.send(deviceId, command, values)
+            : Promise.reject(new Error("the agent is not running")),
+        device: (deviceId) => {
+          const session = late.agent?.sessions.get(deviceId);
+          return session && { host: session.host, view: session.view };
+        },
+        s3: () => b.clients.s3,
+        events: {
+          emit: (event) => {
+            if (severed) return;
+            const sink = late.cloud?.mediaEvents;
+            if (sink) return sink.emit(event);
+            log.info("stream event (no media-events queue)", { ...event });
+          },
+        },
+        log: log.child({ part: "media" }),
+      });
+      media = started.media;
+      if (started.viewerPort !== undefined) cloudConfig.viewerPort = started.viewerPort;
       c = createCloudAdapters(
         { ...cloudConfig, ...options.cloud },
         // The backends' S3 client carries the local credentials and path-style addressing.
@@ -362,9 +426,9 @@ export function createLocalPlatform(
           log: log.child({ part: "cloud" }),
         },
       );
+      late.cloud = c;
       if (!c.alarmEvents) missing.push("alarm forwarding: no alarm-events queue");
       if (!c.media) missing.push("picture server: no media bucket");
-      const late = { agent: undefined as EdgeAgent | undefined };
       // GPS positions and device-initiated passthrough to the device-data queue (issue 8).
       if (!c.deviceData) missing.push("GPS and passthrough forwarding: no device-data queue");
       deviceData = createDeviceDataReporter(
@@ -418,20 +482,25 @@ export function createLocalPlatform(
           // The device HTTP port may be bound to port 0 (tests): announce the bound one.
           publicPort: () => http?.address().port,
         },
+        media: () => media?.manager,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       late.agent = a;
       // Command queue and heartbeat first: the API can route to the agent from then on.
       await c.start(a);
       await a.start();
-      const started = { agent: a, cloud: c, upgrades, deviceData };
-      own.push({ name: "agent cloud adapters", close: () => started.cloud.close() });
+      const owned = { agent: a, cloud: c, upgrades, deviceData, media };
+      own.push({ name: "agent cloud adapters", close: () => owned.cloud.close() });
       // After the agent, before the adapters: held positions reach the queue.
-      own.push({ name: "agent device data", close: async () => started.deviceData.close() });
+      own.push({ name: "agent device data", close: async () => owned.deviceData.close() });
       // After the agent, before the adapters: pending progress reaches the queue.
-      own.push({ name: "agent upgrades", close: async () => started.upgrades.close() });
-      own.push({ name: "agent", close: () => started.agent.close() });
+      own.push({ name: "agent upgrades", close: async () => owned.upgrades.close() });
+      own.push({ name: "agent", close: () => owned.agent.close() });
+      // Streams first (BYESTREAM needs the agent's command sender; the last stream events reach
+      // the running adapters).
+      own.push({ name: "agent media", close: () => owned.media.close() });
     } catch (err) {
+      await media?.close();
       await a?.close();
       deviceData?.close();
       upgrades?.close();
@@ -506,8 +575,13 @@ export function createLocalPlatform(
     // environment, as on Lambda.
     // The firmware download token key (issue 6): the engine mints with it, the agent verifies.
     // Generated per run unless given; on AWS it comes from Secrets Manager.
+    // Likewise the viewer token key (issue 4): the api mints stream URLs, the agent verifies.
+    // An agent process started with these variables runs beside the in-process agent, which
+    // holds the configured viewer port, so unless told otherwise it binds a free one.
     env = {
       [ENV.FIRMWARE_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      [ENV.STREAM_TOKEN_KEY]: randomBytes(32).toString("hex"),
+      [ENV.EHOME_VIEWER_PORT]: "0",
       ...options.env,
       ...b.env,
     };

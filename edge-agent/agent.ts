@@ -3,6 +3,7 @@ import type { AgentCommand, CommandResult } from "../lib/contracts/commands.ts";
 import type { DeviceEvent, DeviceEventInput, OfflineReason } from "../lib/contracts/events.ts";
 import type { AgentConfig } from "./config.ts";
 import { createRateLimiter, type Logger, type LogLevel, silentLogger } from "./log.ts";
+import type { MediaCommandTarget } from "./media/media-commands.ts";
 import { type AgentMetrics, createAgentMetrics } from "./metrics.ts";
 import type {
   DatagramTransport,
@@ -91,6 +92,12 @@ export interface EdgeAgentDeps {
     /** Port of the `/fw/` URL when it differs from `httpPort` (bound to port 0). */
     publicPort?(): number | undefined;
   };
+  /**
+   * The media module (edge-agent/media/manager.ts) that runs `record-search` and `stream-*`
+   * commands; a getter because the manager is built with this agent's command sender. Without it
+   * those commands fail `MEDIA_UNAVAILABLE`.
+   */
+  media?: () => MediaCommandTarget | undefined;
   log?: Logger;
   /** Event ids; default crypto.randomUUID. */
   uuid?: () => string;
@@ -504,6 +511,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
             sending: (deviceId, token) => deps.upgrades?.sending(deviceId, token),
             https: config.httpsUrl,
           },
+          media: deps.media?.(),
         }),
     },
     dropDevice,

@@ -18,6 +18,16 @@ export interface AgentConfig {
   alarmPort: number;
   httpPort: number;
   mediaPorts: { min: number; max: number };
+  /** Viewer HTTP server (`/streams/<id>.<ps|ts>?token=`). */
+  viewerPort: number;
+  /** A stream with no viewer this long stops (live and playback; counted from its start too). */
+  streamIdleSeconds: number;
+  /** How long a stream waits for the device's media connection after the port is leased. */
+  streamAcceptSeconds: number;
+  /** Viewers of one stream id. */
+  streamMaxViewers: number;
+  /** Viewers of all streams of this agent. */
+  maxViewers: number;
   keepAliveSeconds: number;
   offlineAfterMissed: number;
   autoProvision: boolean;
@@ -94,6 +104,11 @@ export const CONFIG_VARIABLES = [
   "EHOME_HTTPS_PUBLIC_HOST",
   "EHOME_HTTPS_PUBLIC_PORT",
   "EHOME_MEDIA_PORTS",
+  "EHOME_VIEWER_PORT",
+  "EHOME_STREAM_IDLE_SECONDS",
+  "EHOME_STREAM_ACCEPT_SECONDS",
+  "EHOME_STREAM_MAX_VIEWERS",
+  "EHOME_MAX_VIEWERS",
   "EHOME_KEEPALIVE_SECONDS",
   "EHOME_OFFLINE_AFTER_MISSED",
   "EHOME_AUTO_PROVISION",
@@ -253,6 +268,11 @@ export function loadConfig(
     alarmPort: port(env, "EHOME_ALARM_PORT", PORTS.alarmUdp),
     httpPort: port(env, "EHOME_HTTP_PORT", PORTS.deviceHttpTcp),
     mediaPorts: range(env, "EHOME_MEDIA_PORTS", PORTS.mediaPool),
+    viewerPort: port(env, "EHOME_VIEWER_PORT", PORTS.viewerHttpTcp),
+    streamIdleSeconds: int(env, "EHOME_STREAM_IDLE_SECONDS", 30, 1, 86_400),
+    streamAcceptSeconds: int(env, "EHOME_STREAM_ACCEPT_SECONDS", 10, 1, 300),
+    streamMaxViewers: int(env, "EHOME_STREAM_MAX_VIEWERS", 16, 1, 10_000),
+    maxViewers: int(env, "EHOME_MAX_VIEWERS", 1000, 1, 1_000_000),
     keepAliveSeconds: int(env, "EHOME_KEEPALIVE_SECONDS", 15, 1, 3600),
     offlineAfterMissed: int(env, "EHOME_OFFLINE_AFTER_MISSED", 6, 1, 100),
     autoProvision: bool(env, "EHOME_AUTO_PROVISION", true),

@@ -14,6 +14,7 @@ import { createDeviceDataReporter } from "./device-data/reporter.ts";
 import { createDeviceHttpServer } from "./http/device-http.ts";
 import { createDeviceHttpsServer } from "./http/device-tls.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { type AgentMediaConfig, createAgentMedia, mediaConfigFromEnv } from "./media/index.ts";
 import type { EventSink, ProvisioningSource, ReportSink, TraceRecorder } from "./ports.ts";
 import { createDialect, type Dialect, loadDialectFile } from "./signalling/dialect.ts";
 import { createMemoryProvisioningSource, loadProvisioningFile } from "./signalling/provisioning.ts";
@@ -49,9 +50,15 @@ function jsonLinesSink(
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   let cloudConfig: CloudAdaptersConfig | undefined;
+  let mediaConfig: AgentMediaConfig;
   try {
     config = loadConfig(process.env);
     cloudConfig = cloudConfigFromEnv(process.env, config);
+    mediaConfig = mediaConfigFromEnv(process.env, config);
+    // The heartbeat tells the API where stream URLs point (a port bound as 0 is not known yet).
+    if (cloudConfig && mediaConfig.tokenKey && config.viewerPort !== 0) {
+      cloudConfig.viewerPort = config.viewerPort;
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`edge agent: invalid configuration: ${err.message}\n`);
@@ -140,6 +147,28 @@ async function main(): Promise<void> {
     log: log.child({ part: "upgrades" }),
   });
   if (upgrades.disabled) log.warn(upgrades.disabled);
+  // Media (issue 4): port pool, streams, viewers on EHOME_VIEWER_PORT, downloads to the bucket;
+  // stream events to the media-events queue (or stdout stand-alone).
+  const media = createAgentMedia(mediaConfig, {
+    send: (deviceId, command, values) => agent.commands.send(deviceId, command, values),
+    device: (deviceId) => {
+      const s = agentRef?.sessions.get(deviceId);
+      return s && { host: s.host, view: s.view };
+    },
+    s3:
+      cloud?.media?.s3 ??
+      (() => {
+        s3 ??= new S3Client(s3Endpoint ? { endpoint: s3Endpoint, forcePathStyle: true } : {});
+        return s3;
+      }),
+    events: cloud?.mediaEvents ?? {
+      emit: (stream) => void process.stdout.write(`${JSON.stringify({ stream })}\n`),
+    },
+    ...(trace ? { trace } : {}),
+    log: log.child({ part: "media" }),
+  });
+  if (media.disabled) log.warn(media.disabled);
+  if (!mediaConfig.bucket) log.warn("downloads off: MEDIA_BUCKET not set");
   const agent = createEdgeAgent(config, {
     transport: createUdpTransport({ host: config.host, port: config.signalPort }),
     alarmTransport: createUdpTransport({ host: config.host, port: config.alarmPort }),
@@ -154,6 +183,7 @@ async function main(): Promise<void> {
       },
     },
     upgrades: upgrades.progress,
+    media: () => media.manager,
     provisioning,
     dialect,
     trace,
@@ -198,6 +228,8 @@ async function main(): Promise<void> {
     http
       .close()
       .then(() => https?.close())
+      // Streams first: BYESTREAM needs the agent's command sender.
+      .then(() => media.close())
       .then(() => agent.close())
       .then(() => deviceData.close())
       .then(() => upgrades.close())
@@ -211,6 +243,7 @@ async function main(): Promise<void> {
               ...alarms.counters(),
               ...deviceData.counters(),
               ...upgrades.metrics(),
+              ...media.metrics(),
               ...cloud?.metrics(),
             },
           });
@@ -274,6 +307,22 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   agent.httpPortBound(http.address().port);
+  let viewerPort: number | undefined;
+  try {
+    ({ viewerPort } = await media.start());
+  } catch (err) {
+    log.error("cannot bind the viewer port", {
+      err,
+      variable: "EHOME_VIEWER_PORT",
+      host: config.host,
+      port: config.viewerPort,
+    });
+    await http.close();
+    await media.close();
+    await agent.close();
+    await cloud?.close();
+    process.exit(1);
+  }
   const address = agent.signalAddress();
   log.info("edge agent listening", {
     signalling: `${address.host}:${address.port}`,
@@ -282,6 +331,8 @@ async function main(): Promise<void> {
     http: `${http.address().host}:${http.address().port}`,
     https: https ? `${https.address().host}:${https.address().port}` : null,
     downloads: config.httpsUrl ? `https://${config.httpsUrl.host}:${config.httpsUrl.port}` : "http",
+    viewers: viewerPort ?? null,
+    mediaPorts: `${config.mediaPorts.min}-${config.mediaPorts.max}`,
     publicHost: config.publicHost,
     keepAliveSeconds: config.keepAliveSeconds,
     autoProvision: config.autoProvision,

@@ -68,6 +68,7 @@ export function addEhomeStacks(app: App): EhomeStacks {
       api: api.apiFunction.function,
       registry: functions.registry.function,
       "command-results": functions.commandResults.function,
+      media: functions.media.function,
     },
     api: api.api,
     agent: edge.agent,

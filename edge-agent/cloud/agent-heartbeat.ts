@@ -17,6 +17,8 @@ export interface AgentHeartbeatConfig {
   agentId: string;
   /** Host announced to devices and viewers (`EHOME_PUBLIC_HOST`). */
   publicHost: string;
+  /** Port of the viewer HTTP server (`EHOME_VIEWER_PORT`), when the agent serves viewers. */
+  viewerPort?: number;
   /** Default 10 s. */
   intervalMs?: number;
   /** `expiresAt` is this far after each heartbeat. Default three intervals. */
@@ -46,7 +48,13 @@ export interface AgentHeartbeat {
 
 /** The record itself: pure, so its shape is checked without a table. */
 export function agentRecord(
-  fields: { agentId: string; commandQueueUrl: string; publicHost: string; startedAt: number },
+  fields: {
+    agentId: string;
+    commandQueueUrl: string;
+    publicHost: string;
+    viewerPort?: number;
+    startedAt: number;
+  },
   nowMs: number,
   ttlSeconds: number,
 ): AgentRecord {
@@ -54,6 +62,7 @@ export function agentRecord(
     agentId: fields.agentId,
     commandQueueUrl: fields.commandQueueUrl,
     publicHost: fields.publicHost,
+    ...(fields.viewerPort ? { viewerPort: fields.viewerPort } : {}),
     startedAt: new Date(fields.startedAt).toISOString(),
     heartbeatAt: new Date(nowMs).toISOString(),
     expiresAt: expiresAt(nowMs, ttlSeconds),
@@ -97,6 +106,7 @@ export function createAgentHeartbeat(
         agentId: config.agentId,
         commandQueueUrl: queueUrl!,
         publicHost: config.publicHost,
+        ...(config.viewerPort ? { viewerPort: config.viewerPort } : {}),
         startedAt,
       },
       now(),

@@ -4,6 +4,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AlarmQueueMessage } from "../../lib/contracts/alarms.ts";
 import { ENV } from "../../lib/contracts/env.ts";
+import type { StreamEvent } from "../../lib/contracts/media.ts";
 import type { DeviceDataMessage } from "../../lib/contracts/passthrough.ts";
 import { type AgentConfig, ConfigError } from "../config.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -88,6 +89,10 @@ export interface CloudAdaptersConfig {
   upgradeEventsQueueUrl?: string;
   /** `DEVICE_DATA_QUEUE_URL` (optional): GPS positions and device passthrough go there when set. */
   deviceDataQueueUrl?: string;
+  /** `MEDIA_EVENTS_QUEUE_URL` (optional): stream states and counters go there when set. */
+  mediaEventsQueueUrl?: string;
+  /** Port of the viewer HTTP server, written into the heartbeat (stream URLs point at it). */
+  viewerPort?: number;
   aws?: CloudAwsConfig;
   /**
    * Outage buffering of every sink (issue 7): memory bound and spill directory
@@ -127,6 +132,8 @@ export interface CloudAdapters {
   readonly upgradeEvents: SqsUpgradeEventSink | undefined;
   /** GPS positions and passthrough messages; undefined without `deviceDataQueueUrl`. */
   readonly deviceData: SqsEventSink<DeviceDataMessage> | undefined;
+  /** `StreamEvent`s to the media-events queue; undefined without `mediaEventsQueueUrl`. */
+  readonly mediaEvents: SqsEventSink<StreamEvent> | undefined;
   /**
    * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
    * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
@@ -267,6 +274,19 @@ export function createCloudAdapters(
         { sqs, log: log.child({ part: "cloud-device-data" }), random: deps.random },
       )
     : undefined;
+  // Stream events keep their order per device (the sink's unit), so per stream too.
+  const mediaEvents = config.mediaEventsQueueUrl
+    ? createSqsEventSink<StreamEvent>(
+        {
+          ...buffering("media-events"),
+          ...config.events,
+          coalesce: [],
+          queueUrl: config.mediaEventsQueueUrl,
+          label: "media events",
+        },
+        { sqs, log: log.child({ part: "cloud-media-events" }), random: deps.random },
+      )
+    : undefined;
   const provisioning = createDynamoProvisioningSource(
     { ...config.provisioning, devicesTable: config.devicesTable },
     { dynamodb, now: deps.now },
@@ -277,6 +297,7 @@ export function createCloudAdapters(
       agentsTable: config.agentsTable,
       agentId: config.agentId,
       publicHost: config.publicHost,
+      ...(config.viewerPort ? { viewerPort: config.viewerPort } : {}),
     },
     { dynamodb, now: deps.now, log: log.child({ part: "cloud-heartbeat" }) },
   );
@@ -290,6 +311,7 @@ export function createCloudAdapters(
     media,
     upgradeEvents,
     deviceData,
+    mediaEvents,
     async start(agent) {
       if (queue) throw new Error("cloud adapters already started");
       if (closing) throw new Error("cloud adapters are closed");
@@ -326,12 +348,16 @@ export function createCloudAdapters(
       ...(upgradeEvents ? droppedTotals("upgrade_events", upgradeEvents) : {}),
       ...(deviceData ? prefixed("device_data", deviceData.counters()) : {}),
       ...(deviceData ? droppedTotals("device_data", deviceData) : {}),
+      ...(mediaEvents ? prefixed("media_events", mediaEvents.counters()) : {}),
+      ...(mediaEvents ? droppedTotals("media_events", mediaEvents) : {}),
       ...(queue ? prefixed("commands", queue.counters()) : {}),
       ...prefixed("provisioning", provisioning.counters()),
       ...prefixed("heartbeat", heartbeat.counters()),
     }),
     health() {
-      const sinks = [events, alarmEvents, upgradeEvents, deviceData].filter((x) => x !== undefined);
+      const sinks = [events, alarmEvents, upgradeEvents, deviceData, mediaEvents].filter(
+        (x) => x !== undefined,
+      );
       const h: CloudHealth = {
         cloudReachable: true,
         buffered: 0,
@@ -365,6 +391,7 @@ export function createCloudAdapters(
         await alarmEvents?.close();
         await upgradeEvents?.close();
         await deviceData?.close();
+        await mediaEvents?.close();
         provisioning.close();
         for (const client of built) client.destroy();
       })();
@@ -437,6 +464,7 @@ export function cloudConfigFromEnv(
   const region = get(SDK_ENV.region) ?? get(SDK_ENV.defaultRegion);
   const upgradeEventsQueueUrl = get(ENV.UPGRADE_EVENTS_QUEUE_URL);
   const deviceDataQueueUrl = get(ENV.DEVICE_DATA_QUEUE_URL);
+  const mediaEventsQueueUrl = get(ENV.MEDIA_EVENTS_QUEUE_URL);
   return {
     agentId: agent.agentId,
     publicHost: agent.publicHost,
@@ -459,6 +487,7 @@ export function cloudConfigFromEnv(
         }
       : {}),
     ...(deviceDataQueueUrl ? { deviceDataQueueUrl } : {}),
+    ...(mediaEventsQueueUrl ? { mediaEventsQueueUrl } : {}),
     aws: {
       ...(region ? { region } : {}),
       ...(sqsEndpoint ? { sqsEndpoint } : {}),

@@ -6,6 +6,8 @@ import {
   type CommandType,
 } from "../../lib/contracts/commands.ts";
 import { firmwareUrl } from "../../lib/contracts/upgrades.ts";
+import type { MediaErrorCode } from "../media/errors.ts";
+import { executeMediaCommand, type MediaCommandTarget } from "../media/media-commands.ts";
 import { parseCapabilities } from "./capabilities.ts";
 import { type CatalogueView, CONFIG_CMD, DEFAULT_VIEW } from "./catalogue.ts";
 import { childText, type XmlElement } from "./codec/index.ts";
@@ -40,6 +42,11 @@ export interface ExecuteDeps {
      */
     https?: { host: string; port: number } | undefined;
   };
+  /**
+   * The media module (edge-agent/media/manager.ts): runs `record-search`, `stream-start`,
+   * `stream-stop` and `stream-control`. Without it those fail `MEDIA_UNAVAILABLE`.
+   */
+  media?: MediaCommandTarget;
 }
 
 /** ehome-2.0 §2.8: `Action` values of PTZCONTROL as the demo templates write them. */
@@ -190,6 +197,41 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
         parse: () => ({ url, version: p.version }),
       };
     }
+    case "record-search":
+    case "stream-start":
+    case "stream-stop":
+    case "stream-control": {
+      // The media module (edge-agent/media) runs these; an agent built without it refuses them.
+      if (!deps.media) throw new MediaUnavailableError(cmd.type);
+      const m = await executeMediaCommand(cmd, deps.media);
+      if (m.kind === "failed") throw new MediaCommandError(m.code, m.message);
+      if (m.kind === "ok") return { outcome: MEDIA_OK, parse: () => m.result };
+      return { outcome: m, parse: none };
+    }
+  }
+}
+
+const MEDIA_OK: CommandOutcome = Object.freeze({
+  kind: "ok",
+  status: 200,
+  description: "OK",
+  params: {},
+});
+
+/** A media command the agent itself refused or could not complete (`MEDIA_ERROR_CODES`). */
+class MediaCommandError extends Error {
+  readonly code: MediaErrorCode | AgentErrorCode;
+  constructor(code: MediaErrorCode | AgentErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The agent runs without its media module (no `EHOME_MEDIA_PORTS`). */
+class MediaUnavailableError extends Error {
+  readonly code = "MEDIA_UNAVAILABLE" as const;
+  constructor(type: string) {
+    super(`${type} needs the agent's media module (EHOME_MEDIA_PORTS is not configured)`);
   }
 }
 
@@ -215,7 +257,7 @@ class FirmwareUnavailableError extends Error {
 export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Promise<CommandResult> {
   const now = (deps.now ?? Date.now)();
   const base = { commandId: cmd.commandId, deviceId: cmd.deviceId, agentId: deps.agentId };
-  const fail = (code: AgentErrorCode, message: string, status?: number) =>
+  const fail = (code: AgentErrorCode | MediaErrorCode, message: string, status?: number) =>
     status === undefined
       ? { code, message: message.slice(0, 1024) }
       : { code, message: message.slice(0, 1024), status };
@@ -245,7 +287,10 @@ export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Prom
     result = await run({ ...cmd, params: parsed.data as Record<string, unknown> }, deps, now);
   } catch (err) {
     const code =
-      err instanceof CommandEncodeError || err instanceof FirmwareUnavailableError
+      err instanceof CommandEncodeError ||
+      err instanceof FirmwareUnavailableError ||
+      err instanceof MediaUnavailableError ||
+      err instanceof MediaCommandError
         ? err.code
         : "INTERNAL";
     return done({ state: "failed", error: fail(code, String((err as Error).message)) });

@@ -15,6 +15,8 @@ export const AGENT_ERROR_CODES = {
   DEVICE_ERROR: "command result: the device answered with a non-200 Status",
   DEVICE_TIMEOUT: "command result: no answer after all sends and the timeout",
   DEVICE_OFFLINE: "command result: the device is not online on this agent (or went offline)",
+  MEDIA_UNAVAILABLE:
+    "command result: a media command reached an agent without its media module (EHOME_MEDIA_PORTS unset)",
   INTERNAL: "command result: an unexpected agent error",
 } as const;
 

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   type EncodingChoice,
+  PLAYBACK_FRAMINGS,
+  type PlaybackFraming,
   type PtzChoice,
   type SimulatorOptions,
   UPGRADE_FAULTS,
@@ -67,6 +69,15 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --upload-delay-ms MS       wait between an alarm (or MANUALSNAP) and its uploads (default 0)
   --upload-fail-rate P       probability an upload is never made, 0..1 (default 0)
   --video-bytes N            size of a simulated video upload (default 32768)
+  --media-header             start media pushes with the 256-byte private header
+  --media-speed X            pacing of live/playback pushes: 1 real time, 2 twice as
+                             fast, 0 as fast as the socket takes (default 1)
+  --playback-framing F       ps (raw MPEG-PS) | rtp ($-RTP like live) (default ps)
+  --media-audio              add G.711 silence (PES 0xC0, stream_type 0x90) to the PS
+  --media-kbps K             pad frames with H.264 filler data up to K kbit/s
+                             (benchmarks; default 0 = the fixtures as they are)
+  --record-seconds S         length of each hourly record file, 1..3600 (default 60)
+  --media-fixture-dir DIR    H.264 fixtures and fixtures.json (default test/fixtures/media)
   --reboot-ms MS             silence after REBOOT before re-registering (default 10000)
   --upgrade-ms MS            after UPDATE, reboot into the new version after this;
                              -1 = wait for REBOOT (default 3000)
@@ -150,6 +161,12 @@ function pemFile(path: string | undefined): string | undefined {
   }
 }
 
+function playbackFramingChoice(text: string | undefined): PlaybackFraming | undefined {
+  if (text === undefined) return undefined;
+  if ((PLAYBACK_FRAMINGS as readonly string[]).includes(text)) return text as PlaybackFraming;
+  throw new CliUsageError(`--playback-framing expects ps or rtp, got "${text}"`);
+}
+
 function upgradeFault(text: string | undefined): UpgradeFault | undefined {
   if (text === undefined) return undefined;
   if ((UPGRADE_FAULTS as readonly string[]).includes(text)) return text as UpgradeFault;
@@ -197,6 +214,13 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "upload-delay-ms": str,
         "upload-fail-rate": str,
         "video-bytes": str,
+        "media-header": { type: "boolean" },
+        "media-speed": str,
+        "playback-framing": str,
+        "media-audio": { type: "boolean" },
+        "record-seconds": str,
+        "media-kbps": str,
+        "media-fixture-dir": str,
         "reboot-ms": str,
         "upgrade-ms": str,
         "upgrade-download": { type: "boolean" },
@@ -266,6 +290,13 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   set("uploadDelayMs", n("upload-delay-ms"));
   set("uploadFailRate", n("upload-fail-rate"));
   set("videoBytes", n("video-bytes"));
+  if (values["media-header"]) options.mediaHeader = true;
+  set("mediaSpeed", n("media-speed"));
+  set("playbackFraming", playbackFramingChoice(s("playback-framing")));
+  if (values["media-audio"]) options.mediaAudio = true;
+  set("recordSeconds", n("record-seconds"));
+  set("mediaBitrateKbps", n("media-kbps"));
+  set("mediaFixtureDir", s("media-fixture-dir"));
   set("rebootMs", n("reboot-ms"));
   set("upgradeMs", n("upgrade-ms"));
   if (values["upgrade-download"]) options.upgradeDownload = true;

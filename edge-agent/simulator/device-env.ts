@@ -1,5 +1,6 @@
 import type { CatalogueView, CommandEntry } from "../signalling/catalogue.ts";
 import type { ResponseMessage, XmlElement } from "../signalling/codec/index.ts";
+import type { SimMediaEnv } from "./device-media.ts";
 import type { SafeEmitter } from "./emitter.ts";
 import type { HistogramData } from "./histogram.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -18,6 +19,8 @@ export interface DeviceEnv {
   readonly totals: Counters;
   readonly latency: HistogramData;
   readonly events: SafeEmitter<SimulatorEvents>;
+  /** Fixtures and record files every device pushes from (loaded on first use). */
+  readonly media: SimMediaEnv;
   stateChanged(from: DeviceState, to: DeviceState): void;
   onError(err: unknown): void;
   /**

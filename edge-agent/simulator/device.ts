@@ -10,6 +10,7 @@ import {
 } from "../signalling/codec/index.ts";
 import { AlarmRaiser, type AlarmSpec, type RaisedAlarm } from "./alarms.ts";
 import type { DeviceEnv, DevicePort } from "./device-env.ts";
+import { DeviceMedia } from "./device-media.ts";
 import { downloadFirmware } from "./firmware-download.ts";
 import { GpsReporter } from "./gps-reporter.ts";
 import { deviceLocalNow, formatDeviceTime, parseTimeZone } from "./handlers/clock.ts";
@@ -17,6 +18,7 @@ import type { DeviceActions, DeviceData, UpgradeJob } from "./handlers/context.t
 import { configKey } from "./handlers/param.ts";
 import { recordLatency } from "./histogram.ts";
 import { createLink, type DatagramPort, type Link } from "./link.ts";
+import type { MediaSessionInfo } from "./media-push.ts";
 import type { UpgradeFault } from "./options.ts";
 import { PassthroughReporter } from "./passthrough-reporter.ts";
 import type { DeviceProfile } from "./profile.ts";
@@ -69,6 +71,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   private readonly passthrough: PassthroughReporter;
   private readonly alarms: AlarmRaiser;
   private readonly responder: CommandResponder;
+  private readonly media: DeviceMedia;
   private sequence: number;
   private closed = false;
 
@@ -130,7 +133,17 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
       pictureServer: () => this.pictureServer(),
       online: () => this.state === "online" && !this.silent && !this.closed,
     });
+    this.media = new DeviceMedia({
+      scheduler: env.scheduler,
+      options: env.options,
+      env: env.media,
+      deviceId: profile.id,
+      localAddress: localAddress.address,
+      sessions: this.data.sessions,
+      count: (name, n) => this.count(name, n),
+    });
     const ctx = {
+      media: this.media,
       device: this.data,
       actions: this,
       view: env.view,
@@ -158,6 +171,16 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     return formatDeviceTime(
       deviceLocalNow(this.env.wallClock(), this.data.timeOffsetMs, this.data.timeZone),
     );
+  }
+
+  mediaSessions(): MediaSessionInfo[] {
+    return this.media.infos();
+  }
+
+  recordPs(fileName: string): Buffer | undefined {
+    const store = this.env.media.records();
+    const record = store.byName(fileName, this.profile.channels);
+    return record ? store.ps(record) : undefined;
   }
 
   storedConfig(configCmd: string, ...configParams: Array<string | number>): XmlElement | undefined {
@@ -201,6 +224,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   goSilent(): void {
     if (this.closed || this.silent) return;
     this.silent = true;
+    this.media.closeAll();
     this.cancelTimers();
     this.cancelUpgrade();
     this.setState("stopped");
@@ -232,6 +256,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
   close(): void {
     if (this.closed) return;
     this.alarms.close();
+    this.media.closeAll();
     this.cancelTimers();
     this.cancelUpgrade();
     this.setState("stopped");
@@ -250,6 +275,7 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
     this.gps.reset();
     this.passthrough.stop();
     this.alarms.reset();
+    this.media.closeAll();
     this.data.sessions.clear();
     this.registerSeq = null;
     this.forgetKeepalives();

@@ -5,6 +5,27 @@
 
 export type { AlarmSpec, RaisedAlarm } from "./alarms.ts";
 export type { LatencySummary } from "./histogram.ts";
+export { BASE_PTS, type BuildPsOptions, buildPs, createPsWriter, packSizes } from "./media-ps.ts";
+export {
+  type ControlRecord,
+  type ForcedIdr,
+  type MediaEndReason,
+  type MediaKind,
+  type MediaSessionInfo,
+  PLAYBACK_CONTROLS,
+  type PlaybackControl,
+} from "./media-push.ts";
+export {
+  type AccessUnit,
+  FIXTURE_NAMES,
+  type FixtureFacts,
+  type FixtureName,
+  loadFixture,
+  type MediaFixture,
+  padFixture,
+  readFixtureFacts,
+  splitAccessUnits,
+} from "./media-source.ts";
 export {
   type AgentAddress,
   type EncodingChoice,
@@ -18,6 +39,13 @@ export {
 } from "./options.ts";
 export type { DeviceProfile } from "./profile.ts";
 export { type Random, seededRandom } from "./random.ts";
+export {
+  createRecordStore,
+  type RecordInfo,
+  type RecordStore,
+  recordLine,
+  recordName,
+} from "./records.ts";
 export {
   createSimulator,
   type Simulator,

@@ -145,7 +145,32 @@ export interface SimulatorOptions {
   uploadFailRate?: number;
   /** Size of a simulated video upload in bytes. Default 32768. */
   videoBytes?: number;
+  /** Media pushes start with the 256-byte private header (ehome-2.0 §4.1 item 2). Default false. */
+  mediaHeader?: boolean;
+  /**
+   * Pacing of live and playback pushes: 1 = real time (default), 2 = twice as fast, …; 0 = as fast
+   * as the socket takes (tests, benchmarks). DOWNLOAD is always as fast as the socket takes.
+   */
+  mediaSpeed?: number;
+  /** Playback pushes raw MPEG-PS (`ps`, default, ehome-2.0 §2.7) or `$`-RTP like live (`rtp`). */
+  playbackFraming?: PlaybackFraming;
+  /** Add G.711 A-law silence (PES 0xC0, stream_type 0x90) to every PS pack. Default false. */
+  mediaAudio?: boolean;
+  /** Keep the PS each push sent (`mediaSessions()[i].captured`, ≤ 64 MiB each). Default false. */
+  mediaCapture?: boolean;
+  /** Length of each record file (one per channel per hour), seconds. Default 60. */
+  recordSeconds?: number;
+  /**
+   * Pad every frame of the fixtures with H.264 filler data up to this bitrate (kbit/s at 25 fps)
+   * for benchmark-sized streams; 0 (default) = the fixtures as they are (~620 / ~225 kbit/s).
+   */
+  mediaBitrateKbps?: number;
+  /** Directory of the H.264 fixtures and fixtures.json. Default test/fixtures/media/. */
+  mediaFixtureDir?: string;
 }
+
+export const PLAYBACK_FRAMINGS = ["ps", "rtp"] as const;
+export type PlaybackFraming = (typeof PLAYBACK_FRAMINGS)[number];
 
 export const UPLOAD_ORDERS = ["after", "before", "twice", "never", "mixed"] as const;
 export type UploadOrder = (typeof UPLOAD_ORDERS)[number];
@@ -199,6 +224,14 @@ export interface ResolvedOptions {
   uploadDelayMs: number;
   uploadFailRate: number;
   videoBytes: number;
+  mediaHeader: boolean;
+  mediaSpeed: number;
+  playbackFraming: PlaybackFraming;
+  mediaAudio: boolean;
+  mediaCapture: boolean;
+  recordSeconds: number;
+  mediaBitrateKbps: number;
+  mediaFixtureDir: string | undefined;
 }
 
 export class SimulatorOptionsError extends Error {
@@ -250,6 +283,14 @@ function uploadOrder(v: UploadOrder | undefined): UploadOrder {
     throw new SimulatorOptionsError("uploadOrder", `must be one of ${UPLOAD_ORDERS.join(", ")}`);
   }
   return o;
+}
+
+function playbackFraming(v: PlaybackFraming | undefined): PlaybackFraming {
+  const f = v ?? "ps";
+  if (!(PLAYBACK_FRAMINGS as readonly string[]).includes(f)) {
+    throw new SimulatorOptionsError("playbackFraming", "must be ps or rtp");
+  }
+  return f;
 }
 
 /** Applies defaults and validates; throws SimulatorOptionsError naming the bad option. */
@@ -351,6 +392,14 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     uploadDelayMs: num("uploadDelayMs", o.uploadDelayMs, 0, 0, HOUR),
     uploadFailRate: num("uploadFailRate", o.uploadFailRate, 0, 0, 1),
     videoBytes: num("videoBytes", o.videoBytes, 32_768, 4, 64 * 1024 * 1024, true),
+    mediaHeader: o.mediaHeader ?? false,
+    mediaSpeed: num("mediaSpeed", o.mediaSpeed, 1, 0, 1000),
+    playbackFraming: playbackFraming(o.playbackFraming),
+    mediaAudio: o.mediaAudio ?? false,
+    mediaCapture: o.mediaCapture ?? false,
+    recordSeconds: num("recordSeconds", o.recordSeconds, 60, 1, 3600, true),
+    mediaBitrateKbps: num("mediaBitrateKbps", o.mediaBitrateKbps, 0, 0, 100_000),
+    mediaFixtureDir: o.mediaFixtureDir,
   };
 }
 

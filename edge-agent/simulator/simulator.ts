@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { type CatalogueView, DEFAULT_VIEW } from "../signalling/catalogue.ts";
 import { decode, type ResponseMessage } from "../signalling/codec/index.ts";
 import { type DeviceEnv, SimDevice } from "./device.ts";
+import { createSimMediaEnv } from "./device-media.ts";
 import { SafeEmitter } from "./emitter.ts";
 import { emptyHistogram } from "./histogram.ts";
 import { type ResolvedOptions, resolveOptions, type SimulatorOptions } from "./options.ts";
@@ -210,6 +211,7 @@ export async function createSimulator(
     totals,
     latency,
     events,
+    media: createSimMediaEnv(opts),
     stateChanged(from, to) {
       states[from]--;
       states[to]++;

@@ -80,6 +80,12 @@ export interface Counters {
   /** Replies that could not be encoded (answered with a failure Status instead). */
   encodeErrors: number;
   sendErrors: number;
+  /** Media pushes started (INVITESTREAM, PLAYBACK, DOWNLOAD answered 200). */
+  mediaStreams: number;
+  /** Media pushes that failed (could not connect, socket error). */
+  mediaFailures: number;
+  /** Bytes written to media sockets (header, RTP framing and PS). */
+  mediaBytesSent: number;
 }
 
 export type CounterName = keyof Counters;
@@ -128,6 +134,9 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "decodeErrors",
   "encodeErrors",
   "sendErrors",
+  "mediaStreams",
+  "mediaFailures",
+  "mediaBytesSent",
 ];
 
 export function emptyCounters(): Counters {

@@ -13,5 +13,11 @@ export function statusLine(s: SimulatorStats): string {
     `| rtt p50=${s.latency.p50Ms}ms p99=${s.latency.p99Ms}ms`,
     `| lost out/in=${s.droppedOutbound}/${s.droppedInbound} dupSent=${s.duplicatesSent}`,
     `bad=${s.malformedSent} decodeErr=${s.decodeErrors} sendErr=${s.sendErrors}`,
+    ...(s.mediaStreams > 0
+      ? [
+          `| media=${s.mediaStreams} fail=${s.mediaFailures}`,
+          `out=${(s.mediaBytesSent / 1e6).toFixed(1)}MB`,
+        ]
+      : []),
   ].join(" ");
 }

@@ -1,5 +1,6 @@
 import type { WireEncoding, XmlElement } from "../signalling/codec/index.ts";
 import type { AlarmSpec, RaisedAlarm } from "./alarms.ts";
+import type { MediaSessionInfo } from "./media-push.ts";
 import type { DeviceProfile } from "./profile.ts";
 import type { Counters, DeviceState } from "./stats.ts";
 
@@ -41,6 +42,13 @@ export interface SimulatedDevice {
   readonly commands: readonly ReceivedCommand[];
   /** The device's clock as it would write it (`YYYY-MM-DD HH:MM:SS`, after ADJUSTTIME). */
   deviceTime(): string;
+  /**
+   * Media pushes (ehome-2.0 §4.1, §8): those running, then the last 16 ended, with what was sent
+   * and, with the `mediaCapture` option, the PS itself.
+   */
+  mediaSessions(): MediaSessionInfo[];
+  /** The bytes DOWNLOAD of this record file pushes (its PS); undefined for an unknown name. */
+  recordPs(fileName: string): Buffer | undefined;
   /** Stored SETDEVICECONFIG body for this ConfigCmd (Get or Set name) and ConfigParam1..4. */
   storedConfig(configCmd: string, ...configParams: Array<string | number>): XmlElement | undefined;
   /** Stops sending and ignores everything received (a cable pulled), timers included. */

@@ -3,6 +3,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { DOWNLOAD_URL_TTL_SECONDS } from "../../lib/contracts/media.ts";
 import type { Clock } from "../shared/clock.ts";
 import { ApiError, type ErrorCode } from "../shared/errors.ts";
 import type { Logger } from "../shared/logger.ts";
@@ -34,7 +35,11 @@ import type {
   DevicesRepository,
   PresenceRepository,
 } from "./ports.ts";
+import { registerRecordRoutes } from "./record-routes.ts";
 import { Health, MAX_WAIT_SECONDS } from "./schemas.ts";
+import { registerStreamRoutes } from "./stream-routes.ts";
+import type { StreamsRepository } from "./streams-repository.ts";
+import { createStreamsService, DEFAULT_MEDIA_CONFIG, type MediaConfig } from "./streams-service.ts";
 import { registerUpgradeRoutes } from "./upgrade-routes.ts";
 
 /**
@@ -72,6 +77,16 @@ export interface ApiDeps {
   readonly upgrades?: { firmware: FirmwareService; campaigns: CampaignsService };
   /** GPS tracks, passthrough, capabilities (issue 8); their routes exist only when given. */
   readonly deviceData?: DeviceDataReadRepository;
+  /** Record search, streams and downloads (issue 4); their routes exist only when given. */
+  readonly media?: {
+    streams: StreamsRepository;
+    /** `STREAM_TOKEN_KEY`, parsed: viewer URLs are signed with it. */
+    tokenKey: Uint8Array;
+    /** The media bucket downloads land in. */
+    bucket: string;
+    config?: Partial<MediaConfig>;
+    newStreamId?: () => string;
+  };
 }
 
 export const API_TITLE = "EHOME cloud API";
@@ -199,6 +214,30 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       }),
     );
   }
+  if (deps.media) {
+    // Download URLs live DOWNLOAD_URL_TTL_SECONDS, whatever the capture URLs' setting.
+    const downloadUrls =
+      "sign" in deps.mediaUrls
+        ? deps.mediaUrls
+        : createMediaUrlSigner(
+            { ttlSeconds: DOWNLOAD_URL_TTL_SECONDS },
+            { s3: deps.mediaUrls.s3, clock: deps.clock },
+          );
+    const streams = createStreamsService(
+      { ...DEFAULT_MEDIA_CONFIG, ...deps.media.config },
+      {
+        ...common,
+        streams: deps.media.streams,
+        commands,
+        downloadUrls,
+        bucket: deps.media.bucket,
+        tokenKey: deps.media.tokenKey,
+        ...(deps.media.newStreamId ? { newStreamId: deps.media.newStreamId } : {}),
+      },
+    );
+    registerRecordRoutes(app, streams);
+    registerStreamRoutes(app, streams);
+  }
 
   if (deps.upgrades) {
     registerFirmwareRoutes(app, deps.upgrades.firmware);
@@ -223,7 +262,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       title: API_TITLE,
       version: API_VERSION,
       description:
-        "Devices, provisioning, commands, alarms and captures of the EHOME 2.0 platform. Every route but /healthz " +
+        "Devices, provisioning, commands, alarms, captures, record search, streams and downloads of the EHOME 2.0 platform. Every route but /healthz " +
         "requires authorization: IAM (SigV4) or a JWT on AWS, `Authorization: Bearer <token>` locally.",
     },
   };

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import {
   type CommandRequest,
   type CommandState,
+  type CommandType,
   FINAL_COMMAND_STATES,
 } from "../../lib/contracts/commands.ts";
 import { expiresAt } from "../../lib/contracts/tables.ts";
@@ -35,6 +36,8 @@ import { type CommandView, commandView } from "./views.ts";
  */
 
 const FINAL = new Set<CommandState>(FINAL_COMMAND_STATES);
+/** `time-sync`'s `timeZone` when the request has none (lib/contracts/commands.ts). */
+const TIME_SYNC_DEFAULT_ZONE = "+00:00";
 const OPEN_STATES = ["pending", "sent"] as const satisfies readonly CommandState[];
 
 export function isFinal(state: CommandState): boolean {
@@ -69,6 +72,12 @@ export function commandOutcome(item: CommandItem): { status: 200 | 202 } | ApiEr
     case "sent":
       return { status: 202 };
   }
+}
+
+/** A command built by the API itself (not accepted by `POST /devices/{id}/commands`). */
+export interface InternalCommand {
+  type: CommandType;
+  params: Record<string, unknown>;
 }
 
 export interface CommandsServiceDeps {
@@ -130,6 +139,21 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
     return { queueUrl: agent.commandQueueUrl, agentId };
   }
 
+  /**
+   * A `time-sync` that succeeded set the device's clock in `timeZone` (default `+00:00`): its
+   * record times are in that offset from now on. Recorded when the API sees the success within
+   * `?wait` (it is then fresh, so it cannot overwrite a newer `PUT`); best effort.
+   */
+  async function recordTimeZone(deviceId: string, item: CommandItem): Promise<void> {
+    const timeZone =
+      typeof item.params.timeZone === "string" ? item.params.timeZone : TIME_SYNC_DEFAULT_ZONE;
+    try {
+      await deps.devices.setTimeZone(deviceId, timeZone, iso());
+    } catch (error) {
+      deps.logger.warn("device timeZone not recorded after time-sync", { deviceId, error });
+    }
+  }
+
   async function waitForFinal(item: CommandItem, waitSeconds: number): Promise<CommandItem> {
     const until = deps.clock.now() + waitSeconds * 1000;
     let current = item;
@@ -143,10 +167,14 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
   }
 
   return {
-    /** Accepts a command; resolves with 200/202 and the command, or throws an `ApiError`. */
+    /**
+     * Accepts a command; resolves with 200/202 and the command, or throws an `ApiError`. Takes
+     * the public `CommandRequest` (validated by the route) or a command the API builds itself
+     * (media: `record-search`, `stream-*`), whose params the caller has validated.
+     */
     async submit(
       deviceId: string,
-      request: CommandRequest,
+      request: CommandRequest | InternalCommand,
       waitSeconds: number,
     ): Promise<{ status: 200 | 202; command: CommandView }> {
       const device = await deps.devices.get(deviceId);
@@ -209,6 +237,10 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
           (await read(created.commandId)) ??
           created;
         if (waitSeconds > 0) current = await waitForFinal(current, waitSeconds);
+      }
+
+      if (current.state === "succeeded" && current.type === "time-sync") {
+        await recordTimeZone(deviceId, current);
       }
 
       // Without `wait` the answer is 202 with the command, whatever a fast agent already did;

@@ -139,6 +139,11 @@ export function createDevicesRepository(
         "#updated = :now",
         "#createdAt = if_not_exists(#createdAt, :now)",
       ];
+      if (input.timeZone !== undefined) {
+        names["#timeZone"] = "timeZone";
+        values[":timeZone"] = input.timeZone;
+        sets.push("#timeZone = :timeZone");
+      }
       const removes = ["#deletedAt"];
       if (input.passwordHash === undefined) removes.push("#passwordHash");
       else {
@@ -160,6 +165,30 @@ export function createDevicesRepository(
       const item = out.Attributes as DeviceItem;
       // `createdAt` was set by this very write: no live record existed (a tombstone has none).
       return { item, created: item.createdAt === input.now };
+    },
+
+    async setTimeZone(deviceId, timeZone, now) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName,
+            Key: deviceKey(deviceId),
+            UpdateExpression: "SET #timeZone = :timeZone, #updated = :now",
+            ConditionExpression: "attribute_exists(#id) AND attribute_not_exists(#deletedAt)",
+            ExpressionAttributeNames: {
+              "#id": "deviceId",
+              "#deletedAt": "deletedAt",
+              "#timeZone": "timeZone",
+              "#updated": "timeZoneUpdatedAt",
+            },
+            ExpressionAttributeValues: { ":timeZone": timeZone, ":now": now },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw new StorageError("devices.UpdateItem", error);
+      }
     },
 
     async remove(deviceId, now) {

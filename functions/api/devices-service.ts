@@ -33,6 +33,7 @@ export interface ProvisionBody {
   allowed: boolean;
   password?: string;
   labels?: Record<string, string>;
+  timeZone?: string;
 }
 
 export interface PageView<T> {
@@ -136,7 +137,8 @@ export function createDevicesService(config: ApiConfig, deps: DevicesServiceDeps
 
     /**
      * PUT replaces the provisioning settings as a whole: an omitted password means none is
-     * required (a stored hash is removed), omitted labels mean none.
+     * required (a stored hash is removed), omitted labels mean none. `timeZone` is a fact about
+     * the device rather than a setting: omitted, the stored one is kept.
      */
     async provision(
       deviceId: string,
@@ -148,6 +150,7 @@ export function createDevicesService(config: ApiConfig, deps: DevicesServiceDeps
         provisioned: body.allowed,
         ...(passwordHash === undefined ? {} : { passwordHash }),
         labels: body.labels ?? {},
+        ...(body.timeZone === undefined ? {} : { timeZone: body.timeZone }),
         now: iso(),
       });
       await notifyProvisioningChanged(deviceId);

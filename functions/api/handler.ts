@@ -1,6 +1,8 @@
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
 import { ENV } from "../../lib/contracts/env.ts";
+import { parseFirmwareTokenKey } from "../../lib/contracts/upgrades.ts";
 import {
   awsClientConfigFromEnv,
   createDocumentClient,
@@ -25,6 +27,7 @@ import { createCommandsRepository } from "./commands-repository.ts";
 import { createDeviceDataReadRepository } from "./device-data-repository.ts";
 import { createDevicesRepository, createPresenceRepository } from "./devices-repository.ts";
 import { createS3ClientFromEnv } from "./media-urls.ts";
+import { createStreamsRepository } from "./streams-repository.ts";
 
 /** Variable: lifetime of presigned picture/video URLs, seconds (default 900). */
 export const MEDIA_URL_TTL_VARIABLE = "CAPTURE_URL_TTL_SECONDS";
@@ -37,6 +40,37 @@ function mediaUrlTtlFromEnv(env: Env): number | undefined {
     throw new ConfigError(`${MEDIA_URL_TTL_VARIABLE} must be 1-604800 seconds, got ${raw}`);
   }
   return seconds;
+}
+
+/**
+ * Media routes need the streams table, the media bucket and the viewer token key
+ * (`STREAM_TOKEN_KEY`, same format as the firmware key); without all three they are not served.
+ * A key that is set but too short is a configuration error.
+ */
+function mediaSettingsFromEnv(
+  env: Env,
+): { table: string; bucket: string; tokenKey: Buffer } | undefined {
+  const table = optionalEnv(env, ENV.STREAMS_TABLE);
+  const bucket = optionalEnv(env, ENV.MEDIA_BUCKET);
+  const keyText = optionalEnv(env, ENV.STREAM_TOKEN_KEY);
+  if (!table || !bucket || !keyText) return undefined;
+  try {
+    return { table, bucket, tokenKey: parseFirmwareTokenKey(keyText) };
+  } catch (error) {
+    throw new ConfigError(`${ENV.STREAM_TOKEN_KEY}: ${(error as Error).message}`);
+  }
+}
+
+function mediaDeps(
+  settings: ReturnType<typeof mediaSettingsFromEnv>,
+  documentClient: DynamoDBDocumentClient,
+): ApiDeps["media"] {
+  if (!settings) return undefined;
+  return {
+    streams: createStreamsRepository({ streamsTable: settings.table }, { documentClient }),
+    tokenKey: settings.tokenKey,
+    bucket: settings.bucket,
+  };
 }
 
 /**
@@ -53,6 +87,7 @@ export function createApiDepsFromEnv(
   const alarmTables = requireEnv(env, [ENV.ALARMS_TABLE, ENV.CAPTURES_TABLE]);
   const mediaUrlTtlSeconds = mediaUrlTtlFromEnv(env);
   const agentQueuePrefix = optionalEnv(env, ENV.AGENT_QUEUE_PREFIX);
+  const mediaSettings = mediaSettingsFromEnv(env);
   // Settings are validated first: a bad one fails before any client exists.
   const aws = awsClientConfigFromEnv(env);
   const documentClient = createDocumentClient(aws);
@@ -69,6 +104,7 @@ export function createApiDepsFromEnv(
           { documentClient },
         )
       : undefined;
+  const media = mediaDeps(mediaSettings, documentClient);
   const config = {
     ...(agentQueuePrefix ? { agentQueuePrefix } : {}),
     ...(mediaUrlTtlSeconds ? { mediaUrlTtlSeconds } : {}),
@@ -93,6 +129,7 @@ export function createApiDepsFromEnv(
     ...(Object.keys(config).length > 0 ? { config } : {}),
     ...(upgrades ? { upgrades } : {}),
     ...(deviceData ? { deviceData } : {}),
+    ...(media ? { media } : {}),
     ...extra,
     close: () => {
       upgrades?.close();

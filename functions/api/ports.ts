@@ -24,6 +24,8 @@ export interface ProvisionInput {
   /** `undefined` removes any stored hash (no password required). */
   passwordHash?: string;
   labels: Record<string, string>;
+  /** The device's UTC offset; `undefined` keeps the stored one. */
+  timeZone?: string;
   now: string;
 }
 
@@ -38,6 +40,8 @@ export interface DevicesRepository {
   ): Promise<{ item: DeviceItem; created: boolean }>;
   /** Replaces the record with a tombstone; false when there was no live record. */
   remove(deviceId: string, now: string): Promise<boolean>;
+  /** Sets the device's UTC offset on a live record; false when there is none. */
+  setTimeZone(deviceId: string, timeZone: string, now: string): Promise<boolean>;
 }
 
 export interface PresenceRepository {

@@ -5,6 +5,9 @@ import { ChannelInfo, OFFLINE_REASONS } from "../../lib/contracts/events.ts";
 
 /** Request and response schemas of the API, registered as OpenAPI components. */
 
+/** A UTC offset as a device uses it: `+08:00`, `-03:30` (−12:00 … +14:00 and minutes). */
+export const TIME_ZONE_PATTERN = /^[+-](?:0\d|1[0-4]):[0-5]\d$/;
+
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_WAIT_SECONDS = 25;
@@ -96,6 +99,10 @@ export const Device = z
       .string()
       .optional()
       .openapi({ description: "when the cached capability set was fetched" }),
+    timeZone: z.string().optional().openapi({
+      description: "the device's UTC offset; record times are device-local",
+      example: "+08:00",
+    }),
   })
   .openapi("Device");
 
@@ -142,6 +149,15 @@ export const ProvisionRequest = z
         message: `at most ${MAX_LABELS} labels`,
       })
       .optional(),
+    timeZone: z
+      .string()
+      .regex(TIME_ZONE_PATTERN, "a UTC offset such as +08:00")
+      .optional()
+      .openapi({
+        description:
+          "the device's UTC offset (`+08:00`); record searches add ISO 8601 times with it. Omitted = kept as it is",
+        example: "+08:00",
+      }),
   })
   .strict()
   .openapi("ProvisionRequest");

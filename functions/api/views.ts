@@ -40,6 +40,7 @@ const DEVICE_FIELDS = [
   "position",
   "positionAt",
   "capabilitiesAt",
+  "timeZone",
 ] as const satisfies readonly (keyof DeviceItem)[];
 
 export function deviceView(item: DeviceItem): DeviceView {

@@ -76,6 +76,14 @@ export interface DeviceItem {
   passwordHash?: string;
   labels?: Record<string, string>;
   provisioningUpdatedAt?: string;
+  /**
+   * The device's UTC offset (`+08:00`): its record times are device-local (ehome-2.0 §2.5), the
+   * API adds ISO 8601 times with this offset. Set by `PUT /devices/{id}` (kept when omitted) and
+   * by a `time-sync` command that succeeds within its `?wait`.
+   */
+  timeZone?: string;
+  /** When `timeZone` was last set by a time-sync command. */
+  timeZoneUpdatedAt?: string;
 
   /**
    * Tombstone: `DELETE /devices/{id}` replaces the item with `{deviceId, deletedAt}` so late

@@ -84,6 +84,8 @@ export class EdgeAgentService extends Construct {
     readonly signalling: NetworkTargetGroup;
     readonly alarm: NetworkTargetGroup;
     readonly deviceHttp: NetworkTargetGroup;
+    /** Viewer HTTP: stream URLs name the announced NLB address (`publicHost`) and this port. */
+    readonly viewerHttp: NetworkTargetGroup;
   };
 
   constructor(scope: Construct, id: string, props: EdgeAgentServiceProps) {
@@ -186,7 +188,7 @@ export class EdgeAgentService extends Construct {
     Validations.of(taskDefinition).acknowledge({
       id: "AwsSolutions-ECS2",
       reason:
-        "The environment holds only resource names, queue URLs and port numbers from lib/contracts/env.ts; the one secret (the firmware token key) is injected from Secrets Manager through `secrets`.",
+        "The environment holds only resource names, queue URLs and port numbers from lib/contracts/env.ts; the secrets (the firmware and stream token keys) are injected from Secrets Manager through `secrets`.",
     });
 
     this.securityGroup = new SecurityGroup(this, "SecurityGroup", {
@@ -263,6 +265,7 @@ export class EdgeAgentService extends Construct {
       signalling: this.listen("Signalling", PORTS.signallingUdp, Protocol.UDP),
       alarm: this.listen("Alarm", PORTS.alarmUdp, Protocol.UDP),
       deviceHttp: this.listen("DeviceHttp", PORTS.deviceHttpTcp, Protocol.TCP),
+      viewerHttp: this.listen("ViewerHttp", PORTS.viewerHttpTcp, Protocol.TCP),
     };
   }
 

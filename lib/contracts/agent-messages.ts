@@ -23,6 +23,8 @@ export const AgentRecord = z.object({
   agentId: z.string().min(1).max(128),
   commandQueueUrl: z.string().url(),
   publicHost: z.string().min(1).max(255),
+  /** Port of the agent's viewer HTTP server (stream URLs, media.ts); absent on older agents. */
+  viewerPort: z.number().int().min(1).max(65535).optional(),
   startedAt: z.iso.datetime(),
   heartbeatAt: z.iso.datetime(),
   /** Epoch seconds; DynamoDB TTL removes records of agents that stopped heartbeating. */

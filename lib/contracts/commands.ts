@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RecordSearchParams, StreamControlParams, StreamSpec, StreamStopParams } from "./media.ts";
 import { PassthroughParams } from "./passthrough.ts";
 import { PictureFetchParams, PictureSearchParams } from "./pictures.ts";
 
@@ -26,6 +27,11 @@ export const COMMAND_TYPES = [
   "passthrough",
   /** `GET /devices/{id}/capabilities` only: GETDEVICECONFIG `GetDevAbility`, parsed. */
   "capabilities",
+  // Media (media.ts): sent by the records and streams routes only, not by `POST .../commands`.
+  "record-search",
+  "stream-start",
+  "stream-stop",
+  "stream-control",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -152,6 +158,14 @@ export const CommandParams = {
   "picture-fetch": PictureFetchParams,
   passthrough: PassthroughParams,
   capabilities: z.object({}).strict(),
+  /** `QUERYRECORDEDFILES` pages (§2.5); result `RecordSearchResult`. */
+  "record-search": RecordSearchParams,
+  /** `INVITESTREAM` / `PLAYBACK` / `DOWNLOAD` (§2.6, §8); result `StreamStartResult`. */
+  "stream-start": StreamSpec,
+  /** `BYESTREAM` (§2.6) once no request shares the device stream any more. */
+  "stream-stop": StreamStopParams,
+  /** `PLAYBACKCONTROL` (§8), or `FORCEIFRAME` for `force-iframe`. */
+  "stream-control": StreamControlParams,
 } as const satisfies Record<CommandType, z.ZodType>;
 export type CommandParamsOf<T extends CommandType> = z.infer<(typeof CommandParams)[T]>;
 

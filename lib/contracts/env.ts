@@ -49,6 +49,15 @@ export const ENV = {
    * dynamic reference; `npm start` generates one per start.
    */
   FIRMWARE_TOKEN_KEY: "FIRMWARE_TOKEN_KEY",
+  /** Physical name of the streams table (`TABLES.streams`; media.ts). */
+  STREAMS_TABLE: "STREAMS_TABLE",
+  /** URL of the media-events queue (agent → media function: `StreamEvent`s). */
+  MEDIA_EVENTS_QUEUE_URL: "MEDIA_EVENTS_QUEUE_URL",
+  /**
+   * Key of the viewer tokens (media.ts `mintStreamToken`), same format and handling as
+   * `FIRMWARE_TOKEN_KEY`: the API mints, the agent verifies.
+   */
+  STREAM_TOKEN_KEY: "STREAM_TOKEN_KEY",
 
   // Edge agent only. These follow the agent's `EHOME_*` convention (edge-agent/config.ts,
   // docs/configuration.md); the edge stack sets them on the container.
@@ -75,6 +84,10 @@ export const ENV = {
   EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
   /** `NTPServerIP` in the REGISTER reply; the agent defaults it to `EHOME_PUBLIC_HOST`. */
   EHOME_NTP_HOST: "EHOME_NTP_HOST",
+  /** TCP port of the viewer HTTP server (`/streams/<id>.<ps|ts>?token=`; media.ts). */
+  EHOME_VIEWER_PORT: "EHOME_VIEWER_PORT",
+  /** Seconds a stream lives with no viewer before the agent stops it (default 30). */
+  EHOME_STREAM_IDLE_SECONDS: "EHOME_STREAM_IDLE_SECONDS",
   /** Largest picture upload accepted on `POST /pictures`, in bytes (default 10 MiB). */
   EHOME_MAX_PICTURE_BYTES: "EHOME_MAX_PICTURE_BYTES",
   /** Largest video upload accepted on `POST /videos`, in bytes (default 512 MiB). */

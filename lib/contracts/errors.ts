@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "the request body must be application/json" },
   RATE_LIMITED: { status: 429, message: "too many requests" },
   MEDIA_PORTS_EXHAUSTED: { status: 503, message: "no free media port on the agent" },
+  STREAM_NOT_FOUND: { status: 404, message: "no such stream" },
+  DOWNLOAD_NOT_FOUND: { status: 404, message: "no such download" },
+  STREAM_ENDED: { status: 409, message: "the stream has ended" },
+  STREAM_NOT_PLAYBACK: { status: 409, message: "the control applies to another kind of stream" },
+  DOWNLOAD_NOT_READY: { status: 409, message: "the download has not completed" },
   INTERNAL: { status: 500, message: "internal error" },
 } as const;
 

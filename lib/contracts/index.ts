@@ -5,6 +5,7 @@ export * from "./commands.ts";
 export * from "./env.ts";
 export * from "./errors.ts";
 export * from "./events.ts";
+export * from "./media.ts";
 export * from "./pictures.ts";
 export * from "./ports.ts";
 export * from "./queues.ts";

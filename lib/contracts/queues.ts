@@ -99,6 +99,15 @@ const deviceDataConsumer = {
   timeoutSeconds: 30,
 } as const satisfies ConsumerDefinition;
 
+const mediaEventsConsumer = {
+  handler: "media",
+  batchSize: 10,
+  // `GET /streams/{id}` should show a state change within a second.
+  maxBatchingWindowSeconds: 0,
+  reportBatchItemFailures: true,
+  timeoutSeconds: 30,
+} as const satisfies ConsumerDefinition;
+
 /**
  * Agent → device-data function: GPS positions batched per device (`PositionsMessage`) and
  * device-initiated TRANSPARENT messages (`PassthroughMessage`); `DeviceDataMessage` in
@@ -153,6 +162,16 @@ export const QUEUES = {
   upgradeEvents: UPGRADE_EVENTS_QUEUE,
   /** Agent → device-data function: GPS positions and device-initiated passthrough messages. */
   deviceData: DEVICE_DATA_QUEUE,
+  /** Agent → media function: `StreamEvent`s (media.ts), state and counters per stream. */
+  mediaEvents: {
+    logicalId: "MediaEvents",
+    localName: "media-events",
+    envVar: ENV.MEDIA_EVENTS_QUEUE_URL,
+    visibilityTimeoutSeconds: visibilityTimeoutFor(mediaEventsConsumer),
+    retentionSeconds: 4 * DAY,
+    deadLetter: { maxReceiveCount: 5, retentionSeconds: 14 * DAY },
+    consumer: mediaEventsConsumer,
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueKey = keyof typeof QUEUES;

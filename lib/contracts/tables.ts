@@ -240,6 +240,15 @@ export const TABLES = {
     ttlAttribute: "expiresAt",
     defaultTtlSeconds: 7 * DAY,
   },
+  /** Streams (`POST /devices/{id}/streams`; `StreamRecord` in media.ts): spec, state, counters. */
+  streams: {
+    logicalId: "Streams",
+    envVar: ENV.STREAMS_TABLE,
+    partitionKey: { name: "streamId", type: "S" },
+    indexes: [],
+    ttlAttribute: "expiresAt",
+    defaultTtlSeconds: 7 * DAY,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 export type TableKey = keyof typeof TABLES;
@@ -273,6 +282,10 @@ export function agentKey(agentId: string): { agentId: string } {
 
 export function alarmKey(alarmId: string): { alarmId: string } {
   return { alarmId };
+}
+
+export function streamKey(streamId: string): { streamId: string } {
+  return { streamId };
 }
 
 export function captureKey(captureId: string): { captureId: string } {

@@ -70,6 +70,10 @@ export class ApiStack extends Stack {
         [ENV.EXECUTIONS_TABLE]: tables.executions.tableName,
         [ENV.POSITIONS_TABLE]: tables.positions.tableName,
         [ENV.PASSTHROUGH_TABLE]: tables.passthrough.tableName,
+        [ENV.STREAMS_TABLE]: tables.streams.tableName,
+        // A CloudFormation dynamic reference resolved at deploy time, like the firmware key in
+        // the functions stack: the key is never in the template.
+        [ENV.STREAM_TOKEN_KEY]: props.data.streamTokenKey.secretValue.unsafeUnwrap(),
       },
     });
     const fn = this.apiFunction.function;
@@ -87,6 +91,8 @@ export class ApiStack extends Stack {
     // GPS tracks and device-initiated passthrough messages (functions/device-data writes them).
     grantTable(role, tables.positions, TABLES.positions, "read");
     grantTable(role, tables.passthrough, TABLES.passthrough, "read");
+    // Streams are created, stopped and failed here; the media function applies agent events.
+    grantTable(role, tables.streams, TABLES.streams, "readWrite");
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_SENDER_ACTIONS);
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");
 

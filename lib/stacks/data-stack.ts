@@ -56,6 +56,11 @@ export class DataStack extends Stack {
    * the upgrades function mints with it, the agents verify with it.
    */
   public readonly firmwareTokenKey: Secret;
+  /**
+   * Key of the viewer tokens (`ENV.STREAM_TOKEN_KEY`, lib/contracts/media.ts): the api function
+   * mints stream URLs with it, the agents verify them on the viewer port.
+   */
+  public readonly streamTokenKey: Secret;
   public readonly accessLogsBucket: Bucket;
   /** Fixed-name export of the media bucket ARN (see `mediaObjects`). */
   public readonly mediaBucketArnExportName: string;
@@ -146,6 +151,18 @@ export class DataStack extends Stack {
       id: "AwsSolutions-SMG4",
       reason:
         "Rotation is not built: the agents and the upgrades function read the key at start, so a rotated key would refuse outstanding download tokens (they live at most one per-device timeout) until every reader restarts.",
+    });
+
+    // Same format and handling as the firmware key.
+    this.streamTokenKey = new Secret(this, "StreamTokenKey", {
+      description: "Signs viewer stream tokens (the api function mints, edge agents verify)",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.streamTokenKey).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "Rotation is not built: the agents and the api function read the key at start, so a rotated key would refuse outstanding viewer URLs (they live at most an hour) until every reader restarts.",
     });
 
     this.mediaBucketArnExportName = `${this.stackName}-MediaBucketArn`;

@@ -35,6 +35,9 @@ export interface EdgeStackProps extends StackProps {
   readonly viewerCidr: string;
 }
 
+/** Seconds a stream lives with no viewer before the agent stops it (`EHOME_STREAM_IDLE_SECONDS`). */
+export const STREAM_IDLE_SECONDS = 30;
+
 /** CDK context key of the NTP server announced to devices (`-c ntpHost=<IPv4>`). */
 export const NTP_HOST_CONTEXT = "ntpHost";
 
@@ -143,6 +146,7 @@ export class EdgeStack extends Stack {
       viewerCidr: props.viewerCidr,
       secrets: {
         [ENV.FIRMWARE_TOKEN_KEY]: EcsSecret.fromSecretsManager(props.data.firmwareTokenKey),
+        [ENV.STREAM_TOKEN_KEY]: EcsSecret.fromSecretsManager(props.data.streamTokenKey),
       },
       environment: {
         [ENV.DEVICES_TABLE]: tables.devices.tableName,
@@ -152,12 +156,15 @@ export class EdgeStack extends Stack {
         [ENV.ALARM_EVENTS_QUEUE_URL]: queues.alarmEvents.queue.queueUrl,
         [ENV.UPGRADE_EVENTS_QUEUE_URL]: queues.upgradeEvents.queue.queueUrl,
         [ENV.DEVICE_DATA_QUEUE_URL]: queues.deviceData.queue.queueUrl,
+        [ENV.MEDIA_EVENTS_QUEUE_URL]: queues.mediaEvents.queue.queueUrl,
         [ENV.AGENT_QUEUE_PREFIX]: props.agentQueuePrefix,
         [ENV.MEDIA_BUCKET]: mediaBucket.bucketName,
         [ENV.EHOME_SIGNAL_PORT]: String(PORTS.signallingUdp),
         [ENV.EHOME_ALARM_PORT]: String(PORTS.alarmUdp),
         [ENV.EHOME_HTTP_PORT]: String(PORTS.deviceHttpTcp),
         [ENV.EHOME_MEDIA_PORTS]: `${PORTS.mediaPool.min}-${PORTS.mediaPool.max}`,
+        [ENV.EHOME_VIEWER_PORT]: String(PORTS.viewerHttpTcp),
+        [ENV.EHOME_STREAM_IDLE_SECONDS]: String(STREAM_IDLE_SECONDS),
         [ENV.EHOME_AUTO_PROVISION]: String(props.autoProvision),
         ...(ntpHost ? { [ENV.EHOME_NTP_HOST]: ntpHost } : {}),
         // TLS ends at the NLB: the agent only builds https:// download URLs (no listener).
@@ -189,6 +196,7 @@ export class EdgeStack extends Stack {
     queues.alarmEvents.queue.grantSendMessages(role);
     queues.upgradeEvents.queue.grantSendMessages(role);
     queues.deviceData.queue.grantSendMessages(role);
+    queues.mediaEvents.queue.grantSendMessages(role);
     grantAgentQueues(role, props.agentQueuePrefix, AGENT_QUEUE_OWNER_ACTIONS);
     // Uploads and recordings in, firmware out.
     grantBucketObjects(role, props.data.mediaObjects(this), "readWrite");

@@ -28,7 +28,8 @@ export interface FunctionsStackProps extends StackProps {
  * The queue-driven functions: registry (device events, plus the agent-lost sweep every minute),
  * command-results, alarms (alarm and
  * media events, plus a deadline sweep every minute) and upgrades (upgrade events, plus the
- * engine's tick every minute) and device-data (GPS positions, passthrough). The api function
+ * engine's tick every minute), device-data (GPS positions, passthrough) and media (stream
+ * events). The api function
  * lives in the api stack: API Gateway's invoke permission is created next to the function and
  * names the API, so splitting the two across stacks would make them reference each other.
  */
@@ -42,6 +43,8 @@ export class FunctionsStack extends Stack {
   public readonly alarmSweep: Rule;
   public readonly upgrades: EhomeFunction;
   public readonly deviceData: EhomeFunction;
+  /** Applies the agents' stream events (media-events queue) to the streams table. */
+  public readonly media: EhomeFunction;
 
   constructor(scope: Construct, id: string, props: FunctionsStackProps) {
     super(scope, id, props);
@@ -172,6 +175,18 @@ export class FunctionsStack extends Stack {
     grantTable(this.deviceData.role, tables.positions, TABLES.positions, "write");
     grantTable(this.deviceData.role, tables.passthrough, TABLES.passthrough, "write");
     consume(this.deviceData, queues.deviceData);
+    // Media (issue 4): stream state and counters from the agents.
+    this.media = new EhomeFunction(this, "Media", {
+      feature: QUEUES.mediaEvents.consumer.handler,
+      description: "Applies stream events (state, counters, download objects) to the streams table",
+      timeout: Duration.seconds(QUEUES.mediaEvents.consumer.timeoutSeconds),
+      environment: {
+        [ENV.STREAMS_TABLE]: tables.streams.tableName,
+      },
+    });
+    // Conditional updates; ReturnValuesOnConditionCheckFailure needs no read permission.
+    grantTable(this.media.role, tables.streams, TABLES.streams, "write");
+    consume(this.media, queues.mediaEvents);
   }
 }
 

@@ -310,8 +310,8 @@ describe("functions", () => {
     STACK_KEYS.flatMap((k) => resourcesOf(s.json[k], "AWS::Lambda::Function"));
 
   it("run nodejs22.x on arm64, bundled as ESM, with their own log group", () => {
-    // api, registry, command-results, alarms, upgrades, device-data
-    expect(allFunctions()).toHaveLength(6);
+    // api, registry, command-results, alarms, upgrades, device-data, media
+    expect(allFunctions()).toHaveLength(7);
     for (const [id, fn] of allFunctions()) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: "nodejs22.x",
@@ -338,7 +338,29 @@ describe("functions", () => {
       }
     ).Variables;
     expect(JSON.stringify(vars[ENV.FIRMWARE_TOKEN_KEY])).toContain("resolve:secretsmanager");
-    expect(resourcesOf(s.json.data, "AWS::SecretsManager::Secret")).toHaveLength(1);
+    // The firmware and stream token keys.
+    expect(resourcesOf(s.json.data, "AWS::SecretsManager::Secret")).toHaveLength(2);
+  });
+
+  it("give the api function the stream token key from Secrets Manager, never in clear", () => {
+    const fnId = logicalId(s.json.api, "AWS::Lambda::Function", "ApiFunction");
+    const vars = (
+      s.json.api.Resources[fnId]!.Properties!.Environment as { Variables: Record<string, unknown> }
+    ).Variables;
+    const ref = JSON.stringify(vars[ENV.STREAM_TOKEN_KEY]);
+    expect(ref).toContain("resolve:secretsmanager");
+    expect(ref).toContain("StreamTokenKey");
+    expect(vars).toHaveProperty(ENV.STREAMS_TABLE);
+  });
+
+  it("media applies stream events with write-only access to the streams table", () => {
+    const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", "MediaFunction");
+    const vars = (
+      s.json.functions.Resources[fnId]!.Properties!.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+    expect(Object.keys(vars).sort()).toEqual([ENV.STREAMS_TABLE, "NODE_OPTIONS"].sort());
   });
 
   it("consume each queue with the contract's batch settings and partial batch failures", () => {
@@ -350,6 +372,7 @@ describe("functions", () => {
         alarms: "Alarms",
         upgrades: "Upgrades",
         "device-data": "DeviceData",
+        media: "Media",
       }[def.consumer.handler];
       const fnId = logicalId(s.json.functions, "AWS::Lambda::Function", `${fnPrefix}Function`);
       const mapping = resourcesOf(s.json.functions, "AWS::Lambda::EventSourceMapping").find(
@@ -478,6 +501,16 @@ describe("least privilege", () => {
     expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
   });
 
+  it("media writes only the streams table (no reads, no S3, no SQS send)", () => {
+    const g = grantsOf("functions", "MediaRole");
+    const dynamo = g.filter((x) => x.actions.some((a) => a.startsWith("dynamodb:")));
+    expect(dynamo.map((x) => x.resource)).toEqual([expect.stringMatching(tableRes("streams"))]);
+    expect(actionsOn(g, tableRes("streams"))).toContain("dynamodb:UpdateItem");
+    expect(actionsOn(g, tableRes("streams"))).not.toContain("dynamodb:GetItem");
+    expect(g.some((x) => x.actions.some((a) => a.startsWith("s3:")))).toBe(false);
+    expect(g.some((x) => x.actions.includes("sqs:SendMessage"))).toBe(false);
+  });
+
   it("command-results writes only the commands table", () => {
     const g = grantsOf("functions", "CommandResultsRole");
     const dynamo = g.filter((x) => x.actions.some((a) => a.startsWith("dynamodb:")));
@@ -522,6 +555,9 @@ describe("least privilege", () => {
     );
     expect(actionsOn(g, tableRes("captures"))).toContain("dynamodb:PutItem");
     expect(g.filter((x) => tableRes("alarmMedia").test(x.resource))).toEqual([]);
+    // Streams are created and stopped here.
+    expect(actionsOn(g, tableRes("streams"))).toContain("dynamodb:PutItem");
+    expect(actionsOn(g, tableRes("streams"))).toContain("dynamodb:GetItem");
   });
 
   it("the agent manages only queues under its prefix and sends to the static queues", () => {
@@ -642,13 +678,33 @@ describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimi
 });
 
 describe("edge stack", () => {
-  it("has NLB listeners for UDP signalling, UDP alarms and TCP device HTTP only", () => {
+  it("has NLB listeners for UDP signalling, UDP alarms, TCP device HTTP and TCP viewer HTTP only", () => {
     const listeners = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::Listener").map(
       ([, l]) => `${l.Properties!.Protocol} ${l.Properties!.Port}`,
     );
     expect(listeners.sort()).toEqual(
-      [`TCP ${PORTS.deviceHttpTcp}`, `UDP ${PORTS.alarmUdp}`, `UDP ${PORTS.signallingUdp}`].sort(),
+      [
+        `TCP ${PORTS.deviceHttpTcp}`,
+        `TCP ${PORTS.viewerHttpTcp}`,
+        `UDP ${PORTS.alarmUdp}`,
+        `UDP ${PORTS.signallingUdp}`,
+      ].sort(),
     );
+    // Stream URLs name the agent's announced address (the NLB) and EHOME_VIEWER_PORT.
+    const { env } = agentContainer(s.json.edge);
+    expect(env[ENV.EHOME_VIEWER_PORT]).toBe(String(PORTS.viewerHttpTcp));
+    expect(Number(env[ENV.EHOME_STREAM_IDLE_SECONDS])).toBeGreaterThan(0);
+  });
+
+  it("injects both token keys into the agent from Secrets Manager, never in clear", () => {
+    const { agent, env } = agentContainer(s.json.edge);
+    const secrets = agent.Secrets as { Name: string; ValueFrom: unknown }[];
+    expect(secrets.map((x) => x.Name).sort()).toEqual(
+      [ENV.FIRMWARE_TOKEN_KEY, ENV.STREAM_TOKEN_KEY].sort(),
+    );
+    expect(env).not.toHaveProperty(ENV.STREAM_TOKEN_KEY);
+    const streamSecret = secrets.find((x) => x.Name === ENV.STREAM_TOKEN_KEY)!;
+    expect(describeValue(streamSecret.ValueFrom, "edge", s.json)).toContain("StreamTokenKey");
   });
 
   it("gives the internet-facing NLB one retained Elastic IP per public subnet", () => {
@@ -694,7 +750,7 @@ describe("edge stack", () => {
 
   it("routes UDP to IP targets with source-IP stickiness, client IPs preserved, /healthz checks", () => {
     const groups = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::TargetGroup");
-    expect(groups).toHaveLength(3);
+    expect(groups).toHaveLength(4);
     for (const [id, group] of groups) {
       const p = group.Properties!;
       const attrs = Object.fromEntries(
@@ -791,12 +847,15 @@ describe("edge stack", () => {
         ENV.ALARM_EVENTS_QUEUE_URL,
         ENV.UPGRADE_EVENTS_QUEUE_URL,
         ENV.DEVICE_DATA_QUEUE_URL,
+        ENV.MEDIA_EVENTS_QUEUE_URL,
         ENV.AGENT_QUEUE_PREFIX,
         ENV.MEDIA_BUCKET,
         ENV.EHOME_SIGNAL_PORT,
         ENV.EHOME_ALARM_PORT,
         ENV.EHOME_HTTP_PORT,
         ENV.EHOME_MEDIA_PORTS,
+        ENV.EHOME_VIEWER_PORT,
+        ENV.EHOME_STREAM_IDLE_SECONDS,
         ENV.EHOME_AUTO_PROVISION,
         ENV.EHOME_PUBLIC_HOST,
       ].sort(),

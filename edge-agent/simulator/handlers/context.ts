@@ -1,5 +1,6 @@
 import type { CatalogueView } from "../../signalling/catalogue.ts";
 import type { PlatformRequestMessage, XmlElement } from "../../signalling/codec/index.ts";
+import type { DeviceMedia } from "../device-media.ts";
 import type { ResolvedOptions, UpgradeFault } from "../options.ts";
 import type { DeviceProfile } from "../profile.ts";
 import type { Random } from "../random.ts";
@@ -62,6 +63,8 @@ export interface HandlerContext {
   readonly actions: DeviceActions;
   readonly view: CatalogueView;
   readonly options: ResolvedOptions;
+  /** The device's media pushes (ehome-2.0 §4.1, §8). */
+  readonly media: DeviceMedia;
   readonly random: Random;
   /** Host wall clock, epoch ms. */
   readonly wallClock: () => number;

@@ -1,9 +1,10 @@
 import { BLOCKS } from "../../signalling/catalogue.ts";
 import { buildFields, readFields, type XmlElement } from "../../signalling/codec/index.ts";
 import { randomInt } from "../random.ts";
+import { recordLine } from "../records.ts";
 import { storedPicturesBetween } from "../stored-pictures.ts";
 import { channelInRange } from "./channel.ts";
-import { deviceLocalNow, formatDeviceTime, parseDeviceTime } from "./clock.ts";
+import { deviceLocalNow, parseDeviceTime } from "./clock.ts";
 import type { CommandHandler, HandlerContext } from "./context.ts";
 import { badRequest, ok } from "./status.ts";
 
@@ -45,9 +46,6 @@ export const getWorkStatus: CommandHandler = (ctx) => {
   return ok({ [ctx.view.commands.getWorkStatus.reply.deviceStatusXml!]: status });
 };
 
-/** Synthetic storage: one record file per hour per channel (pictures: stored-pictures.ts). */
-const RECORD_PERIOD_MS = 3_600_000;
-const MAX_LISTED = 10_000;
 const MAX_PAGE = 32;
 
 interface Page {
@@ -74,34 +72,18 @@ function readPage(
   return { channel, fromMs, toMs, startIdx, chunkSize };
 }
 
-/** Slots of `periodMs` aligned to the period, overlapping [from, to], paged. */
-function slots(page: Page, periodMs: number): number[] {
-  const first = Math.floor(page.fromMs / periodMs) * periodMs;
-  const out: number[] = [];
-  for (let i = page.startIdx; out.length < page.chunkSize && i < MAX_LISTED; i++) {
-    const at = first + i * periodMs;
-    if (at > page.toMs) break;
-    out.push(at);
-  }
-  return out;
-}
-
-function recordName(channel: number, at: number, periodMs: number): string {
-  // File names look like ch0002_00000000009000000 (ehome-2.0 §2.5).
-  return `ch${String(channel).padStart(4, "0")}_${String(Math.floor(at / periodMs)).padStart(17, "0")}`;
-}
-
-/** ehome-2.0 §2.5: `RecordedFile` = name startDate startTime endDate endTime sizeBytes flag. */
+/**
+ * ehome-2.0 §2.5: `RecordedFile` = name startDate startTime endDate endTime sizeBytes flag, for the
+ * device's record files (records.ts) overlapping StartTime..StopTime, paged by StartIdx/ChunkSize.
+ */
 export const queryRecordedFiles: CommandHandler = (ctx, request) => {
   const c = ctx.view.commands.queryRecordedFiles;
   const page = readPage(ctx, readFields(request.params, c.params));
   if ("status" in page) return page;
-  const files = slots(page, RECORD_PERIOD_MS).map((at) => {
-    const end = at + RECORD_PERIOD_MS - 1000;
-    const size = 1_800_000_000 + ((at / 1000) % 100_000_000);
-    const name = recordName(page.channel, at, RECORD_PERIOD_MS);
-    return `${name} ${formatDeviceTime(at)} ${formatDeviceTime(end)} ${size} 0`;
-  });
+  const files = ctx.media.env
+    .records()
+    .list(page.channel, page.fromMs, page.toMs, page.startIdx, page.chunkSize)
+    .map(recordLine);
   const params: XmlElement = files.length > 0 ? { [c.reply.recordedFile!]: files } : {};
   return ok(params);
 };

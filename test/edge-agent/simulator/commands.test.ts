@@ -1,8 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BLOCKS, COMMANDS, DEFAULT_VIEW } from "../../../edge-agent/signalling/catalogue.ts";
 import { childElement, childText, childTexts } from "../../../edge-agent/signalling/codec/index.ts";
 import type { PlatformCommandId } from "../../../edge-agent/simulator/handlers/index.ts";
 import { useHarness } from "./harness.ts";
+import { MediaSink } from "./media-sink.ts";
 
 const c = DEFAULT_VIEW.commands;
 const CONFIG_XML = c.getDeviceConfig.reply.configXml!;
@@ -69,6 +70,15 @@ const SAMPLES: Record<PlatformCommandId, Record<string, unknown>> = {
 
 describe("simulator answers platform commands", () => {
   const harness = useHarness();
+  // The MEDIA commands push to SinkIP:SinkPort: give them a sink that accepts and drains.
+  let sink: MediaSink;
+  beforeAll(async () => {
+    sink = await MediaSink.start();
+    for (const s of [SAMPLES.inviteStream, SAMPLES.playback, SAMPLES.download]) {
+      s.sinkPort = sink.port;
+    }
+  });
+  afterAll(() => sink.close());
 
   async function online(options: Parameters<typeof harness>[0] = {}) {
     const h = await harness({
@@ -291,7 +301,8 @@ describe("simulator answers platform commands", () => {
     };
     const first = await page(0);
     expect(first).toHaveLength(8);
-    expect(first[0]).toMatch(/^ch0001_\d+ 2024-05-01 00:00:00 2024-05-01 00:59:59 \d+ 0$/);
+    // One record file per hour, `recordSeconds` (default 60) long.
+    expect(first[0]).toMatch(/^ch0001_\d+ 2024-05-01 00:00:00 2024-05-01 00:01:00 \d+ 0$/);
     expect(await page(16)).toHaveLength(8);
     expect(await page(20)).toHaveLength(4);
     expect(await page(24)).toHaveLength(0);

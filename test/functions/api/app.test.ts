@@ -18,6 +18,7 @@ function app(extra: Partial<ApiDeps> = {}) {
       list: async () => ({ items: [device] }),
       provision: unused,
       remove: unused,
+      setTimeZone: unused,
     },
     presence: { list: unused },
     commands: { create: unused, get: unused, transition: unused },

@@ -66,8 +66,15 @@ export interface ApiHarness {
   sweep(): Promise<{ moved: number }>;
   /** Feeds a result through the command-results handler. */
   commandResult(result: CommandResult): Promise<void>;
-  /** Creates an agent's queue and heartbeat record; `ttlSeconds < 0` makes it stale. */
-  startAgent(agentId: string, ttlSeconds?: number): Promise<AgentRecord>;
+  /**
+   * Creates an agent's queue and heartbeat record; `ttlSeconds < 0` makes it stale; `fields`
+   * adds to the record (e.g. `viewerPort`).
+   */
+  startAgent(
+    agentId: string,
+    ttlSeconds?: number,
+    fields?: Partial<AgentRecord>,
+  ): Promise<AgentRecord>;
   /** Receives (and deletes) what is on an agent's queue now. */
   drainAgentQueue(agent: AgentRecord): Promise<AgentQueueMessage[]>;
   close(): void;
@@ -198,7 +205,7 @@ export function createApiHarness(
       const response = await results(sqsEvent(result));
       if (response.batchItemFailures.length > 0) throw new Error("command-results rejected it");
     },
-    async startAgent(agentId, ttlSeconds = 300) {
+    async startAgent(agentId, ttlSeconds = 300, fields = {}) {
       const out = await clients.sqs.send(
         new CreateQueueCommand({ QueueName: agentCommandQueueName(agentQueuePrefix, agentId) }),
       );
@@ -210,6 +217,7 @@ export function createApiHarness(
         startedAt: new Date(now - 60_000).toISOString(),
         heartbeatAt: new Date(now).toISOString(),
         expiresAt: Math.floor(now / 1000) + ttlSeconds,
+        ...fields,
       };
       await documentClient.send(new PutCommand({ TableName: tables.agents, Item: record }));
       return record;

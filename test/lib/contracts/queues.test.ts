@@ -17,8 +17,10 @@ describe("static queues", () => {
       "alarmEvents",
       "upgradeEvents",
       "deviceData",
+      "mediaEvents",
     ]);
     expect(QUEUES.deviceData.consumer.handler).toBe("device-data");
+    expect(QUEUES.mediaEvents.consumer.handler).toBe("media");
     expect(QUEUES.deviceEvents.consumer.handler).toBe("registry");
     expect(QUEUES.commandResults.consumer.handler).toBe("command-results");
     expect(QUEUES.deviceEvents.envVar).toBe(ENV.DEVICE_EVENTS_QUEUE_URL);

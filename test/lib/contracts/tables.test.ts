@@ -32,6 +32,7 @@ describe("table definitions", () => {
       "executions",
       "positions",
       "passthrough",
+      "streams",
     ]);
     const ids = TABLE_KEYS.map((k) => TABLES[k].logicalId);
     const envVars = TABLE_KEYS.map((k) => TABLES[k].envVar);

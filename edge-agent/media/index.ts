@@ -1,0 +1,169 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { ENV } from "../../lib/contracts/env.ts";
+import type { StreamEvent } from "../../lib/contracts/media.ts";
+import { parseFirmwareTokenKey } from "../../lib/contracts/upgrades.ts";
+import { type AgentConfig, ConfigError } from "../config.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import type { EventSink, TraceRecorder } from "../ports.ts";
+import { createMediaManager, type MediaDevice, type MediaManager } from "./manager.ts";
+import type { MediaSend } from "./media-commands.ts";
+import { createPortPool, type PortPool } from "./port-pool.ts";
+import { createViewerHttpServer, type ViewerHttpServer } from "./viewer-http.ts";
+
+/**
+ * The agent's media module composed once for `npm run agent` and `npm start` (issue 4): the port
+ * pool, the media manager (pass `() => media.manager` as `media` to createEdgeAgent) and the
+ * viewer HTTP server on `EHOME_VIEWER_PORT`.
+ *
+ *   const media = createAgentMedia(mediaConfigFromEnv(process.env, config), deps);
+ *   const agent = createEdgeAgent(config, { ..., media: () => media.manager });
+ *   await agent.start(); await media.start();
+ *   …
+ *   await media.close();   // BYESTREAM for every stream, ports released (before agent.close())
+ */
+
+export type AgentMediaConfig = Pick<
+  AgentConfig,
+  | "agentId"
+  | "host"
+  | "publicHost"
+  | "mediaPorts"
+  | "viewerPort"
+  | "streamIdleSeconds"
+  | "streamAcceptSeconds"
+  | "streamMaxViewers"
+  | "maxViewers"
+> & {
+  /** `STREAM_TOKEN_KEY`, parsed. Without it no viewer server runs (streams have no viewers). */
+  tokenKey: Uint8Array | undefined;
+  /** `MEDIA_BUCKET`: downloads go there. Without it `download` fails. */
+  bucket: string | undefined;
+};
+
+export interface AgentMediaDeps {
+  /** The agent's command sender (a function: the agent is built after this module). */
+  send: MediaSend;
+  device(deviceId: string): MediaDevice | undefined;
+  s3?: () => S3Client;
+  events?: EventSink<StreamEvent>;
+  trace?: TraceRecorder;
+  log?: Logger;
+}
+
+export interface AgentMedia {
+  readonly manager: MediaManager;
+  readonly pool: PortPool;
+  /** Why viewers are not served, when they are not. */
+  readonly disabled: string | undefined;
+  /** Binds the viewer port (when served); resolves with it. */
+  start(): Promise<{ viewerPort: number | undefined }>;
+  /** Flat counters (`media_streams_started`, `media_viewers`, `media_pool_available`, …). */
+  metrics(): Record<string, number>;
+  /** Viewers cut, every stream stopped (BYESTREAM), every port released. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Reads `STREAM_TOKEN_KEY` and `MEDIA_BUCKET`; an invalid key is a start-up error. */
+export function mediaConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  config: AgentConfig,
+): AgentMediaConfig {
+  const keyText = env[ENV.STREAM_TOKEN_KEY]?.trim();
+  let tokenKey: Uint8Array | undefined;
+  if (keyText) {
+    try {
+      tokenKey = parseFirmwareTokenKey(keyText);
+    } catch (err) {
+      throw new ConfigError(
+        ENV.STREAM_TOKEN_KEY,
+        (err as Error).message.replace("firmware", "stream"),
+      );
+    }
+  }
+  return {
+    agentId: config.agentId,
+    host: config.host,
+    publicHost: config.publicHost,
+    mediaPorts: config.mediaPorts,
+    viewerPort: config.viewerPort,
+    streamIdleSeconds: config.streamIdleSeconds,
+    streamAcceptSeconds: config.streamAcceptSeconds,
+    streamMaxViewers: config.streamMaxViewers,
+    maxViewers: config.maxViewers,
+    tokenKey,
+    bucket: env[ENV.MEDIA_BUCKET]?.trim() || undefined,
+  };
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+export function createAgentMedia(config: AgentMediaConfig, deps: AgentMediaDeps): AgentMedia {
+  const log = deps.log ?? silentLogger;
+  const pool = createPortPool(
+    {
+      mediaPorts: config.mediaPorts,
+      host: config.host,
+      acceptTimeoutMs: config.streamAcceptSeconds * 1000,
+    },
+    { logger: log },
+  );
+  const manager = createMediaManager(
+    {
+      agentId: config.agentId,
+      publicHost: config.publicHost,
+      idleSeconds: config.streamIdleSeconds,
+      acceptTimeoutMs: config.streamAcceptSeconds * 1000,
+      maxViewersPerStream: config.streamMaxViewers,
+      maxViewers: config.maxViewers,
+      ...(config.bucket && deps.s3 ? { download: { bucket: config.bucket } } : {}),
+    },
+    {
+      pool,
+      send: deps.send,
+      device: deps.device,
+      ...(deps.s3 ? { s3: deps.s3 } : {}),
+      ...(deps.events ? { events: deps.events } : {}),
+      ...(deps.trace ? { trace: deps.trace } : {}),
+      log,
+    },
+  );
+  const viewer: ViewerHttpServer | undefined = config.tokenKey
+    ? createViewerHttpServer(
+        { host: config.host, port: config.viewerPort, key: config.tokenKey },
+        { media: manager, log },
+      )
+    : undefined;
+  const disabled = viewer
+    ? undefined
+    : `stream viewers off: ${ENV.STREAM_TOKEN_KEY} not set (no /streams/ on the viewer port)`;
+  let closing: Promise<void> | undefined;
+  return {
+    manager,
+    pool,
+    disabled,
+    async start() {
+      if (!viewer) return { viewerPort: undefined };
+      const { port } = await viewer.start();
+      return { viewerPort: port };
+    },
+    metrics() {
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(manager.counters())) out[`media_${snake(k)}`] = v;
+      for (const [k, v] of Object.entries(pool.stats())) out[`media_pool_${snake(k)}`] = v;
+      if (viewer) {
+        for (const [k, v] of Object.entries(viewer.counters())) out[`viewer_${snake(k)}`] = v;
+      }
+      out.media_viewers = manager.viewers;
+      out.media_streams = manager.streams().length;
+      return out;
+    },
+    close() {
+      closing ??= (async () => {
+        await viewer?.close();
+        await manager.close();
+        await pool.close();
+      })();
+      return closing;
+    },
+  };
+}
