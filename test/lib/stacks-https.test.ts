@@ -35,6 +35,7 @@ describe("edge stack with -c deviceHttpsCertificateArn -c deviceHttpsHost", () =
     expect(listeners.sort()).toEqual(
       [
         `TCP ${PORTS.deviceHttpTcp}`,
+        `TCP ${PORTS.viewerHttpTcp}`,
         `TLS ${PORTS.deviceHttpsTcp}`,
         `UDP ${PORTS.alarmUdp}`,
         `UDP ${PORTS.signallingUdp}`,
