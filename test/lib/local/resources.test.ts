@@ -144,13 +144,29 @@ describe("local resources are idempotent", () => {
     const { clients } = backends();
     const prefix = uniquePrefix();
     const name = localTableName(prefix, "devices");
-    // The devices table as it would have been created before the byStatus index existed.
+    // The devices table as it was created before the byAgent index existed (with byStatus only;
+    // DynamoDB builds one index at a time, which ensureLocalTables waits for when several are
+    // missing).
+    const [byStatus] = TABLES.devices.indexes;
     await clients.dynamodb.send(
       new CreateTableCommand({
         TableName: name,
         BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "deviceId", AttributeType: "S" }],
+        AttributeDefinitions: [
+          { AttributeName: "deviceId", AttributeType: "S" },
+          { AttributeName: "status", AttributeType: "S" },
+        ],
         KeySchema: [{ AttributeName: "deviceId", KeyType: "HASH" }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: byStatus.indexName,
+            KeySchema: [
+              { AttributeName: "status", KeyType: "HASH" },
+              { AttributeName: "deviceId", KeyType: "RANGE" },
+            ],
+            Projection: projectionOf(byStatus),
+          },
+        ],
       }),
     );
     await clients.dynamodb.send(
