@@ -93,7 +93,8 @@ describe("GPS tracks and passthrough with the simulator", () => {
     expect(geo.body.geometry.type).toBe("LineString");
     expect(geo.body.geometry.coordinates[0]).toEqual([121.426653, 31.2]);
     await sim.close();
-  });
+    // About 15 s alone (1,000 reports, each waiting for its answer); more beside other e2e files.
+  }, 120_000);
 
   it("passthrough both directions: TRANSPARENT echoed by the device; its own messages listed", async () => {
     const sim = await p().simulator({
@@ -153,5 +154,5 @@ describe("GPS tracks and passthrough with the simulator", () => {
     const cached = await p().api<{ source: string }>("GET", `/devices/${id}/capabilities`);
     expect(cached.body.source).toBe("cache");
     await sim.close();
-  });
+  }, 60_000);
 });
