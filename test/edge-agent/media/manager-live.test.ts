@@ -46,7 +46,7 @@ const live = (streamId: string, channel = 1, streamType: "main" | "sub" = "main"
   transport: "tcp" as const,
 });
 
-describe("live preview", () => {
+describe("live preview", { timeout: 20_000 }, () => {
   it("INVITESTREAM carries Channel, ChannelType, SinkIP and the leased SinkPort; the viewer gets the exact PS; stop sends BYESTREAM and frees the port", async () => {
     // Trace mode (ehome-2.0 §8 rule 4): the first 4 KiB of the media connection.
     const traced: Array<{ direction: string; host: string; port: number; bytes: Uint8Array }> = [];
