@@ -1,0 +1,156 @@
+import { dec, int, provenance, table } from "../lib/markdown.ts";
+import type { BenchmarkResult } from "../lib/output.ts";
+import type { FirstByteScenario } from "./first-byte.ts";
+import type { LiveScenario } from "./live.ts";
+import type { ThroughputScenario } from "./throughput.ts";
+
+/** The generated section of docs/BENCHMARKS.md for bench/media/relay-index.ts (bench/run-all.ts). */
+
+export const title = "Media: relay throughput, live streams, time to first byte";
+
+type Scenario = ThroughputScenario | LiveScenario | FirstByteScenario;
+
+const kib = (bytes: number) => `${int(bytes / 1024)} KiB`;
+const mbit = (bps: number) => `${dec(bps / 1e6, 2)} Mbit/s`;
+
+function throughput(x: ThroughputScenario): string {
+  return [
+    "### One stream, as fast as the device can push",
+    "",
+    "Device (bench process) → TCP pool port → de-framer → relay → one PS viewer over HTTP " +
+      "(bench process); the agent in its own process. Baseline: a `socket.pipe(socket)` relay " +
+      "in its own process moving the same wire bytes in the same run. MB/s = device bytes " +
+      `(10^6) / (first write → viewer end); ${x.repetitions} repetitions alternating which runs ` +
+      `first, medians; ${int(x.writeBytes)}-byte device writes.`,
+    "",
+    table(
+      [
+        "Device bytes",
+        "MB/s agent",
+        "MB/s TCP pipe",
+        "Ratio (target ≥ 0.5)",
+        "Agent CPU ms / MB",
+        "Viewer got every byte",
+      ],
+      [
+        [
+          int(x.wireBytes),
+          dec(x.agentMBps, 1),
+          dec(x.pipeMBps, 1),
+          dec(x.ratio),
+          dec(x.agentCpuMsPerMB),
+          x.agentComplete ? "yes" : "**no**",
+        ],
+      ],
+    ),
+  ].join("\n");
+}
+
+function live(x: LiveScenario, fullSize: boolean): string {
+  const gopKiB = (x.bitrateBps / 8) * (x.gopFrames / 25);
+  return [
+    `### ${int(x.streams)} live streams at ${mbit(x.bitrateBps)}` +
+      (fullSize ? "" : " (reduced size; the full run is pending)"),
+    "",
+    `Each stream: a PS and a TS viewer reading everything plus one stalled PS viewer (sends its ` +
+      `GET, never reads). Devices, viewers and the agent in three processes; ${x.gopFrames}-frame ` +
+      `GOP at 25 fps (~${kib(gopKiB)} of PS per GOP). Delay = arrival − the send time stamped ` +
+      `into each frame; measured over ${x.seconds} s after ${x.warmupSeconds} s of warm-up.`,
+    "",
+    table(
+      ["Healthy viewers", "Value"],
+      [
+        ["Viewers (PS + TS)", int(x.viewers.healthy)],
+        ["Pushed PS bitrate per stream (median)", mbit(x.pusher.psBitrateBpsMedian)],
+        ["Device frames sent > 2 frame intervals late (pusher behind)", int(x.pusher.lateFrames)],
+        [
+          "PS viewer bitrate / pushed, median (min)",
+          `${dec(x.healthy.psBitrateRatioMedian, 3)} (${dec(x.healthy.psBitrateRatioMin, 3)})`,
+        ],
+        ["TS viewer bitrate, median", mbit(x.healthy.tsBitrateBpsMedian)],
+        [
+          "Delay median / p95 / max, ms",
+          `${dec(x.healthy.lagMedianMs, 1)} / ${dec(x.healthy.lagP95Ms, 1)} / ${dec(x.healthy.lagMaxMs, 1)}`,
+        ],
+        ["Largest delay growth over the window, ms", dec(x.healthy.lagGrowthMaxMs, 1)],
+        ["Viewers behind (PS < 90 %, delay +500 ms, or closed)", int(x.healthy.behind)],
+      ],
+    ),
+    "",
+    table(
+      ["Stalled viewers and the agent", "Value"],
+      [
+        [
+          "Stalled viewers dropped by the agent",
+          `${int(x.stalled.dropped)} of ${int(x.viewers.stalled)}`,
+        ],
+        ["All dropped after (s from the first push)", dec(x.stalled.allDroppedAfterSeconds, 1)],
+        [
+          "Agent RSS per stream at the end, after GC (target < 512 KiB)",
+          kib(x.agent.rssPerStreamBytes),
+        ],
+        ["Agent heap + external per stream at the end, after GC", kib(x.agent.heapPerStreamBytes)],
+        [
+          "Agent peak RSS per stream (stalled viewers' buffers included)",
+          kib(x.agent.rssPeakPerStreamBytes),
+        ],
+        ["Agent CPU over the window, % of one core", dec(x.agent.cpuPercent, 1)],
+      ],
+    ),
+  ].join("\n");
+}
+
+function firstByte(x: FirstByteScenario): string {
+  return [
+    "### Time from `POST /devices/{id}/streams` to the first viewer byte",
+    "",
+    "Through the `npm start` platform (bin/local-platform.ts: api, command queue, in-process agent " +
+      `with its media module) and one simulator device pushing in real time; ${x.streamType} ` +
+      `stream; the viewer GETs \`urls.ps\` when the POST answers; ${x.runs} runs, each a new device stream.`,
+    "",
+    table(
+      ["", "Median ms", "p95 ms", "Max ms"],
+      [
+        ["POST → 201", dec(x.postMsMedian, 1), dec(x.postMsP95, 1), "–"],
+        [
+          "POST → first byte at the viewer",
+          dec(x.firstByteMsMedian, 1),
+          dec(x.firstByteMsP95, 1),
+          dec(x.firstByteMsMax, 1),
+        ],
+      ],
+    ),
+  ].join("\n");
+}
+
+export function render(result: BenchmarkResult): string {
+  const r = result as BenchmarkResult<Scenario>;
+  const settings = r.settings as {
+    fullSize?: boolean;
+    quietWaits?: Array<{ part: string; waitedMs: number; busyPct: number | null }>;
+  };
+  const fullSize = settings.fullSize === true;
+  const out: string[] = [provenance(r)];
+  const waits = settings.quietWaits ?? [];
+  if (waits.length > 0) {
+    out.push(
+      "- Waited for the machine to quieten (< 20 % busy, at most 30 s) before each part: " +
+        waits
+          .map((w) => `${w.part} ${dec(w.waitedMs / 1000, 0)} s (then ${dec(w.busyPct, 0)} % busy)`)
+          .join(", "),
+    );
+  }
+  if (!fullSize) {
+    out.push(
+      "- **Reduced sizes**, not the issue's full run (500 streams, 40 s, 64 MiB, 20 runs): " +
+        "the machine was shared when this ran. The full run is pending.",
+    );
+  }
+  for (const s of r.scenarios) {
+    out.push("");
+    if (s.name === "one-stream-throughput") out.push(throughput(s));
+    else if (s.name === "live-streams") out.push(live(s, fullSize));
+    else out.push(firstByte(s));
+  }
+  return out.join("\n");
+}
