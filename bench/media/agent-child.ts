@@ -18,6 +18,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createMediaManager } from "../../edge-agent/media/manager.ts";
 import type { MediaSend } from "../../edge-agent/media/media-commands.ts";
 import { createPortPool } from "../../edge-agent/media/port-pool.ts";
+import { createRelay, type Relay } from "../../edge-agent/media/relay.ts";
 import { createViewerHttpServer } from "../../edge-agent/media/viewer-http.ts";
 import { DEFAULT_VIEW } from "../../edge-agent/signalling/catalogue.ts";
 import { buildFields } from "../../edge-agent/signalling/codec/index.ts";
@@ -67,6 +68,24 @@ function sample(): AgentSample {
   };
 }
 
+/** Sums over the live relays: their own buffers (splitter + GOP cache) and drop counters. */
+function relayTotals(relays: Set<Relay>): Record<string, number> {
+  const t = {
+    relayBufferedBytes: 0,
+    relayGopBytes: 0,
+    relayViewersDropped: 0,
+    relayPacksDropped: 0,
+  };
+  for (const r of relays) {
+    const s = r.stats();
+    t.relayBufferedBytes += r.bufferedBytes();
+    t.relayGopBytes += s.gopBytes;
+    t.relayViewersDropped += s.viewersDropped;
+    t.relayPacksDropped += s.packsDropped;
+  }
+  return t;
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -80,6 +99,8 @@ async function runAgent(): Promise<void> {
   });
   let nextSession = 100_000_000;
   const dropped = new Map<string, number>();
+  // The manager's own relays (its createRelay hook), to read their buffers and drop counters.
+  const relays = new Set<Relay>();
   const session = DEFAULT_VIEW.commands.inviteStream.reply;
   // The device's answer to INVITESTREAM / BYESTREAM, without the UDP round trip.
   const send = (async (_deviceId: string, commandId: string) => {
@@ -100,6 +121,11 @@ async function runAgent(): Promise<void> {
       pool,
       send,
       device: () => ({ host: HOST }),
+      createRelay: (c) => {
+        const r = createRelay(c);
+        relays.add(r);
+        return r;
+      },
       // The periodic stream reports carry the relay's counters (viewersDropped per stream).
       events: { emit: (e) => void dropped.set(e.streamId, e.counters.viewersDropped) },
     },
@@ -144,6 +170,7 @@ async function runAgent(): Promise<void> {
             ...manager.counters(),
             ...viewer.counters(),
             viewersDroppedReported: [...dropped.values()].reduce((a, b) => a + b, 0),
+            ...relayTotals(relays),
           },
         } satisfies AgentSample;
       }

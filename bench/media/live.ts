@@ -31,6 +31,8 @@ export interface LiveOptions {
   bitrateBps: number;
   /** Frames per GOP at 25 fps (25 = a 1 s GOP). */
   gopFrames: number;
+  /** Device processes and viewer processes (each). Default one per 200 streams. */
+  loadProcesses?: number;
 }
 
 export interface LiveScenario {
@@ -40,6 +42,8 @@ export interface LiveScenario {
   gopFrames: number;
   seconds: number;
   warmupSeconds: number;
+  /** Device processes, and as many viewer processes. */
+  loadProcesses: number;
   /** Healthy viewers (PS + TS) and stalled ones. */
   viewers: { healthy: number; stalled: number };
   pusher: PusherReport;
@@ -60,7 +64,7 @@ export interface LiveScenario {
   stalled: {
     /** Stalled viewers the agent no longer counts at the end. */
     dropped: number;
-    /** `viewersDropped` summed over the streams' last reports. */
+    /** `viewersDropped` summed over the relays. */
     droppedReported: number;
     /** Seconds from the pushing start until the agent's viewer count reached 2 per stream. */
     allDroppedAfterSeconds: number | null;
@@ -77,6 +81,10 @@ export interface LiveScenario {
     targetPerStreamBytes: number;
     /** Agent CPU over the window, % of one core. */
     cpuPercent: number;
+    /** The relays' own memory per stream at the end (splitter + last-GOP cache, PS + TS). */
+    relayBufferedPerStreamBytes: number;
+    /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
+    packsDropped: number;
   };
 }
 
@@ -95,16 +103,26 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       nodeFlags: ["--expose-gc"],
     });
     children.push(agent);
-    const pusher = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
-      name: "devices",
-      args: ["pusher"],
-    });
-    children.push(pusher);
-    const viewerChild = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
-      name: "viewers",
-      args: ["viewer"],
-    });
-    children.push(viewerChild);
+    // Devices and viewers in several processes when one would be the bottleneck.
+    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 200));
+    const pushers: ChildHandle<{ pid: number }>[] = [];
+    const viewerChildren: ChildHandle<{ pid: number }>[] = [];
+    for (let i = 0; i < procs; i++) {
+      const pusher = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
+        name: `devices ${i}`,
+        args: ["pusher"],
+      });
+      children.push(pusher);
+      pushers.push(pusher);
+      const viewerChild = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
+        name: `viewers ${i}`,
+        args: ["viewer"],
+      });
+      children.push(viewerChild);
+      viewerChildren.push(viewerChild);
+    }
+    const part = <T>(list: T[], i: number, per: number) =>
+      list.filter((_, k) => Math.floor(k / per) % procs === i);
 
     const baseline = await agent.request<AgentSample>({ op: "sample", gc: true });
     const ids = Array.from({ length: n }, (_, i) => ({
@@ -130,16 +148,26 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
         { url: url("ps"), format: "ps" as const, stalled: true },
       ];
     });
-    for (let i = 0; i < viewers.length; i += 300) {
-      await viewerChild.request({ op: "view", viewers: viewers.slice(i, i + 300) });
-    }
+    await Promise.all(
+      viewerChildren.map(async (c, i) => {
+        // Each process gets the three viewers of its streams.
+        const mine = part(viewers, i, 3);
+        for (let k = 0; k < mine.length; k += 300) {
+          await c.request({ op: "view", viewers: mine.slice(k, k + 300) });
+        }
+      }),
+    );
     const pushStart = wallMicros();
-    await pusher.request({
-      op: "push",
-      streams: leases,
-      bitrateBps: options.bitrateBps,
-      gopFrames: options.gopFrames,
-    });
+    await Promise.all(
+      pushers.map((c, i) =>
+        c.request({
+          op: "push",
+          streams: part(leases, i, 1),
+          bitrateBps: options.bitrateBps,
+          gopFrames: options.gopFrames,
+        }),
+      ),
+    );
 
     const samples: AgentSample[] = [];
     let allDroppedAt: number | undefined;
@@ -152,16 +180,22 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
-    const [viewerReports, pusherReport] = await Promise.all([
-      viewerChild.request<ViewerReport[]>({
-        op: "report",
-        fromMicros: windowStart,
-        toMicros: windowEnd,
-      }),
-      pusher.request<PusherReport>({ op: "report", fromMicros: windowStart, toMicros: windowEnd }),
+    const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
+    const [viewerLists, pusherReports] = await Promise.all([
+      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window))),
+      Promise.all(pushers.map((c) => c.request<PusherReport>(window))),
     ]);
+    const viewerReports = viewerLists.flat();
+    const pusherReport: PusherReport = {
+      streams: pusherReports.reduce((a, r) => a + r.streams, 0),
+      framesSent: pusherReports.reduce((a, r) => a + r.framesSent, 0),
+      psBitrateBpsMedian: round(median(pusherReports.map((r) => r.psBitrateBpsMedian))),
+      lateFrames: pusherReports.reduce((a, r) => a + r.lateFrames, 0),
+      maxBacklogBytes: Math.max(...pusherReports.map((r) => r.maxBacklogBytes)),
+      closedByAgent: pusherReports.reduce((a, r) => a + r.closedByAgent, 0),
+    };
     const end = await agent.request<AgentSample>({ op: "sample", gc: true });
-    await pusher.request({ op: "stop" });
+    await Promise.all(pushers.map((c) => c.request({ op: "stop" })));
 
     const inWindow = samples.filter((s) => s.atMicros >= windowStart);
     const first = inWindow[0] ?? samples[0] ?? end;
@@ -187,6 +221,7 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       gopFrames: options.gopFrames,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
+      loadProcesses: procs,
       viewers: { healthy: healthy.length, stalled: viewerReports.length - healthy.length },
       pusher: pusherReport,
       healthy: {
@@ -210,7 +245,7 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       },
       stalled: {
         dropped: Math.max(0, 3 * n - end.viewers - healthy.filter((v) => v.closed).length),
-        droppedReported: end.counters.viewersDroppedReported ?? 0,
+        droppedReported: end.counters.relayViewersDropped ?? 0,
         allDroppedAfterSeconds:
           allDroppedAt === undefined ? null : round((allDroppedAt - pushStart) / 1e6, 1),
       },
@@ -223,6 +258,8 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
         heapPerStreamBytes: round(memDelta(baseline, end) / n),
         targetPerStreamBytes: 512 * 1024,
         cpuPercent: round((cpuMicros / cpuWindow) * 100, 1),
+        relayBufferedPerStreamBytes: round((end.counters.relayBufferedBytes ?? 0) / n),
+        packsDropped: end.counters.relayPacksDropped ?? 0,
       },
     };
   } finally {

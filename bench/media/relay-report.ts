@@ -20,8 +20,8 @@ function throughput(x: ThroughputScenario): string {
     "Device (bench process) → TCP pool port → de-framer → relay → one PS viewer over HTTP " +
       "(bench process); the agent in its own process. Baseline: a `socket.pipe(socket)` relay " +
       "in its own process moving the same wire bytes in the same run. MB/s = device bytes " +
-      `(10^6) / (first write → viewer end); ${x.repetitions} repetitions alternating which runs ` +
-      `first, medians; ${int(x.writeBytes)}-byte device writes.`,
+      `(10^6) / (first write → viewer end); one warm-up, then ${x.repetitions} repetitions ` +
+      `alternating which runs first, medians; ${int(x.writeBytes)}-byte device writes.`,
     "",
     table(
       [
@@ -53,7 +53,8 @@ function live(x: LiveScenario, fullSize: boolean): string {
       (fullSize ? "" : " (reduced size; the full run is pending)"),
     "",
     `Each stream: a PS and a TS viewer reading everything plus one stalled PS viewer (sends its ` +
-      `GET, never reads). Devices, viewers and the agent in three processes; ${x.gopFrames}-frame ` +
+      `GET, never reads). The agent in its own process; devices and viewers in ${x.loadProcesses ?? 1} ` +
+      `process(es) each; ${x.gopFrames}-frame ` +
       `GOP at 25 fps (~${kib(gopKiB)} of PS per GOP). Delay = arrival − the send time stamped ` +
       `into each frame; measured over ${x.seconds} s after ${x.warmupSeconds} s of warm-up.`,
     "",
@@ -90,6 +91,10 @@ function live(x: LiveScenario, fullSize: boolean): string {
           kib(x.agent.rssPerStreamBytes),
         ],
         ["Agent heap + external per stream at the end, after GC", kib(x.agent.heapPerStreamBytes)],
+        [
+          "of which the relay's own buffers (last-GOP cache PS + TS, splitter)",
+          kib(x.agent.relayBufferedPerStreamBytes),
+        ],
         [
           "Agent peak RSS per stream (stalled viewers' buffers included)",
           kib(x.agent.rssPeakPerStreamBytes),

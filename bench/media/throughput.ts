@@ -10,7 +10,7 @@
  *
  * Time: first byte written by the device → the viewer's end (the device closed after its last
  * byte; the relay flushes and ends the viewer). MB/s = device wire bytes / time (10^6 bytes).
- * Repetitions alternate which relay runs first; medians.
+ * One unmeasured warm-up of each relay, then repetitions alternating which runs first; medians.
  */
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -133,8 +133,8 @@ async function agentRun(
   psBytes: number,
   writeBytes: number,
 ): Promise<{ mbps: number; delivered: number; cpuMsPerMB: number }> {
-  const streamId = `tp-${rep}`;
-  const deviceId = `tp-dev-${rep}`;
+  const streamId = rep < 0 ? "tp-warm" : `tp-${rep}`;
+  const deviceId = `tp-dev-${rep < 0 ? "warm" : rep}`;
   const [lease] = await agent.request<Array<{ port: number; session: number }>>({
     op: "start",
     streams: [{ streamId, deviceId }],
@@ -181,7 +181,7 @@ async function pipeRun(
 }
 
 export async function runThroughputBench(options: ThroughputOptions): Promise<ThroughputScenario> {
-  const ports = await freePortRange(options.repetitions + 1);
+  const ports = await freePortRange(options.repetitions + 2);
   const agent = await startChild<AgentChildReady>(AGENT_CHILD, {
     name: "media agent",
     args: ["agent", String(ports.min), String(ports.max - ports.min + 1)],
@@ -191,12 +191,16 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
     args: ["pipe"],
   });
   try {
-    // Sessions are numbered from 100 000 000 by the agent child, one per start.
+    // Sessions are numbered from 100 000 000 by the agent child, one per start; the first start
+    // is a warm-up of both relays (JIT), not measured.
+    const warm = buildWire(Math.min(4, options.streamMiB), 100_000_000);
+    await agentRun(agent, -1, warm.wire, warm.psBytes, options.writeBytes);
+    await pipeRun(pipe, warm.wire, options.writeBytes);
     const runs: ThroughputRun[] = [];
     let wireBytes = 0;
     let psTotal = 0;
     for (let r = 0; r < options.repetitions; r++) {
-      const { wire, psBytes } = buildWire(options.streamMiB, 100_000_000 + r);
+      const { wire, psBytes } = buildWire(options.streamMiB, 100_000_001 + r);
       wireBytes = wire.length;
       psTotal = psBytes;
       let a: Awaited<ReturnType<typeof agentRun>>;
