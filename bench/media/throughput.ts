@@ -59,6 +59,14 @@ export interface ThroughputScenario {
   target: number;
   /** Every agent repetition delivered every PS byte to the viewer. */
   agentComplete: boolean;
+  /**
+   * Repetitions in which the viewer got every PS byte. In the others the HTTP viewer fell more than
+   * the relay's per-viewer cap (2 MiB) behind the device and the relay skipped packs for it, by
+   * design (a viewer never slows the device).
+   */
+  agentCompleteRuns: number;
+  /** Median share of the PS bytes the agent's viewer received. */
+  agentDeliveredMedian: number;
   agentCpuMsPerMB: number;
   perRepetition: ThroughputRun[];
 }
@@ -233,6 +241,8 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
       ratio: round(agentMBps / pipeMBps, 2),
       target: 0.5,
       agentComplete: runs.every((x) => x.agentDelivered === 1),
+      agentCompleteRuns: runs.filter((x) => x.agentDelivered === 1).length,
+      agentDeliveredMedian: round(median(runs.map((x) => x.agentDelivered)), 4),
       agentCpuMsPerMB: round(median(runs.map((x) => x.agentCpuMsPerMB)), 2),
       perRepetition: runs,
     };
