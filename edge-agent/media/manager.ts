@@ -620,7 +620,9 @@ export function createMediaManager(
     }
     link.lease = lease;
     if (link.state === "ended") {
+      // Stopped (or closed) while the port was being leased: give it back before answering.
       lease.release();
+      await lease.done;
       return mediaFailure("STREAM_ENDED", "the stream was stopped while starting");
     }
     lease.connection.then(
