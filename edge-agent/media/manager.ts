@@ -440,7 +440,7 @@ export function createMediaManager(
     if (state === "failed") c.streamsFailed++;
     if (link.spec.kind === "download") {
       if (state === "completed") c.downloadsCompleted++;
-      else c.downloadsFailed++;
+      else if (state === "failed") c.downloadsFailed++;
     }
     link.socket?.pause();
     link.deframer?.end();
