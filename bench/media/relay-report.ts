@@ -43,10 +43,15 @@ function throughput(x: ThroughputScenario): string {
         ],
       ],
     ),
-    "",
-    "A run in which the viewer did not get every byte: the HTTP viewer fell more than the " +
-      "relay's per-viewer cap (2 MiB) behind a device pushing flat out, and the relay skipped " +
-      "packs for it up to the next keyframe, by design (a viewer never slows the device).",
+    ...((x.agentCompleteRuns ?? 0) < x.repetitions
+      ? [
+          "",
+          "In a run where the viewer did not get every byte, the HTTP viewer fell more than the " +
+            "relay's per-viewer cap (2 MiB) behind a device pushing flat out, and the relay " +
+            "skipped packs for it up to the next keyframe, by design (a viewer never slows the " +
+            "device).",
+        ]
+      : []),
   ].join("\n");
 }
 
@@ -74,7 +79,7 @@ function live(x: LiveScenario, fullSize: boolean): string {
         ],
         ["TS viewer bitrate, median", mbit(x.healthy.tsBitrateBpsMedian)],
         [
-          "Delay median / p95 / max, ms",
+          "Delay, ms: median of the viewers' medians / p95 of their p95s / max",
           `${dec(x.healthy.lagMedianMs, 1)} / ${dec(x.healthy.lagP95Ms, 1)} / ${dec(x.healthy.lagMaxMs, 1)}`,
         ],
         ["Largest delay growth over the window, ms", dec(x.healthy.lagGrowthMaxMs, 1)],
@@ -148,13 +153,15 @@ export function render(result: BenchmarkResult): string {
   const settings = r.settings as {
     fullSize?: boolean;
     quietWaits?: Array<{ part: string; waitedMs: number; busyPct: number | null }>;
+    quietMaxWaitMs?: number;
   };
   const fullSize = settings.fullSize === true;
   const out: string[] = [provenance(r)];
   const waits = settings.quietWaits ?? [];
   if (waits.length > 0) {
     out.push(
-      "- Waited for the machine to quieten (< 20 % busy, at most 30 s) before each part: " +
+      "- Waited for the machine to quieten (< 20 % busy, at most " +
+        `${dec((settings.quietMaxWaitMs ?? 30_000) / 1000, 0)} s) before each part: ` +
         waits
           .map((w) => `${w.part} ${dec(w.waitedMs / 1000, 0)} s (then ${dec(w.busyPct, 0)} % busy)`)
           .join(", "),
