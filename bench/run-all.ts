@@ -10,7 +10,8 @@
  *
  * Adding a benchmark is one line in BENCHMARKS, with two files by convention:
  * bench/<name>/index.ts (the entry; understands --quick and --out <file>) and
- * bench/<name>/report.ts (exports `title` and `render(result)`: the markdown of its section).
+ * bench/<name>/report.ts (exports `title` and `render(result)`: the markdown of its section);
+ * `dir`, `entry` and `report` name them otherwise (media-relay lives in bench/media/).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -26,6 +27,12 @@ interface BenchmarkEntry {
   name: string;
   /** Extra arguments in full mode. */
   args?: string[];
+  /** Directory under bench/ when it is not `name` (several entries in one directory). */
+  dir?: string;
+  /** Entry file in the directory. Default index.ts. */
+  entry?: string;
+  /** Report module in the directory (`title`, `render`). Default report.ts. */
+  report?: string;
 }
 
 const BENCHMARKS: BenchmarkEntry[] = [
@@ -33,6 +40,7 @@ const BENCHMARKS: BenchmarkEntry[] = [
   { name: "media" },
   { name: "register-storm" },
   { name: "soak" },
+  { name: "media-relay", dir: "media", entry: "relay-index.ts", report: "relay-report.ts" },
 ];
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -48,7 +56,7 @@ by hand and dated.
 `;
 
 function runOne(entry: BenchmarkEntry, quick: boolean, out: string): Promise<void> {
-  const script = join(root, "bench", entry.name, "index.ts");
+  const script = join(root, "bench", entry.dir ?? entry.name, entry.entry ?? "index.ts");
   const args = [
     ...tsxExecArgv(),
     script,
@@ -93,7 +101,7 @@ async function renderDocs(entries: BenchmarkEntry[]): Promise<void> {
     }
     const result = JSON.parse(readFileSync(file, "utf8")) as BenchmarkResult;
     const report = (await import(
-      pathToFileURL(join(root, "bench", e.name, "report.ts")).href
+      pathToFileURL(join(root, "bench", e.dir ?? e.name, e.report ?? "report.ts")).href
     )) as Report;
     doc = replaceSection(doc, e.name, report.title, report.render(result));
   }

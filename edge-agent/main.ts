@@ -323,6 +323,8 @@ async function main(): Promise<void> {
     await cloud?.close();
     process.exit(1);
   }
+  // Stream URLs point at the viewer port: the heartbeat tells the API (bound as 0, known now).
+  if (viewerPort !== undefined) cloud?.viewerPortBound(viewerPort);
   const address = agent.signalAddress();
   log.info("edge agent listening", {
     signalling: `${address.host}:${address.port}`,

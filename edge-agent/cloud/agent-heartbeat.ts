@@ -41,6 +41,11 @@ export interface AgentHeartbeat {
   start(commandQueueUrl: string): Promise<void>;
   /** The record as last written (tests, diagnostics). */
   readonly record: AgentRecord | undefined;
+  /**
+   * The viewer port once bound (configured as 0, it is known only then): written at once when
+   * the heartbeat runs, else with the first record.
+   */
+  setViewerPort(port: number): void;
   counters(): AgentHeartbeatCounters;
   /** Stops the timer and deletes this agent's record. Idempotent. */
   close(): Promise<void>;
@@ -92,6 +97,7 @@ export function createAgentHeartbeat(
   const c: AgentHeartbeatCounters = { puts: 0, putErrors: 0 };
   const key = { agentId: { S: agentKey(config.agentId).agentId } };
   let queueUrl: string | undefined;
+  let viewerPort = config.viewerPort;
   let startedAt = 0;
   let last: AgentRecord | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -106,7 +112,7 @@ export function createAgentHeartbeat(
         agentId: config.agentId,
         commandQueueUrl: queueUrl!,
         publicHost: config.publicHost,
-        ...(config.viewerPort ? { viewerPort: config.viewerPort } : {}),
+        ...(viewerPort ? { viewerPort } : {}),
         startedAt,
       },
       now(),
@@ -149,6 +155,15 @@ export function createAgentHeartbeat(
     },
     get record() {
       return last;
+    },
+    setViewerPort(port) {
+      if (port === viewerPort) return;
+      viewerPort = port;
+      // Running and idle between puts: write now rather than an interval later.
+      if (started && !closed && timer && !inflight) {
+        clearTimeout(timer);
+        tick();
+      }
     },
     counters: () => ({ ...c }),
     close() {

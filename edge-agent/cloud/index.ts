@@ -141,6 +141,8 @@ export interface CloudAdapters {
   start(agent: AgentCommandTarget): Promise<{ commandQueueUrl: string }>;
   /** Known after start(). */
   readonly commandQueueUrl: string | undefined;
+  /** The viewer server's bound port: the heartbeat record carries it from now on. */
+  viewerPortBound(port: number): void;
   /** Flat counters (`events_sent`, `commands_received`, `provisioning_hits`, …). */
   metrics(): Record<string, number>;
   /**
@@ -339,6 +341,7 @@ export function createCloudAdapters(
     get commandQueueUrl() {
       return queue?.url;
     },
+    viewerPortBound: (port) => heartbeat.setViewerPort(port),
     metrics: () => ({
       ...prefixed("events", events.counters()),
       ...droppedTotals("events", events),

@@ -440,7 +440,7 @@ export function createMediaManager(
     if (state === "failed") c.streamsFailed++;
     if (link.spec.kind === "download") {
       if (state === "completed") c.downloadsCompleted++;
-      else c.downloadsFailed++;
+      else if (state === "failed") c.downloadsFailed++;
     }
     link.socket?.pause();
     link.deframer?.end();
@@ -620,7 +620,9 @@ export function createMediaManager(
     }
     link.lease = lease;
     if (link.state === "ended") {
+      // Stopped (or closed) while the port was being leased: give it back before answering.
       lease.release();
+      await lease.done;
       return mediaFailure("STREAM_ENDED", "the stream was stopped while starting");
     }
     lease.connection.then(

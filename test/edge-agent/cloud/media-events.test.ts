@@ -116,6 +116,14 @@ describe("media events and the viewer port", () => {
     );
     await hb.start("https://sqs.eu-west-1.amazonaws.com/1/ehome-agent-agent-m");
     expect(puts[0]!.viewerPort).toEqual({ N: "18661" });
+    // A port bound as 0 is known later: written at once, not an interval later.
+    hb.setViewerPort(18662);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(puts).toHaveLength(2);
+    expect(puts[1]!.viewerPort).toEqual({ N: "18662" });
+    hb.setViewerPort(18662); // unchanged: nothing written
+    await new Promise((r) => setTimeout(r, 20));
+    expect(puts).toHaveLength(2);
     await hb.close();
     const without = agentRecord(
       {

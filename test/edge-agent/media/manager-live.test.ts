@@ -46,7 +46,7 @@ const live = (streamId: string, channel = 1, streamType: "main" | "sub" = "main"
   transport: "tcp" as const,
 });
 
-describe("live preview", () => {
+describe("live preview", { timeout: 20_000 }, () => {
   it("INVITESTREAM carries Channel, ChannelType, SinkIP and the leased SinkPort; the viewer gets the exact PS; stop sends BYESTREAM and frees the port", async () => {
     // Trace mode (ehome-2.0 §8 rule 4): the first 4 KiB of the media connection.
     const traced: Array<{ direction: string; host: string; port: number; bytes: Uint8Array }> = [];
@@ -316,5 +316,24 @@ describe("live preview", () => {
     await until(() => v.bytes().length >= allButLast);
     expect(v.bytes().equals(src.ps.subarray(0, allButLast))).toBe(true);
     expect(r.manager.counters().ssrcFallbacks).toBe(1);
+  });
+
+  it("a device that never answers INVITESTREAM: the start times out, and close() during it leaves no port leased", async () => {
+    rig = await startMediaRig();
+    const r = rig;
+    r.device.scripts.inviteStream = [{ silent: true }];
+    const first = await r.manager.startStream(r.device.deviceId, live("mute-1"));
+    expect(first).toEqual({ kind: "timeout" });
+    expect(r.eventsOf("mute-1").at(-1)).toMatchObject({
+      state: "failed",
+      reason: { code: "DEVICE_TIMEOUT" },
+    });
+    expect(r.pool.available()).toBe(r.pool.size);
+    // Closing while a start waits for the device: the start ends, the port is back.
+    const pending = r.manager.startStream(r.device.deviceId, live("mute-2", 2));
+    await until(() => r.device.requestsOf("inviteStream").length >= 2);
+    await r.manager.close();
+    expect((await pending).kind).not.toBe("ok");
+    expect(r.pool.available()).toBe(r.pool.size);
   });
 });

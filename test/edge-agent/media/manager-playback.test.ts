@@ -34,7 +34,7 @@ const byFile = {
   transport: "tcp" as const,
 };
 
-describe("playback", () => {
+describe("playback", { timeout: 20_000 }, () => {
   it("PLAYBACK by file name; raw PS reaches the viewer unchanged; the device closing ends it (DEVICE_CLOSED)", async () => {
     rig = await startMediaRig();
     const r = rig;
@@ -147,7 +147,7 @@ describe("playback", () => {
   });
 });
 
-describe("media commands through the agent (executeCommand)", () => {
+describe("media commands through the agent (executeCommand)", { timeout: 20_000 }, () => {
   const command = (type: string, params: object) => ({
     commandId: `c-${type}-${Math.random().toString(36).slice(2, 8)}`,
     deviceId: "cam-media-1",
@@ -187,12 +187,6 @@ describe("media commands through the agent (executeCommand)", () => {
       await r.agent.commands.execute(command("stream-stop", { streamId: "pb-1" })),
     );
     expect(stop).toMatchObject({ state: "succeeded", result: { state: "stopped" } });
-    const udp = CommandResult.parse(
-      await r.agent.commands.execute(
-        command("stream-start", { streamId: "pb-3", kind: "live", channel: 1, transport: "udp" }),
-      ),
-    );
-    expect(udp).toMatchObject({ state: "failed", error: { code: "MEDIA_TRANSPORT_UNSUPPORTED" } });
     const noBucket = CommandResult.parse(
       await r.agent.commands.execute(
         command("stream-start", { streamId: "dl-1", kind: "download", channel: 1, file: "a_1" }),

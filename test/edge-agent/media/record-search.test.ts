@@ -40,7 +40,7 @@ function pager(lines: string[], fail?: { page: number; outcome: CommandOutcome }
   return { send: send as never, calls };
 }
 
-describe("record search", () => {
+describe("record search", { timeout: 20_000 }, () => {
   let rig: MediaRig | undefined;
   afterEach(async () => {
     await rig?.close();

@@ -262,4 +262,67 @@ describe("agent media × device simulator", () => {
     const stored = Buffer.from(await out.Body!.transformToByteArray());
     expect(stored.equals(device.recordPs(file.fileName)!)).toBe(true);
   }, 30_000);
+
+  it("playback with controls: PAUSE stops the push, RESUME, FAST ×4 and SEEK are honoured by the device", async () => {
+    const { a, events, viewerPort, device } = await start({ recordSeconds: 20, mediaSpeed: 2 });
+    const search = CommandResult.parse(
+      await a.commands.execute(
+        command(device.id, "record-search", {
+          channel: 1,
+          start: "2024-05-01 00:00:00",
+          end: "2024-05-01 00:59:59",
+        }),
+      ),
+    );
+    const file = RecordSearchResult.parse(search.result).files[0]!;
+    const started = CommandResult.parse(
+      await a.commands.execute(
+        command(device.id, "stream-start", {
+          streamId: "pb-sim",
+          kind: "playback",
+          channel: 1,
+          file: file.fileName,
+        }),
+      ),
+    );
+    expect(started.state).toBe("succeeded");
+    const token = mintStreamToken(KEY, {
+      streamId: "pb-sim",
+      deviceId: device.id,
+      expiresAt: Math.floor(Date.now() / 1000) + 60,
+    });
+    const ps = await fetch(streamUrl("127.0.0.1", viewerPort, "pb-sim", "ps", token));
+    await until(() => ps.bytes().length > 50_000);
+    const control = async (params: Record<string, unknown>) =>
+      CommandResult.parse(
+        await a.commands.execute(
+          command(device.id, "stream-control", { streamId: "pb-sim", ...params }),
+        ),
+      );
+    expect((await control({ action: "pause" })).state).toBe("succeeded");
+    const push = () => device.mediaSessions().find((m) => m.kind === "playback")!;
+    await until(() => push().state === "paused");
+    await new Promise((r) => setTimeout(r, 150));
+    const held = ps.bytes().length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ps.bytes().length).toBe(held);
+    expect(events.filter((e) => e.streamId === "pb-sim").at(-1)!.state).toBe("paused");
+    expect((await control({ action: "resume" })).state).toBe("succeeded");
+    await until(() => ps.bytes().length > held);
+    expect((await control({ action: "fast", speed: 4 })).state).toBe("succeeded");
+    await until(() => push().rate === 4);
+    expect((await control({ action: "seek", seekTime: file.start })).state).toBe("succeeded");
+    expect(push().controls.map((c) => [c.action, c.speed, c.seekTime])).toEqual([
+      ["pause", undefined, undefined],
+      ["resume", undefined, undefined],
+      ["fast", 4, undefined],
+      ["seek", undefined, file.start],
+    ]);
+    expect(
+      CommandResult.parse(
+        await a.commands.execute(command(device.id, "stream-stop", { streamId: "pb-sim" })),
+      ).state,
+    ).toBe("succeeded");
+    await ps.ended;
+  }, 30_000);
 });

@@ -71,7 +71,7 @@ function fetch(url: string): Promise<Answer> {
   });
 }
 
-describe("viewer HTTP server", () => {
+describe("viewer HTTP server", { timeout: 20_000 }, () => {
   it("serves the stream's PS (video/mp2p, chunked, CORS *) byte-identical, and TS (video/mp2t) in 188-byte packets", async () => {
     const { r, port } = await setUp();
     r.device.scripts.inviteStream = [{ push: (s, session) => pushLive(s, session) }];

@@ -242,7 +242,7 @@ export async function startMediaRig(
 }
 
 /** Waits until `probe` is true (real time), or fails. */
-export async function until(probe: () => boolean, ms = 3000): Promise<void> {
+export async function until(probe: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);

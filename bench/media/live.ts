@@ -1,0 +1,268 @@
+/**
+ * Concurrent live streams (issue 4, bench/media): N streams pushed at a paced bitrate (default 500
+ * at 4 Mbit/s, 1 s GOP), each with a PS and a TS viewer reading everything plus one stalled PS
+ * viewer that never reads. Three processes besides this one: the agent (agent-child.ts, the real
+ * media path), the devices (load-child.ts pusher) and the viewers (load-child.ts viewer).
+ *
+ * Measured over the window after a warm-up: per healthy viewer the delivered bitrate and the delay
+ * (arrival time − the send time stamped in the frame), and its growth over the window (a viewer
+ * that does not keep up has a growing delay); how many stalled viewers the agent dropped (its
+ * viewer count and the streams' `viewersDropped`); the agent's RSS and heap per stream (after a GC,
+ * at the end of the window, when the stalled viewers should be gone; and the peak RSS), and its CPU.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { mintStreamToken, streamUrl } from "../../lib/contracts/media.ts";
+import { freePortRange } from "../../test/edge-agent/media/helpers/port-range.ts";
+import { type ChildHandle, startChild } from "../lib/child.ts";
+import { median, quantile, round } from "../lib/stats.ts";
+import type { AgentChildReady, AgentSample } from "./agent-child.ts";
+import { wallMicros } from "./live-source.ts";
+import type { PusherReport, ViewerReport } from "./load-child.ts";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const HOST = "127.0.0.1";
+
+export interface LiveOptions {
+  streams: number;
+  /** Measured seconds (after the warm-up). */
+  seconds: number;
+  warmupSeconds: number;
+  bitrateBps: number;
+  /** Frames per GOP at 25 fps (25 = a 1 s GOP). */
+  gopFrames: number;
+  /** Device processes and viewer processes (each). Default one per 200 streams. */
+  loadProcesses?: number;
+}
+
+export interface LiveScenario {
+  name: "live-streams";
+  streams: number;
+  bitrateBps: number;
+  gopFrames: number;
+  seconds: number;
+  warmupSeconds: number;
+  /** Device processes, and as many viewer processes. */
+  loadProcesses: number;
+  /** Healthy viewers (PS + TS) and stalled ones. */
+  viewers: { healthy: number; stalled: number };
+  pusher: PusherReport;
+  healthy: {
+    /** Delivered bitrate of PS viewers / the pushed PS bitrate, median and minimum. */
+    psBitrateRatioMedian: number;
+    psBitrateRatioMin: number;
+    tsBitrateBpsMedian: number;
+    lagMedianMs: number;
+    lagP95Ms: number;
+    lagMaxMs: number;
+    /** Largest delay growth of any healthy viewer over the window. */
+    lagGrowthMaxMs: number;
+    /** Healthy viewers that fell behind (PS < 90 % of the bitrate, or delay grew > 500 ms). */
+    behind: number;
+    closed: number;
+  };
+  stalled: {
+    /** Stalled viewers the agent no longer counts at the end. */
+    dropped: number;
+    /** `viewersDropped` summed over the relays. */
+    droppedReported: number;
+    /** Seconds from the pushing start until the agent's viewer count reached 2 per stream. */
+    allDroppedAfterSeconds: number | null;
+  };
+  agent: {
+    rssBaselineBytes: number;
+    rssEndBytes: number;
+    rssPeakBytes: number;
+    /** (RSS at the end, after GC − baseline) / streams. */
+    rssPerStreamBytes: number;
+    rssPeakPerStreamBytes: number;
+    /** (heapUsed + external) delta / streams, after GC. */
+    heapPerStreamBytes: number;
+    targetPerStreamBytes: number;
+    /** Agent CPU over the window, % of one core. */
+    cpuPercent: number;
+    /** The relays' own memory per stream at the end (splitter + last-GOP cache, PS + TS). */
+    relayBufferedPerStreamBytes: number;
+    /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
+    packsDropped: number;
+  };
+}
+
+function memDelta(a: AgentSample, b: AgentSample): number {
+  return b.heapUsedBytes + b.externalBytes - (a.heapUsedBytes + a.externalBytes);
+}
+
+export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> {
+  const n = options.streams;
+  const ports = await freePortRange(n);
+  const children: ChildHandle<unknown>[] = [];
+  try {
+    const agent = await startChild<AgentChildReady>(join(HERE, "agent-child.ts"), {
+      name: "media agent",
+      args: ["agent", String(ports.min), String(n)],
+      nodeFlags: ["--expose-gc"],
+    });
+    children.push(agent);
+    // Devices and viewers in several processes when one would be the bottleneck.
+    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 200));
+    const pushers: ChildHandle<{ pid: number }>[] = [];
+    const viewerChildren: ChildHandle<{ pid: number }>[] = [];
+    for (let i = 0; i < procs; i++) {
+      const pusher = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
+        name: `devices ${i}`,
+        args: ["pusher"],
+      });
+      children.push(pusher);
+      pushers.push(pusher);
+      const viewerChild = await startChild<{ pid: number }>(join(HERE, "load-child.ts"), {
+        name: `viewers ${i}`,
+        args: ["viewer"],
+      });
+      children.push(viewerChild);
+      viewerChildren.push(viewerChild);
+    }
+    const part = <T>(list: T[], i: number, per: number) =>
+      list.filter((_, k) => Math.floor(k / per) % procs === i);
+
+    const baseline = await agent.request<AgentSample>({ op: "sample", gc: true });
+    const ids = Array.from({ length: n }, (_, i) => ({
+      streamId: `live-${i}`,
+      deviceId: `cam-${i}`,
+    }));
+    const leases: Array<{ port: number; session: number }> = [];
+    for (let i = 0; i < n; i += 50) {
+      leases.push(
+        ...(await agent.request<Array<{ port: number; session: number }>>({
+          op: "start",
+          streams: ids.slice(i, i + 50),
+        })),
+      );
+    }
+    const key = Buffer.from(agent.ready.tokenKeyHex, "hex");
+    const viewers = ids.flatMap(({ streamId, deviceId }) => {
+      const token = mintStreamToken(key, { streamId, deviceId, expiresAt: 4e9 });
+      const url = (f: "ps" | "ts") => streamUrl(HOST, agent.ready.viewerPort, streamId, f, token);
+      return [
+        { url: url("ps"), format: "ps" as const, stalled: false },
+        { url: url("ts"), format: "ts" as const, stalled: false },
+        { url: url("ps"), format: "ps" as const, stalled: true },
+      ];
+    });
+    await Promise.all(
+      viewerChildren.map(async (c, i) => {
+        // Each process gets the three viewers of its streams.
+        const mine = part(viewers, i, 3);
+        for (let k = 0; k < mine.length; k += 300) {
+          await c.request({ op: "view", viewers: mine.slice(k, k + 300) });
+        }
+      }),
+    );
+    const pushStart = wallMicros();
+    await Promise.all(
+      pushers.map((c, i) =>
+        c.request({
+          op: "push",
+          streams: part(leases, i, 1),
+          bitrateBps: options.bitrateBps,
+          gopFrames: options.gopFrames,
+        }),
+      ),
+    );
+
+    const samples: AgentSample[] = [];
+    let allDroppedAt: number | undefined;
+    const until = pushStart + (options.warmupSeconds + options.seconds) * 1e6;
+    const windowStart = pushStart + options.warmupSeconds * 1e6;
+    while (wallMicros() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const s = await agent.request<AgentSample>({ op: "sample" });
+      samples.push(s);
+      if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
+    }
+    const windowEnd = wallMicros();
+    const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
+    const [viewerLists, pusherReports] = await Promise.all([
+      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window))),
+      Promise.all(pushers.map((c) => c.request<PusherReport>(window))),
+    ]);
+    const viewerReports = viewerLists.flat();
+    const pusherReport: PusherReport = {
+      streams: pusherReports.reduce((a, r) => a + r.streams, 0),
+      framesSent: pusherReports.reduce((a, r) => a + r.framesSent, 0),
+      psBitrateBpsMedian: round(median(pusherReports.map((r) => r.psBitrateBpsMedian))),
+      lateFrames: pusherReports.reduce((a, r) => a + r.lateFrames, 0),
+      maxBacklogBytes: Math.max(...pusherReports.map((r) => r.maxBacklogBytes)),
+      closedByAgent: pusherReports.reduce((a, r) => a + r.closedByAgent, 0),
+    };
+    const end = await agent.request<AgentSample>({ op: "sample", gc: true });
+    await Promise.all(pushers.map((c) => c.request({ op: "stop" })));
+
+    const inWindow = samples.filter((s) => s.atMicros >= windowStart);
+    const first = inWindow[0] ?? samples[0] ?? end;
+    const last = inWindow.at(-1) ?? end;
+    const cpuMicros =
+      last.cpuUserMicros - first.cpuUserMicros + last.cpuSystemMicros - first.cpuSystemMicros;
+    const cpuWindow = Math.max(1, last.atMicros - first.atMicros);
+
+    const healthy = viewerReports.filter((v) => !v.stalled);
+    const ps = healthy.filter((v) => v.format === "ps");
+    const pushed = pusherReport.psBitrateBpsMedian;
+    const psRatios = ps.map((v) => v.bitrateBps / pushed);
+    const behind = healthy.filter(
+      (v) =>
+        (v.format === "ps" && v.bitrateBps < 0.9 * pushed) || !(v.lagGrowthMs <= 500) || v.closed,
+    ).length;
+    const lagsMedian = healthy.map((v) => v.lagMedianMs);
+    const rssPeak = Math.max(end.rssBytes, ...samples.map((s) => s.rssBytes));
+    return {
+      name: "live-streams",
+      streams: n,
+      bitrateBps: options.bitrateBps,
+      gopFrames: options.gopFrames,
+      seconds: options.seconds,
+      warmupSeconds: options.warmupSeconds,
+      loadProcesses: procs,
+      viewers: { healthy: healthy.length, stalled: viewerReports.length - healthy.length },
+      pusher: pusherReport,
+      healthy: {
+        psBitrateRatioMedian: round(median(psRatios), 3),
+        psBitrateRatioMin: round(psRatios.length ? Math.min(...psRatios) : Number.NaN, 3),
+        tsBitrateBpsMedian: round(
+          median(healthy.filter((v) => v.format === "ts").map((v) => v.bitrateBps)),
+        ),
+        lagMedianMs: round(median(lagsMedian), 1),
+        lagP95Ms: round(
+          quantile(
+            healthy.map((v) => v.lagP95Ms),
+            0.95,
+          ),
+          1,
+        ),
+        lagMaxMs: round(Math.max(...healthy.map((v) => v.lagMaxMs)), 1),
+        lagGrowthMaxMs: round(Math.max(...healthy.map((v) => v.lagGrowthMs)), 1),
+        behind,
+        closed: healthy.filter((v) => v.closed).length,
+      },
+      stalled: {
+        dropped: Math.max(0, 3 * n - end.viewers - healthy.filter((v) => v.closed).length),
+        droppedReported: end.counters.relayViewersDropped ?? 0,
+        allDroppedAfterSeconds:
+          allDroppedAt === undefined ? null : round((allDroppedAt - pushStart) / 1e6, 1),
+      },
+      agent: {
+        rssBaselineBytes: baseline.rssBytes,
+        rssEndBytes: end.rssBytes,
+        rssPeakBytes: rssPeak,
+        rssPerStreamBytes: round((end.rssBytes - baseline.rssBytes) / n),
+        rssPeakPerStreamBytes: round((rssPeak - baseline.rssBytes) / n),
+        heapPerStreamBytes: round(memDelta(baseline, end) / n),
+        targetPerStreamBytes: 512 * 1024,
+        cpuPercent: round((cpuMicros / cpuWindow) * 100, 1),
+        relayBufferedPerStreamBytes: round((end.counters.relayBufferedBytes ?? 0) / n),
+        packsDropped: end.counters.relayPacksDropped ?? 0,
+      },
+    };
+  } finally {
+    for (const c of children.reverse()) await c.close();
+  }
+}

@@ -1,0 +1,183 @@
+import { dec, int, provenance, table } from "../lib/markdown.ts";
+import type { BenchmarkResult } from "../lib/output.ts";
+import type { FirstByteScenario } from "./first-byte.ts";
+import type { LiveScenario } from "./live.ts";
+import type { ThroughputScenario } from "./throughput.ts";
+
+/** The generated section of docs/BENCHMARKS.md for bench/media/relay-index.ts (bench/run-all.ts). */
+
+export const title = "Media: relay throughput, live streams, time to first byte";
+
+type Scenario = ThroughputScenario | LiveScenario | FirstByteScenario;
+
+const kib = (bytes: number) => `${int(bytes / 1024)} KiB`;
+const mbit = (bps: number) => `${dec(bps / 1e6, 2)} Mbit/s`;
+
+function throughput(x: ThroughputScenario): string {
+  return [
+    "### One stream, as fast as the device can push",
+    "",
+    "Device (bench process) → TCP pool port → de-framer → relay → one PS viewer over HTTP " +
+      "(bench process); the agent in its own process. Baseline: a `socket.pipe(socket)` relay " +
+      "in its own process moving the same wire bytes in the same run. MB/s = device bytes " +
+      `(10^6) / (first write → viewer end); one warm-up, then ${x.repetitions} repetitions ` +
+      `alternating which runs first, medians; ${int(x.writeBytes)}-byte device writes.`,
+    "",
+    table(
+      [
+        "Device bytes",
+        "MB/s agent",
+        "MB/s TCP pipe",
+        "Ratio (target ≥ 0.5)",
+        "Agent CPU ms / MB",
+        "Runs in which the viewer got every byte",
+      ],
+      [
+        [
+          int(x.wireBytes),
+          dec(x.agentMBps, 1),
+          dec(x.pipeMBps, 1),
+          dec(x.ratio),
+          dec(x.agentCpuMsPerMB),
+          `${x.agentCompleteRuns ?? (x.agentComplete ? x.repetitions : 0)} of ${x.repetitions}`,
+        ],
+      ],
+    ),
+    ...((x.agentCompleteRuns ?? 0) < x.repetitions
+      ? [
+          "",
+          "In a run where the viewer did not get every byte, the HTTP viewer fell more than the " +
+            "relay's per-viewer cap (2 MiB) behind a device pushing flat out, and the relay " +
+            "skipped packs for it up to the next keyframe, by design (a viewer never slows the " +
+            "device).",
+        ]
+      : []),
+  ].join("\n");
+}
+
+function live(x: LiveScenario, fullSize: boolean): string {
+  const gopKiB = (x.bitrateBps / 8) * (x.gopFrames / 25);
+  return [
+    `### ${int(x.streams)} live streams at ${mbit(x.bitrateBps)}` +
+      (fullSize ? "" : " (reduced size; the full run is pending)"),
+    "",
+    `Each stream: a PS and a TS viewer reading everything plus one stalled PS viewer (sends its ` +
+      `GET, never reads). The agent in its own process; devices and viewers in ${x.loadProcesses ?? 1} ` +
+      `process(es) each; ${x.gopFrames}-frame ` +
+      `GOP at 25 fps (~${kib(gopKiB)} of PS per GOP). Delay = arrival − the send time stamped ` +
+      `into each frame; measured over ${x.seconds} s after ${x.warmupSeconds} s of warm-up.`,
+    "",
+    table(
+      ["Healthy viewers", "Value"],
+      [
+        ["Viewers (PS + TS)", int(x.viewers.healthy)],
+        ["Pushed PS bitrate per stream (median)", mbit(x.pusher.psBitrateBpsMedian)],
+        ["Device frames sent > 2 frame intervals late (pusher behind)", int(x.pusher.lateFrames)],
+        [
+          "PS viewer bitrate / pushed, median (min)",
+          `${dec(x.healthy.psBitrateRatioMedian, 3)} (${dec(x.healthy.psBitrateRatioMin, 3)})`,
+        ],
+        ["TS viewer bitrate, median", mbit(x.healthy.tsBitrateBpsMedian)],
+        [
+          "Delay, ms: median of the viewers' medians / p95 of their p95s / max",
+          `${dec(x.healthy.lagMedianMs, 1)} / ${dec(x.healthy.lagP95Ms, 1)} / ${dec(x.healthy.lagMaxMs, 1)}`,
+        ],
+        ["Largest delay growth over the window, ms", dec(x.healthy.lagGrowthMaxMs, 1)],
+        ["Viewers behind (PS < 90 %, delay +500 ms, or closed)", int(x.healthy.behind)],
+      ],
+    ),
+    "",
+    table(
+      ["Stalled viewers and the agent", "Value"],
+      [
+        [
+          "Stalled viewers dropped by the agent",
+          `${int(x.stalled.dropped)} of ${int(x.viewers.stalled)}`,
+        ],
+        ["All dropped after (s from the first push)", dec(x.stalled.allDroppedAfterSeconds, 1)],
+        [
+          "Agent RSS per stream at the end, after GC (target < 512 KiB)",
+          kib(x.agent.rssPerStreamBytes),
+        ],
+        ["Agent heap + external per stream at the end, after GC", kib(x.agent.heapPerStreamBytes)],
+        [
+          "of which the relay's own buffers (last-GOP cache PS + TS, splitter)",
+          kib(x.agent.relayBufferedPerStreamBytes),
+        ],
+        [
+          "Agent peak RSS per stream (stalled viewers' buffers included)",
+          kib(x.agent.rssPeakPerStreamBytes),
+        ],
+        ["Agent CPU over the window, % of one core", dec(x.agent.cpuPercent, 1)],
+      ],
+    ),
+    ...(x.agent.heapPerStreamBytes > x.agent.targetPerStreamBytes
+      ? [
+          "",
+          "Memory is over the 512 KiB per stream target: the relay keeps the last GOP as PS and, " +
+            "while a TS viewer exists, as TS too (so a late viewer starts at once), about twice " +
+            `the GOP's size (${kib(x.agent.relayBufferedPerStreamBytes)} per stream here). A ` +
+            "shorter GOP, or no TS viewer, lowers it. RSS stays above the heap after the stalled " +
+            "viewers' buffers (up to 2 MiB each until the drop) are freed: the allocator keeps " +
+            "the pages.",
+        ]
+      : []),
+  ].join("\n");
+}
+
+function firstByte(x: FirstByteScenario): string {
+  return [
+    "### Time from `POST /devices/{id}/streams` to the first viewer byte",
+    "",
+    "Through the `npm start` platform (bin/local-platform.ts: api, command queue, in-process agent " +
+      `with its media module) and one simulator device pushing in real time; ${x.streamType} ` +
+      `stream; the viewer GETs \`urls.ps\` when the POST answers; ${x.runs} runs, each a new device stream.`,
+    "",
+    table(
+      ["", "Median ms", "p95 ms", "Max ms"],
+      [
+        ["POST → 201", dec(x.postMsMedian, 1), dec(x.postMsP95, 1), "–"],
+        [
+          "POST → first byte at the viewer",
+          dec(x.firstByteMsMedian, 1),
+          dec(x.firstByteMsP95, 1),
+          dec(x.firstByteMsMax, 1),
+        ],
+      ],
+    ),
+  ].join("\n");
+}
+
+export function render(result: BenchmarkResult): string {
+  const r = result as BenchmarkResult<Scenario>;
+  const settings = r.settings as {
+    fullSize?: boolean;
+    quietWaits?: Array<{ part: string; waitedMs: number; busyPct: number | null }>;
+    quietMaxWaitMs?: number;
+  };
+  const fullSize = settings.fullSize === true;
+  const out: string[] = [provenance(r)];
+  const waits = settings.quietWaits ?? [];
+  if (waits.length > 0) {
+    out.push(
+      "- Waited for the machine to quieten (< 20 % busy, at most " +
+        `${dec((settings.quietMaxWaitMs ?? 30_000) / 1000, 0)} s) before each part: ` +
+        waits
+          .map((w) => `${w.part} ${dec(w.waitedMs / 1000, 0)} s (then ${dec(w.busyPct, 0)} % busy)`)
+          .join(", "),
+    );
+  }
+  if (!fullSize) {
+    out.push(
+      "- **Reduced sizes**, not the issue's full run (500 streams, 40 s, 64 MiB, 20 runs): " +
+        "the machine was shared when this ran. The full run is pending.",
+    );
+  }
+  for (const s of r.scenarios) {
+    out.push("");
+    if (s.name === "one-stream-throughput") out.push(throughput(s));
+    else if (s.name === "live-streams") out.push(live(s, fullSize));
+    else out.push(firstByte(s));
+  }
+  return out.join("\n");
+}
