@@ -227,11 +227,11 @@ class MediaCommandError extends Error {
   }
 }
 
-/** The agent runs without its media module (no `EHOME_MEDIA_PORTS`). */
+/** The agent was composed without its media module (`EdgeAgentDeps.media`), e.g. in unit tests. */
 class MediaUnavailableError extends Error {
   readonly code = "MEDIA_UNAVAILABLE" as const;
   constructor(type: string) {
-    super(`${type} needs the agent's media module (EHOME_MEDIA_PORTS is not configured)`);
+    super(`${type} needs the agent's media module, which this agent was started without`);
   }
 }
 

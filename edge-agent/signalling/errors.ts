@@ -16,7 +16,7 @@ export const AGENT_ERROR_CODES = {
   DEVICE_TIMEOUT: "command result: no answer after all sends and the timeout",
   DEVICE_OFFLINE: "command result: the device is not online on this agent (or went offline)",
   MEDIA_UNAVAILABLE:
-    "command result: a media command reached an agent without its media module (EHOME_MEDIA_PORTS unset)",
+    "command result: a media command reached an agent composed without its media module",
   INTERNAL: "command result: an unexpected agent error",
 } as const;
 
