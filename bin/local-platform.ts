@@ -14,6 +14,7 @@ import {
   type DeviceDataReporter,
 } from "../edge-agent/device-data/reporter.ts";
 import { createDeviceHttpServer, type DeviceHttpServer } from "../edge-agent/http/device-http.ts";
+import { createDeviceHttpsServer } from "../edge-agent/http/device-tls.ts";
 import type { Logger } from "../edge-agent/log.ts";
 import {
   type AgentMedia,
@@ -115,6 +116,8 @@ export interface LocalAgent {
   readonly agent: EdgeAgent;
   readonly cloud: CloudAdapters;
   readonly deviceHttp: DeviceHttpServer | undefined;
+  /** The same routes over TLS, when `EHOME_HTTPS_CERT_FILE`/`EHOME_HTTPS_KEY_FILE` are set. */
+  readonly deviceHttps: DeviceHttpServer | undefined;
   /** Clean stop: `offline/agent-shutdown` for its devices, heartbeat record deleted. */
   close(): Promise<void>;
   /**
@@ -135,6 +138,8 @@ export interface LocalPlatform {
   readonly upgrades: UpgradesFunction | undefined;
   /** The agent's device-facing HTTP port (health check; uploads and firmware later). */
   readonly deviceHttp: DeviceHttpServer | undefined;
+  /** The agent's device-facing HTTPS port, when a certificate is configured (`EHOME_HTTPS_*`). */
+  readonly deviceHttps: DeviceHttpServer | undefined;
   /** Every agent that started: `agent` first (when it started), then `extraAgents`. */
   readonly agents: readonly LocalAgent[];
   /** What the functions and an agent process read: `options.env` plus the backends' variables. */
@@ -188,6 +193,7 @@ export function createLocalPlatform(
   let agent: EdgeAgent | undefined;
   let cloud: CloudAdapters | undefined;
   let deviceHttp: DeviceHttpServer | undefined;
+  let deviceHttps: DeviceHttpServer | undefined;
   let upgrades: UpgradesFunction | undefined;
   const agents: LocalAgent[] = [];
   let starting: Promise<void> | undefined;
@@ -513,19 +519,20 @@ export function createLocalPlatform(
     const running = a;
     const runningCloud = c;
     let http: DeviceHttpServer | undefined;
+    const deviceRoutes = {
+      health: () => ({
+        ok: true,
+        agentId: agentConfig.agentId,
+        sessions: running.sessions.size,
+        // Outage buffers (issue 7): reported, never a reason to be unhealthy.
+        ...(c ? { cloud: c.health() } : {}),
+      }),
+      routes: [...(parts?.routes ?? []), ...(upgrades?.routes ?? [])],
+    };
     const h: DeviceHttpServer = createDeviceHttpServer(
       // Uploads of up to EHOME_MAX_VIDEO_BYTES need more than the default 30 s.
       { host: agentConfig.host, port: agentConfig.httpPort, requestTimeoutMs: 10 * 60_000 },
-      {
-        health: () => ({
-          ok: true,
-          agentId: agentConfig.agentId,
-          sessions: running.sessions.size,
-          // Outage buffers (issue 7): reported, never a reason to be unhealthy.
-          ...(c ? { cloud: c.health() } : {}),
-        }),
-        routes: [...(parts?.routes ?? []), ...(upgrades?.routes ?? [])],
-      },
+      deviceRoutes,
     );
     try {
       const bound = await h.start();
@@ -535,6 +542,21 @@ export function createLocalPlatform(
     } catch (err) {
       missing.push(
         `device HTTP (TCP ${agentConfig.host}:${agentConfig.httpPort}): ${(err as Error).message}`,
+      );
+    }
+    // The same routes over TLS when a certificate is configured (issue 8 item 7): firmware URLs
+    // are then https (EHOME_HTTPS_*), so something must serve them.
+    let https: DeviceHttpServer | undefined;
+    try {
+      const s = createDeviceHttpsServer(agentConfig, deviceRoutes);
+      if (s) {
+        await s.start();
+        own.push({ name: "device HTTPS", close: () => s.close() });
+        https = s;
+      }
+    } catch (err) {
+      missing.push(
+        `device HTTPS (TCP ${agentConfig.host}:${agentConfig.httpsListen?.port}): ${(err as Error).message}`,
       );
     }
     let closing: Promise<void> | undefined;
@@ -555,6 +577,7 @@ export function createLocalPlatform(
       agent: running,
       cloud: runningCloud,
       deviceHttp: http,
+      deviceHttps: https,
       close,
       kill() {
         severed = true;
@@ -599,6 +622,7 @@ export function createLocalPlatform(
         agent = first.agent;
         cloud = first.cloud;
         deviceHttp = first.deviceHttp;
+        deviceHttps = first.deviceHttps;
       }
     }
     for (const extra of options.extraAgents ?? []) {
@@ -632,6 +656,9 @@ export function createLocalPlatform(
     },
     get deviceHttp() {
       return deviceHttp;
+    },
+    get deviceHttps() {
+      return deviceHttps;
     },
     get upgrades() {
       return upgrades;

@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     notWired: missing,
   });
   const deviceHttp = platform.deviceHttp?.address();
+  const deviceHttps = platform.deviceHttps?.address();
   printBanner({
     backends,
     api,
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
     dataDir,
     missing,
     deviceHttp,
+    deviceHttps,
   });
 }
 
@@ -115,6 +117,7 @@ function printBanner(facts: {
   dataDir: string;
   missing: string[];
   deviceHttp: { host: string; port: number } | undefined;
+  deviceHttps: { host: string; port: number } | undefined;
 }): void {
   const { backends, api, agentConfig: c } = facts;
   const signal = facts.agent?.signalAddress();
@@ -130,6 +133,11 @@ function printBanner(facts: {
     `    signalling   udp ${signal ? `${signal.host}:${signal.port}` : "NOT RUNNING"}   (point devices' EHOME server here; public host ${c.publicHost})`,
     `    alarms       udp ${facts.agent?.alarmAddress() ? `${facts.agent.alarmAddress()!.host}:${facts.agent.alarmAddress()!.port}` : "NOT RUNNING"}   (ALARM; announced in the REGISTER reply)`,
     `    device HTTP  tcp ${facts.deviceHttp ? `${facts.deviceHttp.host}:${facts.deviceHttp.port}` : "NOT RUNNING"}   (GET /healthz, POST /pictures, POST /videos, GET /fw/<token>)`,
+    ...(c.httpsListen
+      ? [
+          `    device HTTPS tcp ${facts.deviceHttps ? `${facts.deviceHttps.host}:${facts.deviceHttps.port}` : "NOT RUNNING"}   (the same routes over TLS; firmware URLs are https)`,
+        ]
+      : []),
     `    media        tcp ${c.mediaPorts.min}-${c.mediaPorts.max}   (reserved for the media module; not served yet)`,
     "",
     `  Data           ${facts.dataDir}`,
