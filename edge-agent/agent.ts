@@ -240,6 +240,15 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
   const gone = (session: DeviceSession, reason: OfflineReason): void => {
     emit({ type: "offline", deviceId: session.deviceId, reason });
     sender.deviceGone(session.deviceId);
+    // Its media streams stop now, not when their TCP closes or the idle timer fires.
+    try {
+      deps.media?.()?.deviceGone?.(session.deviceId, reason);
+    } catch (err) {
+      log.error("stopping the streams of a device gone offline failed", {
+        err,
+        deviceId: session.deviceId,
+      });
+    }
   };
 
   // Per-source-address datagram limit, checked before decoding (issue 7).

@@ -145,6 +145,13 @@ export interface MediaManager extends MediaCommandTarget {
   streams(): Array<{ streamId: string; deviceId: string; state: StreamState; port?: number }>;
   readonly viewers: number;
   counters(): MediaManagerCounters;
+  /**
+   * The device's session on this agent ended (keepalive timeout, re-registered elsewhere,
+   * deprovisioned, agent shutdown): every stream of it stops at once, reason `DEVICE_OFFLINE`,
+   * without `BYESTREAM` (nothing is there to answer); sockets closed, ports released. A download
+   * already uploading its last part is left to finish.
+   */
+  deviceGone(deviceId: string, why: string): void;
   /** Stops every stream (`BYESTREAM` best effort, reason `AGENT_SHUTDOWN`), releases every port. Idempotent. */
   close(): Promise<void>;
 }
@@ -930,6 +937,18 @@ export function createMediaManager(
     },
 
     counters: () => ({ ...c }),
+
+    deviceGone(deviceId, why) {
+      const reason = { code: "DEVICE_OFFLINE", message: `the device went offline (${why})` };
+      for (const link of [...links]) {
+        if (link.deviceId !== deviceId || link.state === "ended" || link.state === "finishing") {
+          continue;
+        }
+        endLink(link, "stopped", { reason }, false).catch((err: unknown) =>
+          warn("device-gone", "ending a stream of a device gone offline failed", { err }),
+        );
+      }
+    },
 
     close() {
       closing ??= (async () => {

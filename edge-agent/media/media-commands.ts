@@ -67,6 +67,8 @@ export interface MediaCommandTarget {
   stopStream(streamId: string, deviceId?: string): Promise<MediaOutcome>;
   control(params: StreamControlParams, deviceId?: string): Promise<MediaOutcome>;
   searchRecords(deviceId: string, params: RecordSearchParams): Promise<MediaOutcome>;
+  /** The device's session ended: its streams stop (`DEVICE_OFFLINE`). Optional for test doubles. */
+  deviceGone?(deviceId: string, why: string): void;
 }
 
 /** Runs one media command whose params are already validated against `CommandParams`. */

@@ -75,6 +75,8 @@ export async function startMediaRig(
     deps?: Partial<MediaManagerDeps>;
     poolSize?: number;
     acceptTimeoutMs?: number;
+    /** More EHOME_* variables of the agent (e.g. a short keepalive timeout). */
+    agentEnv?: Record<string, string>;
   } = {},
 ): Promise<MediaRig> {
   const agent = createEdgeAgent(
@@ -84,6 +86,7 @@ export async function startMediaRig(
         EHOME_LEARN_DEVICES: "false",
         EHOME_COMMAND_RESEND_MS: "200",
         EHOME_COMMAND_TIMEOUT_MS: "600",
+        ...options.agentEnv,
       },
       { hostname: "t", pid: 1 },
     ),
