@@ -492,7 +492,8 @@ export function createLocalPlatform(
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       late.agent = a;
-      // Command queue and heartbeat first: the API can route to the agent from then on.
+      // Command queue and heartbeat first: the API can route to the agent from then on (retried
+      // in the background, without holding the agent back, while SQS or DynamoDB is unreachable).
       await c.start(a);
       await a.start();
       const owned = { agent: a, cloud: c, upgrades, deviceData, media };

@@ -259,7 +259,9 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
 
   try {
-    // Queue and heartbeat first: the API may route commands here from then on.
+    // Queue and heartbeat first: the API may route commands here from then on. With the cloud
+    // unreachable this resolves anyway and retries in the background, so the device ports still
+    // open (a restart during an outage leaves no device without an agent).
     await cloud?.start(agent);
   } catch (err) {
     log.error("cannot start the cloud adapters", { err });

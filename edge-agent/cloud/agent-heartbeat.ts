@@ -37,7 +37,10 @@ export interface AgentHeartbeatCounters {
 }
 
 export interface AgentHeartbeat {
-  /** Writes the first record (rejects when the table is unusable), then one per interval. */
+  /**
+   * Writes the first record (rejects when the table is unusable; may then be called again), then
+   * one per interval.
+   */
   start(commandQueueUrl: string): Promise<void>;
   /** The record as last written (tests, diagnostics). */
   readonly record: AgentRecord | undefined;
@@ -150,7 +153,13 @@ export function createAgentHeartbeat(
       started = true;
       queueUrl = commandQueueUrl;
       startedAt = now();
-      await put();
+      try {
+        await put();
+      } catch (err) {
+        // DynamoDB unreachable: the caller may try again (cloud/index.ts retries in the background).
+        started = false;
+        throw err;
+      }
       if (!closed) timer = setTimeout(tick, intervalMs);
     },
     get record() {

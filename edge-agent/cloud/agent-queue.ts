@@ -94,7 +94,10 @@ export interface AgentQueueCounters {
 }
 
 export interface AgentQueue {
-  /** Creates the queue (and DLQ) if needed, starts polling; resolves with the queue URL. */
+  /**
+   * Creates the queue (and DLQ) if needed, starts polling; resolves with the queue URL. When the
+   * creation fails it may be called again.
+   */
   start(): Promise<string>;
   readonly url: string | undefined;
   counters(): AgentQueueCounters;
@@ -416,7 +419,13 @@ export function createAgentQueue(config: AgentQueueConfig, deps: AgentQueueDeps)
       if (started) throw new Error("agent queue already started");
       if (closed) throw new Error("agent queue is closed");
       started = true;
-      url = await create();
+      try {
+        url = await create();
+      } catch (err) {
+        // SQS unreachable: the caller may try again (cloud/index.ts retries in the background).
+        started = false;
+        throw err;
+      }
       if (!closed) loop = poll();
       return url;
     },

@@ -19,7 +19,15 @@ import {
   type AgentQueueConfig,
   createAgentQueue,
 } from "./agent-queue.ts";
-import { asGetter, type ClientSource, type DynamoSender, lazy, type SqsSender } from "./aws.ts";
+import {
+  asGetter,
+  backoffMs,
+  type ClientSource,
+  type DynamoSender,
+  lazy,
+  type SqsSender,
+  sleep,
+} from "./aws.ts";
 import {
   createDynamoProvisioningSource,
   type DynamoProvisioningConfig,
@@ -39,7 +47,8 @@ import { createSqsUpgradeEventSink, type SqsUpgradeEventSink } from "./sqs-upgra
  *   const cloud = createCloudAdapters(cloudConfigFromEnv(process.env, config)!, { log });
  *   const agent = createEdgeAgent(config, { ..., events: cloud.events, provisioning: cloud.provisioning });
  *   await cloud.start(agent);   // queue + heartbeat first: the API can route to us from now on
- *   await agent.start();
+ *   await agent.start();        // (if the cloud is unreachable, start() resolves anyway and
+ *                               //  keeps retrying the queue and heartbeat in the background)
  *   …
  *   await agent.close();        // emits offline (agent-shutdown) into cloud.events
  *   await cloud.close();        // stops polling, removes the heartbeat, flushes the events
@@ -105,6 +114,12 @@ export interface CloudAdaptersConfig {
   commands?: Omit<AgentQueueConfig, "agentId" | "queuePrefix" | "commandResultsQueueUrl">;
   provisioning?: Omit<DynamoProvisioningConfig, "devicesTable">;
   heartbeat?: Pick<AgentHeartbeatConfig, "intervalMs" | "ttlSeconds">;
+  /**
+   * Retries of the command queue creation and first heartbeat when the cloud is unreachable at
+   * start: exponential backoff with jitter from `baseMs` (default 1000) up to `maxMs` (default
+   * 60 000). `start()` waits at most `firstAttemptMs` (default 10 000) for the first attempt.
+   */
+  startRetry?: { baseMs?: number; maxMs?: number; firstAttemptMs?: number };
 }
 
 export interface CloudAdaptersDeps {
@@ -135,11 +150,14 @@ export interface CloudAdapters {
   /** `StreamEvent`s to the media-events queue; undefined without `mediaEventsQueueUrl`. */
   readonly mediaEvents: SqsEventSink<StreamEvent> | undefined;
   /**
-   * Creates the agent's command queue, writes the heartbeat (both reject when the queue or the
-   * table is unusable), then polls for commands for `agent`. Call once, before `agent.start()`.
+   * Creates the agent's command queue, writes the heartbeat, then polls for commands for `agent`.
+   * Call once, before `agent.start()`. Resolves after the first attempt (or `firstAttemptMs`):
+   * when SQS or DynamoDB is unreachable it does not reject; the attempt is repeated in the
+   * background with backoff (each failure logged) until it succeeds or close() is called, and
+   * `commandQueueUrl` is undefined until then.
    */
-  start(agent: AgentCommandTarget): Promise<{ commandQueueUrl: string }>;
-  /** Known after start(). */
+  start(agent: AgentCommandTarget): Promise<{ commandQueueUrl: string | undefined }>;
+  /** Known once the command queue exists. */
   readonly commandQueueUrl: string | undefined;
   /** The viewer server's bound port: the heartbeat record carries it from now on. */
   viewerPortBound(port: number): void;
@@ -159,6 +177,10 @@ export interface CloudAdapters {
 
 export interface CloudHealth {
   cloudReachable: boolean;
+  /** The command queue exists and the first heartbeat was written: commands can reach the agent. */
+  commandQueueReady: boolean;
+  /** Failed attempts at creating the command queue and writing the first heartbeat. */
+  startFailures: number;
   buffered: number;
   bufferedBytes: number;
   spilled: number;
@@ -305,6 +327,52 @@ export function createCloudAdapters(
   );
   let queue: AgentQueue | undefined;
   let closing: Promise<void> | undefined;
+  // Bringing the command queue and heartbeat up, retried while the cloud is unreachable.
+  const retry = {
+    baseMs: config.startRetry?.baseMs ?? 1000,
+    maxMs: config.startRetry?.maxMs ?? 60_000,
+  };
+  const stopRetrying = new AbortController();
+  let bringingUp: Promise<void> | undefined;
+  let heartbeatStarted = false;
+  let commandQueueReady = false;
+  let startFailures = 0;
+
+  /** One attempt: the queue (unless it exists already), then the first heartbeat. */
+  const bringUpOnce = async (q: AgentQueue): Promise<void> => {
+    if (q.url === undefined) await q.start();
+    if (!heartbeatStarted) {
+      await heartbeat.start(q.url!);
+      heartbeatStarted = true;
+    }
+  };
+
+  /** Repeats `bringUpOnce` with backoff until it succeeds or close(); `attempted` after each try. */
+  const bringUp = async (q: AgentQueue, attempted: () => void): Promise<void> => {
+    for (let attempt = 1; !closing; attempt++) {
+      try {
+        await bringUpOnce(q);
+      } catch (err) {
+        startFailures++;
+        attempted();
+        if (closing) return;
+        const delayMs = backoffMs(attempt, retry, deps.random ?? Math.random);
+        log.error("command queue or heartbeat not ready; retrying", {
+          err,
+          attempt,
+          retryInMs: delayMs,
+          commandQueueCreated: q.url !== undefined,
+        });
+        await sleep(delayMs, stopRetrying.signal);
+        continue;
+      }
+      commandQueueReady = true;
+      attempted();
+      log.info("cloud adapters started", { commandQueueUrl: q.url, attempts: attempt });
+      return;
+    }
+    attempted();
+  };
 
   return {
     events,
@@ -333,10 +401,20 @@ export function createCloudAdapters(
           random: deps.random,
         },
       );
-      const commandQueueUrl = await queue.start();
-      await heartbeat.start(commandQueueUrl);
-      log.info("cloud adapters started", { commandQueueUrl });
-      return { commandQueueUrl };
+      // Device-facing sockets must not wait on the cloud: the first attempt is awaited (bounded),
+      // later ones run in the background.
+      let attempted!: () => void;
+      const firstAttempt = new Promise<void>((resolve) => {
+        attempted = resolve;
+      });
+      bringingUp = bringUp(queue, attempted);
+      const waited = new AbortController();
+      await Promise.race([
+        firstAttempt,
+        sleep(config.startRetry?.firstAttemptMs ?? 10_000, waited.signal),
+      ]);
+      waited.abort();
+      return { commandQueueUrl: commandQueueReady ? queue.url : undefined };
     },
     get commandQueueUrl() {
       return queue?.url;
@@ -363,6 +441,8 @@ export function createCloudAdapters(
       );
       const h: CloudHealth = {
         cloudReachable: true,
+        commandQueueReady,
+        startFailures,
         buffered: 0,
         bufferedBytes: 0,
         spilled: 0,
@@ -388,6 +468,13 @@ export function createCloudAdapters(
     },
     close() {
       closing ??= (async () => {
+        stopRetrying.abort();
+        // An attempt in progress finishes first (SDK calls are not aborted mid-way), for at most
+        // 5 s: a queue created later does not poll (closed); a first heartbeat written later
+        // expires with its TTL.
+        const waited = new AbortController();
+        await Promise.race([bringingUp, sleep(5_000, waited.signal)]);
+        waited.abort();
         await queue?.close();
         await heartbeat.close();
         await events.close();
