@@ -88,6 +88,11 @@ export interface LiveScenario {
   };
 }
 
+function maxFinite(values: number[]): number {
+  const v = values.filter(Number.isFinite);
+  return v.length ? Math.max(...v) : Number.NaN;
+}
+
 function memDelta(a: AgentSample, b: AgentSample): number {
   return b.heapUsedBytes + b.externalBytes - (a.heapUsedBytes + a.externalBytes);
 }
@@ -197,9 +202,11 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
     const end = await agent.request<AgentSample>({ op: "sample", gc: true });
     await Promise.all(pushers.map((c) => c.request({ op: "stop" })));
 
-    const inWindow = samples.filter((s) => s.atMicros >= windowStart);
-    const first = inWindow[0] ?? samples[0] ?? end;
-    const last = inWindow.at(-1) ?? end;
+    // CPU from the last sample before the window (or the first in it) to the end sample: a
+    // saturated agent answers few samples.
+    const before = samples.filter((s) => s.atMicros <= windowStart).at(-1);
+    const first = before ?? samples[0] ?? baseline;
+    const last = end;
     const cpuMicros =
       last.cpuUserMicros - first.cpuUserMicros + last.cpuSystemMicros - first.cpuSystemMicros;
     const cpuWindow = Math.max(1, last.atMicros - first.atMicros);
@@ -238,8 +245,9 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
           ),
           1,
         ),
-        lagMaxMs: round(Math.max(...healthy.map((v) => v.lagMaxMs)), 1),
-        lagGrowthMaxMs: round(Math.max(...healthy.map((v) => v.lagGrowthMs)), 1),
+        lagMaxMs: round(maxFinite(healthy.map((v) => v.lagMaxMs)), 1),
+        // A viewer with no stamp in the window's first or last quarter counts as behind.
+        lagGrowthMaxMs: round(maxFinite(healthy.map((v) => v.lagGrowthMs)), 1),
         behind,
         closed: healthy.filter((v) => v.closed).length,
       },
