@@ -109,6 +109,10 @@ function live(x: LiveScenario, fullSize: boolean): string {
           kib(x.agent.rssPeakPerStreamBytes),
         ],
         ["Agent CPU over the window, % of one core", dec(x.agent.cpuPercent, 1)],
+        [
+          "Streams one core would carry at this CPU per stream (linear extrapolation)",
+          x.agent.cpuPercent > 0 ? int((100 * x.streams) / x.agent.cpuPercent) : "–",
+        ],
       ],
     ),
     ...(x.agent.heapPerStreamBytes > x.agent.targetPerStreamBytes
