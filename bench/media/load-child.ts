@@ -14,7 +14,12 @@ import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { serveParent } from "../lib/child.ts";
 import { quantile, round } from "../lib/stats.ts";
-import { createLiveSource, createStampReader, type LiveSource, wallMicros } from "./live-source.ts";
+import {
+  createLiveSources,
+  createStampReader,
+  type LiveSource,
+  wallMicros,
+} from "./live-source.ts";
 
 const HOST = "127.0.0.1";
 const mode = process.argv[2];
@@ -63,15 +68,15 @@ function runPusher(): void {
           const list = req.streams ?? [];
           const frameMs = 40;
           const t0 = performance.now() + 50;
+          const sources = createLiveSources({
+            bitrateBps: req.bitrateBps ?? 4_000_000,
+            gopFrames: req.gopFrames ?? 25,
+          });
           await Promise.all(
             list.map(
               (s, i) =>
                 new Promise<void>((resolve, reject) => {
-                  const source = createLiveSource({
-                    bitrateBps: req.bitrateBps ?? 4_000_000,
-                    gopFrames: req.gopFrames ?? 25,
-                    session: s.session,
-                  });
+                  const source = sources(s.session);
                   const socket = connect({ port: s.port, host: HOST }, () => {
                     socket.write(source.header());
                     resolve();
