@@ -53,6 +53,9 @@ export interface LiveScenario {
     psBitrateRatioMin: number;
     tsBitrateBpsMedian: number;
     lagMedianMs: number;
+    /** Median of the PS viewers' median delays, and of the TS viewers'. */
+    psLagMedianMs: number;
+    tsLagMedianMs: number;
     lagP95Ms: number;
     lagMaxMs: number;
     /** Largest delay growth of any healthy viewer over the window. */
@@ -238,6 +241,11 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
           median(healthy.filter((v) => v.format === "ts").map((v) => v.bitrateBps)),
         ),
         lagMedianMs: round(median(lagsMedian), 1),
+        psLagMedianMs: round(median(ps.map((v) => v.lagMedianMs)), 1),
+        tsLagMedianMs: round(
+          median(healthy.filter((v) => v.format === "ts").map((v) => v.lagMedianMs)),
+          1,
+        ),
         lagP95Ms: round(
           quantile(
             healthy.map((v) => v.lagP95Ms),

@@ -82,6 +82,10 @@ function live(x: LiveScenario, fullSize: boolean): string {
           "Delay, ms: median of the viewers' medians / p95 of their p95s / max",
           `${dec(x.healthy.lagMedianMs, 1)} / ${dec(x.healthy.lagP95Ms, 1)} / ${dec(x.healthy.lagMaxMs, 1)}`,
         ],
+        [
+          "Median delay of PS viewers / of TS viewers, ms",
+          `${dec(x.healthy.psLagMedianMs, 1)} / ${dec(x.healthy.tsLagMedianMs, 1)}`,
+        ],
         ["Largest delay growth over the window, ms", dec(x.healthy.lagGrowthMaxMs, 1)],
         ["Viewers behind (PS < 90 %, delay +500 ms, or closed)", int(x.healthy.behind)],
       ],
