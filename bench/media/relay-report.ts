@@ -122,12 +122,13 @@ function live(x: LiveScenario, fullSize: boolean): string {
     ...(x.agent.heapPerStreamBytes > x.agent.targetPerStreamBytes
       ? [
           "",
-          "Memory is over the 512 KiB per stream target: the relay keeps the last GOP as PS and, " +
-            "while a TS viewer exists, as TS too (so a late viewer starts at once), about twice " +
-            `the GOP's size (${kib(x.agent.relayBufferedPerStreamBytes)} per stream here). A ` +
-            "shorter GOP, or no TS viewer, lowers it. RSS stays above the heap after the stalled " +
-            "viewers' buffers (up to 2 MiB each until the drop) are freed: the allocator keeps " +
-            "the pages.",
+          "Memory is over the 512 KiB per stream target: the relay keeps the GOP since the last " +
+            "keyframe as PS and, while a TS viewer exists, as TS too (so a late viewer starts at " +
+            "once); it grows from one keyframe to the next up to about twice the GOP's size " +
+            `(2 × ~${kib(gopKiB)} here) and held ${kib(x.agent.relayBufferedPerStreamBytes)} per ` +
+            "stream when sampled. A shorter GOP, or no TS viewer, lowers it. RSS stays above the " +
+            "heap after the stalled viewers' buffers (up to 2 MiB each until the drop) are " +
+            "freed: the allocator keeps the pages.",
         ]
       : []),
   ].join("\n");
