@@ -188,10 +188,12 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
+    // Stop the devices first: a saturated machine answers the reports sooner.
+    await Promise.all(pushers.map((c) => c.request({ op: "stop" }, 300_000)));
     const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
     const [viewerLists, pusherReports] = await Promise.all([
-      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window))),
-      Promise.all(pushers.map((c) => c.request<PusherReport>(window))),
+      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window, 300_000))),
+      Promise.all(pushers.map((c) => c.request<PusherReport>(window, 300_000))),
     ]);
     const viewerReports = viewerLists.flat();
     const pusherReport: PusherReport = {
@@ -199,11 +201,11 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       framesSent: pusherReports.reduce((a, r) => a + r.framesSent, 0),
       psBitrateBpsMedian: round(median(pusherReports.map((r) => r.psBitrateBpsMedian))),
       lateFrames: pusherReports.reduce((a, r) => a + r.lateFrames, 0),
+      skippedFrames: pusherReports.reduce((a, r) => a + r.skippedFrames, 0),
       maxBacklogBytes: Math.max(...pusherReports.map((r) => r.maxBacklogBytes)),
       closedByAgent: pusherReports.reduce((a, r) => a + r.closedByAgent, 0),
     };
-    const end = await agent.request<AgentSample>({ op: "sample", gc: true });
-    await Promise.all(pushers.map((c) => c.request({ op: "stop" })));
+    const end = await agent.request<AgentSample>({ op: "sample", gc: true }, 300_000);
 
     // CPU from the last sample before the window (or the first in it) to the end sample: a
     // saturated agent answers few samples.
