@@ -75,7 +75,7 @@ function live(x: LiveScenario, fullSize: boolean, cores: number): string {
         ["Device frames sent > 2 frame intervals late (pusher behind)", int(x.pusher.lateFrames)],
         [
           "Device frames skipped (over 1 s late or 1 MiB queued on the socket)",
-          int(x.pusher.skippedFrames ?? 0),
+          int(x.pusher.skippedFrames),
         ],
         [
           "PS viewer bitrate / pushed, median (min)",
