@@ -53,13 +53,9 @@ interface Template {
   stampAt: number;
 }
 
-/** Frame templates shared by every stream of one shape (the stamp is written into a copy). */
-const templateCache = new Map<string, Template[]>();
+type Shape = Required<Omit<LiveSourceOptions, "session">>;
 
-function templates(o: Required<Omit<LiveSourceOptions, "session">>): Template[] {
-  const cacheKey = JSON.stringify(o);
-  const cached = templateCache.get(cacheKey);
-  if (cached) return cached;
+function templates(o: Shape): Template[] {
   const random = seededRandom(o.seed);
   const gopBytes = o.bitrateBps / 8 / (o.fps / o.gopFrames);
   const pBytes = Math.max(64, Math.round(gopBytes / (o.keyframeFactor + o.gopFrames - 1)));
@@ -70,12 +66,17 @@ function templates(o: Required<Omit<LiveSourceOptions, "session">>): Template[] 
     const au = accessUnit(random, "h264", key, size);
     list.push({ key, au, stampAt: au.length - size });
   }
-  templateCache.set(cacheKey, list);
   return list;
 }
 
-export function createLiveSource(options: LiveSourceOptions): LiveSource {
-  const o = {
+/**
+ * Sources of one shape (bitrate, GOP, seed) for many streams: the frame templates are built once
+ * and shared (the stamp is written into a copy of each frame).
+ */
+export function createLiveSources(
+  options: Omit<LiveSourceOptions, "session">,
+): (session: number) => LiveSource {
+  const o: Shape = {
     bitrateBps: options.bitrateBps,
     fps: options.fps ?? 25,
     gopFrames: options.gopFrames ?? 25,
@@ -83,7 +84,15 @@ export function createLiveSource(options: LiveSourceOptions): LiveSource {
     seed: options.seed ?? 1,
   };
   const list = templates(o);
-  const framer: Framer = createFramer({ ssrc: options.session });
+  return (session) => liveSource(o, list, session);
+}
+
+export function createLiveSource(options: LiveSourceOptions): LiveSource {
+  return createLiveSources(options)(options.session);
+}
+
+function liveSource(o: Shape, list: Template[], session: number): LiveSource {
+  const framer: Framer = createFramer({ ssrc: session });
   const streams = [{ type: 0x1b, id: 0xe0 }];
   const sys = systemHeader();
   const map = psm(streams);
@@ -94,7 +103,7 @@ export function createLiveSource(options: LiveSourceOptions): LiveSource {
   return {
     fps: o.fps,
     gopPsBytes: list.reduce((n, t) => n + t.au.length, 0),
-    header: () => privateHeader({ session: options.session }),
+    header: () => privateHeader({ session }),
     nextFrame(nowMicros) {
       const t = list[frame % list.length]!;
       const pts = 90_000 + ptsStep * frame;

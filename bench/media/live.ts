@@ -53,6 +53,9 @@ export interface LiveScenario {
     psBitrateRatioMin: number;
     tsBitrateBpsMedian: number;
     lagMedianMs: number;
+    /** Median of the PS viewers' median delays, and of the TS viewers'. */
+    psLagMedianMs: number;
+    tsLagMedianMs: number;
     lagP95Ms: number;
     lagMaxMs: number;
     /** Largest delay growth of any healthy viewer over the window. */
@@ -86,6 +89,11 @@ export interface LiveScenario {
     /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
     packsDropped: number;
   };
+}
+
+function maxFinite(values: number[]): number {
+  const v = values.filter(Number.isFinite);
+  return v.length ? Math.max(...v) : Number.NaN;
 }
 
 function memDelta(a: AgentSample, b: AgentSample): number {
@@ -180,10 +188,12 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
+    // Stop the devices first: a saturated machine answers the reports sooner.
+    await Promise.all(pushers.map((c) => c.request({ op: "stop" }, 300_000)));
     const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
     const [viewerLists, pusherReports] = await Promise.all([
-      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window))),
-      Promise.all(pushers.map((c) => c.request<PusherReport>(window))),
+      Promise.all(viewerChildren.map((c) => c.request<ViewerReport[]>(window, 300_000))),
+      Promise.all(pushers.map((c) => c.request<PusherReport>(window, 300_000))),
     ]);
     const viewerReports = viewerLists.flat();
     const pusherReport: PusherReport = {
@@ -191,15 +201,17 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       framesSent: pusherReports.reduce((a, r) => a + r.framesSent, 0),
       psBitrateBpsMedian: round(median(pusherReports.map((r) => r.psBitrateBpsMedian))),
       lateFrames: pusherReports.reduce((a, r) => a + r.lateFrames, 0),
+      skippedFrames: pusherReports.reduce((a, r) => a + r.skippedFrames, 0),
       maxBacklogBytes: Math.max(...pusherReports.map((r) => r.maxBacklogBytes)),
       closedByAgent: pusherReports.reduce((a, r) => a + r.closedByAgent, 0),
     };
-    const end = await agent.request<AgentSample>({ op: "sample", gc: true });
-    await Promise.all(pushers.map((c) => c.request({ op: "stop" })));
+    const end = await agent.request<AgentSample>({ op: "sample", gc: true }, 300_000);
 
-    const inWindow = samples.filter((s) => s.atMicros >= windowStart);
-    const first = inWindow[0] ?? samples[0] ?? end;
-    const last = inWindow.at(-1) ?? end;
+    // CPU from the last sample before the window (or the first in it) to the end sample: a
+    // saturated agent answers few samples.
+    const before = samples.filter((s) => s.atMicros <= windowStart).at(-1);
+    const first = before ?? samples[0] ?? baseline;
+    const last = end;
     const cpuMicros =
       last.cpuUserMicros - first.cpuUserMicros + last.cpuSystemMicros - first.cpuSystemMicros;
     const cpuWindow = Math.max(1, last.atMicros - first.atMicros);
@@ -231,6 +243,11 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
           median(healthy.filter((v) => v.format === "ts").map((v) => v.bitrateBps)),
         ),
         lagMedianMs: round(median(lagsMedian), 1),
+        psLagMedianMs: round(median(ps.map((v) => v.lagMedianMs)), 1),
+        tsLagMedianMs: round(
+          median(healthy.filter((v) => v.format === "ts").map((v) => v.lagMedianMs)),
+          1,
+        ),
         lagP95Ms: round(
           quantile(
             healthy.map((v) => v.lagP95Ms),
@@ -238,8 +255,9 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
           ),
           1,
         ),
-        lagMaxMs: round(Math.max(...healthy.map((v) => v.lagMaxMs)), 1),
-        lagGrowthMaxMs: round(Math.max(...healthy.map((v) => v.lagGrowthMs)), 1),
+        lagMaxMs: round(maxFinite(healthy.map((v) => v.lagMaxMs)), 1),
+        // A viewer with no stamp in the window's first or last quarter counts as behind.
+        lagGrowthMaxMs: round(maxFinite(healthy.map((v) => v.lagGrowthMs)), 1),
         behind,
         closed: healthy.filter((v) => v.closed).length,
       },

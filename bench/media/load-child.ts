@@ -14,10 +14,19 @@ import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { serveParent } from "../lib/child.ts";
 import { quantile, round } from "../lib/stats.ts";
-import { createLiveSource, createStampReader, type LiveSource, wallMicros } from "./live-source.ts";
+import {
+  createLiveSources,
+  createStampReader,
+  type LiveSource,
+  wallMicros,
+} from "./live-source.ts";
 
 const HOST = "127.0.0.1";
 const mode = process.argv[2];
+/** A device skips a frame due this late, or while this much is queued on its socket. */
+const MAX_LATE_MS = 1000;
+const MAX_BACKLOG_BYTES = 1024 * 1024;
+const BIN_MICROS = 100_000;
 
 // Pusher ------------------------------------------------------------------------------------------
 
@@ -29,6 +38,7 @@ interface Pushed {
   frames: Array<[number, number]>;
   maxBacklogBytes: number;
   lateFrames: number;
+  skippedFrames: number;
   closed: boolean;
 }
 
@@ -39,6 +49,8 @@ export interface PusherReport {
   psBitrateBpsMedian: number;
   /** Frames sent more than 2 frame intervals after their due time (the pusher fell behind). */
   lateFrames: number;
+  /** Frames not sent: over 1 s late, or over 1 MiB queued on the device's socket. */
+  skippedFrames: number;
   /** Largest device-socket backlog seen (bytes queued because the agent did not read). */
   maxBacklogBytes: number;
   closedByAgent: number;
@@ -63,15 +75,15 @@ function runPusher(): void {
           const list = req.streams ?? [];
           const frameMs = 40;
           const t0 = performance.now() + 50;
+          const sources = createLiveSources({
+            bitrateBps: req.bitrateBps ?? 4_000_000,
+            gopFrames: req.gopFrames ?? 25,
+          });
           await Promise.all(
             list.map(
               (s, i) =>
                 new Promise<void>((resolve, reject) => {
-                  const source = createLiveSource({
-                    bitrateBps: req.bitrateBps ?? 4_000_000,
-                    gopFrames: req.gopFrames ?? 25,
-                    session: s.session,
-                  });
+                  const source = sources(s.session);
                   const socket = connect({ port: s.port, host: HOST }, () => {
                     socket.write(source.header());
                     resolve();
@@ -83,6 +95,7 @@ function runPusher(): void {
                     frames: [],
                     maxBacklogBytes: 0,
                     lateFrames: 0,
+                    skippedFrames: 0,
                     closed: false,
                   };
                   socket.once("error", reject);
@@ -99,7 +112,15 @@ function runPusher(): void {
             for (const p of pushed) {
               if (p.closed) continue;
               while (p.due <= now) {
-                if (now - p.due > 2 * frameMs) p.lateFrames++;
+                const late = now - p.due;
+                if (late > 2 * frameMs) p.lateFrames++;
+                // A camera drops frames it cannot send: no burst of a second's backlog, no
+                // unbounded send queue when the agent does not read.
+                if (late > MAX_LATE_MS || p.socket.writableLength > MAX_BACKLOG_BYTES) {
+                  p.skippedFrames++;
+                  p.due += frameMs;
+                  continue;
+                }
                 const f = p.source.nextFrame(wallMicros());
                 p.socket.write(f.wire.length === 1 ? f.wire[0]! : Buffer.concat(f.wire));
                 p.frames.push([wallMicros(), f.psBytes]);
@@ -130,6 +151,7 @@ function runPusher(): void {
             framesSent: pushed.reduce((n, p) => n + p.frames.length, 0),
             psBitrateBpsMedian: round(quantile(rates, 0.5)),
             lateFrames: pushed.reduce((n, p) => n + p.lateFrames, 0),
+            skippedFrames: pushed.reduce((n, p) => n + p.skippedFrames, 0),
             maxBacklogBytes: Math.max(0, ...pushed.map((p) => p.maxBacklogBytes)),
             closedByAgent: pushed.filter((p) => p.closed).length,
           } satisfies PusherReport;
@@ -149,8 +171,8 @@ function runPusher(): void {
 interface Watched {
   format: "ps" | "ts";
   stalled: boolean;
-  /** [arrival wall µs, chunk bytes]. */
-  chunks: Array<[number, number]>;
+  /** Bytes received per 100 ms of wall time (key: wall µs / 100 000). */
+  bins: Map<number, number>;
   /** [arrival wall µs, lag ms]. */
   lags: Array<[number, number]>;
   closedAtMicros: number | undefined;
@@ -184,7 +206,8 @@ function openHealthy(url: string, w: Watched): Promise<void> {
         return;
       }
       res.on("data", (c: Buffer) => {
-        w.chunks.push([wallMicros(), c.length]);
+        const bin = Math.floor(wallMicros() / BIN_MICROS);
+        w.bins.set(bin, (w.bins.get(bin) ?? 0) + c.length);
         read(c);
       });
       res.once("close", () => {
@@ -220,7 +243,9 @@ function openStalled(url: string, w: Watched): Promise<void> {
 function summarise(w: Watched, from: number, to: number): ViewerReport {
   const seconds = (to - from) / 1e6;
   let bytes = 0;
-  for (const [at, n] of w.chunks) if (at >= from && at < to) bytes += n;
+  for (const [bin, n] of w.bins) {
+    if (bin * BIN_MICROS >= from && bin * BIN_MICROS < to) bytes += n;
+  }
   const lags = w.lags.filter(([at]) => at >= from && at < to);
   const quarter = (to - from) / 4;
   const first = lags.filter(([at]) => at < from + quarter).map(([, l]) => l);
@@ -257,7 +282,7 @@ function runViewer(): void {
               const w: Watched = {
                 format: v.format,
                 stalled: v.stalled,
-                chunks: [],
+                bins: new Map(),
                 lags: [],
                 closedAtMicros: undefined,
                 destroy: () => {},

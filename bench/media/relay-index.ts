@@ -18,7 +18,7 @@ import { runFirstByteBench } from "./first-byte.ts";
 import { runLiveBench } from "./live.ts";
 import { runThroughputBench } from "./throughput.ts";
 
-export const RELAY_PARTS = ["throughput", "live", "first-byte"] as const;
+const RELAY_PARTS = ["throughput", "live", "first-byte"] as const;
 type Part = (typeof RELAY_PARTS)[number];
 
 function int(name: string, v: string | undefined, fallback: number): number {

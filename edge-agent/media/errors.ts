@@ -12,7 +12,7 @@ export const MEDIA_ERROR_CODES = {
   MEDIA_POOL_CLOSED: "the port pool is closed (agent shutdown)",
   // Media commands (manager.ts, media-commands.ts): `CommandResult.error.code`.
   MEDIA_NO_SESSION: "the device accepted the stream but its answer carried no Session",
-  MEDIA_TRANSPORT_UNSUPPORTED: "the stream asks for a transport this agent does not serve (udp)",
+  MEDIA_TRANSPORT_UNSUPPORTED: "the stream asks for a transport this agent does not serve",
   MEDIA_DOWNLOAD_UNAVAILABLE: "a download needs the media bucket (MEDIA_BUCKET), not configured",
   STREAM_NOT_FOUND: "no stream with this id on this agent (never started, or ended)",
   STREAM_NOT_PLAYBACK: "the control does not apply to this kind of stream",

@@ -1,5 +1,4 @@
-import type { Socket } from "node:net";
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   downloadObjectKey,
@@ -24,6 +23,7 @@ import { MediaConnectionError, type MediaErrorCode, MediaPortsExhaustedError } f
 import {
   CHANNEL_TYPE,
   DIRECTION,
+  LINK_MODE,
   type MediaCommandTarget,
   type MediaOutcome,
   type MediaSend,
@@ -39,6 +39,7 @@ import {
   type RelayConfig,
   type RelayViewer,
 } from "./relay.ts";
+import type { UdpMediaLease } from "./udp-media.ts";
 
 /**
  * The agent's media engine (issue 4 items 3, 5, 6): one place that opens, shares, feeds, controls
@@ -86,6 +87,8 @@ export interface MediaManagerConfig {
   traceBytes?: number;
   /** Ended stream ids remembered (viewers get 410, a repeated stop succeeds). Default 4096. */
   rememberEnded?: number;
+  /** UDP media (issue 8): no datagram this long ends the stream, reorder window. udp-media.ts. */
+  udp?: { idleMs?: number; reorderWindow?: number; reorderDelayMs?: number };
 }
 
 export interface MediaDevice {
@@ -171,9 +174,10 @@ interface Link {
   state: "starting" | "active" | "paused" | "finishing" | "ended";
   readonly entries: Set<Entry>;
   ready: Promise<MediaOutcome>;
-  lease?: MediaLease;
+  lease?: MediaLease | UdpMediaLease;
   session?: string;
-  socket?: Socket;
+  /** The device's TCP socket, or the ordered `$` records of a UDP lease (udp-media.ts). */
+  socket?: Readable;
   reading: boolean;
   /** PLAYBACKCONTROL PAUSE answered (possibly before the device connected). */
   paused: boolean;
@@ -301,6 +305,9 @@ export function createMediaManager(
       bytesOut: relay?.bytesOut ?? 0,
       bitrateBps: Math.round(bitrateBps),
       viewersDropped: relay?.viewersDropped ?? 0,
+      ...(link.lease && "stats" in link.lease
+        ? { packetsLost: link.lease.stats().packetsLost }
+        : {}),
     };
   };
 
@@ -611,9 +618,24 @@ export function createMediaManager(
 
   /** Leases a port, asks the device, and wires the connection. */
   const open = async (link: Link): Promise<MediaOutcome> => {
-    let lease: MediaLease;
+    let lease: MediaLease | UdpMediaLease;
+    const udp = link.spec.transport === "udp";
     try {
-      lease = await pool.acquire({ host: link.host, acceptTimeoutMs: config.acceptTimeoutMs });
+      const expected = { host: link.host, acceptTimeoutMs: config.acceptTimeoutMs };
+      lease = udp
+        ? await pool.acquireUdp({
+            ...expected,
+            ...(config.udp?.idleMs === undefined ? {} : { idleMs: config.udp.idleMs }),
+            reorder: {
+              ...(config.udp?.reorderWindow === undefined
+                ? {}
+                : { window: config.udp.reorderWindow }),
+              ...(config.udp?.reorderDelayMs === undefined
+                ? {}
+                : { maxDelayMs: config.udp.reorderDelayMs }),
+            },
+          })
+        : await pool.acquire(expected);
     } catch (err) {
       const code: MediaErrorCode =
         err instanceof MediaPortsExhaustedError
@@ -632,7 +654,7 @@ export function createMediaManager(
       await lease.done;
       return mediaFailure("STREAM_ENDED", "the stream was stopped while starting");
     }
-    lease.connection.then(
+    (lease.connection as Promise<Readable>).then(
       (socket) => {
         link.socket = socket;
         begin(link);
@@ -644,7 +666,12 @@ export function createMediaManager(
       },
     );
     const spec = link.spec;
-    const sink = { sinkIp: config.publicHost, sinkPort: lease.port };
+    // ehome-2.0 §8 LinkMode row: absent means TCP; UDP is said.
+    const sink = {
+      sinkIp: config.publicHost,
+      sinkPort: lease.port,
+      ...(udp ? { linkMode: LINK_MODE.udp } : {}),
+    };
     let commandId: "inviteStream" | "playback" | "download";
     let outcome: CommandOutcome;
     try {
@@ -709,7 +736,7 @@ export function createMediaManager(
       streamId: e.streamId,
       session,
       port,
-      transport: "tcp",
+      transport: e.link.spec.transport ?? "tcp",
       ...(e.link.spec.kind === "live" ? { sharedWith: e.link.id } : {}),
     };
     return { kind: "ok", result };
@@ -748,9 +775,6 @@ export function createMediaManager(
       }
       const gone = ended.get(spec.streamId);
       if (gone) return mediaFailure("STREAM_ENDED", `the stream has ended (${gone.state})`);
-      if (spec.transport === "udp") {
-        return mediaFailure("MEDIA_TRANSPORT_UNSUPPORTED", "UDP media is not served yet");
-      }
       if (spec.kind === "download" && (!config.download || !deps.s3)) {
         return mediaFailure("MEDIA_DOWNLOAD_UNAVAILABLE", "no media bucket (MEDIA_BUCKET)");
       }

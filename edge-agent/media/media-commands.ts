@@ -1,5 +1,6 @@
 import type { AgentCommand } from "../../lib/contracts/commands.ts";
 import type {
+  MediaTransport,
   PlaybackAction,
   PlaybackDirection,
   RecordSearchParams,
@@ -40,6 +41,12 @@ export const CHANNEL_TYPE: Readonly<Record<StreamType, string>> = {
   main: "MAIN",
   sub: "SUB",
   third: "THIRD",
+};
+
+/** ehome-2.0 §8 LinkMode row: `LinkMode` (absent = TCP). */
+export const LINK_MODE: Readonly<Record<MediaTransport, string>> = {
+  tcp: "TCP",
+  udp: "UDP",
 };
 
 /** ehome-2.0 §8 PLAYBACK row: `Direction`. */

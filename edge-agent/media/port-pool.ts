@@ -9,9 +9,11 @@
  * `release()`, the accept timeout, a socket error, the device closing, and `close()` of the pool.
  * Exhaustion is a MediaPortsExhaustedError (503), never a wait.
  */
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.ts";
 import { MediaConnectionError, MediaPortsExhaustedError } from "./errors.ts";
+import { openUdpLease, type UdpLeaseOptions, type UdpMediaLease } from "./udp-media.ts";
 
 export interface PortPoolConfig {
   /** EHOME_MEDIA_PORTS, inclusive. */
@@ -68,10 +70,19 @@ export interface PortPoolStats {
   socketErrors: number;
 }
 
+/** A UDP lease (issue 8, `LinkMode` UDP): udp-media.ts. */
+export interface AcquireUdpOptions extends AcquireOptions {
+  idleMs?: number;
+  reorder?: UdpLeaseOptions["reorder"];
+  maxBufferedBytes?: number;
+}
+
 export interface PortPool {
   readonly size: number;
   /** Leases a port, listening, or throws MediaPortsExhaustedError / MEDIA_POOL_CLOSED. */
   acquire(expected: AcquireOptions): Promise<MediaLease>;
+  /** Leases a port of the same pool bound for UDP media (udp-media.ts); same errors. */
+  acquireUdp(expected: AcquireUdpOptions): Promise<UdpMediaLease>;
   /** Ports not leased (and not still closing). */
   available(): number;
   stats(): PortPoolStats;
@@ -86,6 +97,17 @@ export function normaliseAddress(address: string | undefined): string {
   if (!address) return "";
   const a = address.toLowerCase();
   return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
+}
+
+function bindUdp(socket: UdpSocket, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once("error", onError);
+    socket.bind({ port, address: host, exclusive: true }, () => {
+      socket.off("error", onError);
+      resolve();
+    });
+  });
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -223,6 +245,14 @@ export function createPortPool(config: PortPoolConfig, deps: PortPoolDeps = {}):
       p.then(forget, forget);
       return p;
     },
+    acquireUdp(expected) {
+      if (closed) return Promise.reject(new MediaConnectionError("MEDIA_POOL_CLOSED"));
+      const p = tryUdpPorts(expected);
+      inflight.add(p);
+      const forget = () => inflight.delete(p);
+      p.then(forget, forget);
+      return p;
+    },
     available: () => size - taken.size,
     stats: () => ({ size, available: size - taken.size, ...stats }),
     close() {
@@ -263,6 +293,62 @@ export function createPortPool(config: PortPoolConfig, deps: PortPoolDeps = {}):
       }
       stats.acquired++;
       return openLease(server, port, expected);
+    }
+    stats.exhausted++;
+    throw new MediaPortsExhaustedError({ size, leased: taken.size, bindFailures });
+  }
+
+  async function tryUdpPorts(expected: AcquireUdpOptions): Promise<UdpMediaLease> {
+    let bindFailures = 0;
+    for (let tried = 0; tried < size; tried++) {
+      const port = min + cursor;
+      cursor = (cursor + 1) % size;
+      if (taken.has(port)) continue;
+      taken.add(port);
+      const family = config.host.includes(":") ? "udp6" : "udp4";
+      const socket = createSocket({ type: family, reuseAddr: false });
+      try {
+        await bindUdp(socket, port, config.host);
+      } catch (err) {
+        socket.close();
+        taken.delete(port);
+        bindFailures++;
+        stats.bindFailures++;
+        log?.debug("media UDP port bind failed", { port, err });
+        continue;
+      }
+      if (closed) {
+        await new Promise<void>((resolve) => socket.close(() => resolve()));
+        taken.delete(port);
+        throw new MediaConnectionError("MEDIA_POOL_CLOSED");
+      }
+      stats.acquired++;
+      const handle = openUdpLease(
+        socket,
+        port,
+        {
+          expectedHost: normaliseAddress(expected.host),
+          acceptTimeoutMs:
+            expected.acceptTimeoutMs ?? config.acceptTimeoutMs ?? DEFAULT_ACCEPT_TIMEOUT_MS,
+          ...(expected.idleMs === undefined ? {} : { idleMs: expected.idleMs }),
+          ...(expected.reorder === undefined ? {} : { reorder: expected.reorder }),
+          ...(expected.maxBufferedBytes === undefined
+            ? {}
+            : { maxBufferedBytes: expected.maxBufferedBytes }),
+        },
+        {
+          ...(log ? { log } : {}),
+          onRefused: () => stats.refused++,
+          onAcceptTimeout: () => stats.acceptTimeouts++,
+          onClosed: () => {
+            taken.delete(port);
+            leases.delete(entry);
+          },
+        },
+      );
+      const entry = { end: handle.end, done: handle.done };
+      leases.add(entry);
+      return handle.lease;
     }
     stats.exhausted++;
     throw new MediaPortsExhaustedError({ size, leased: taken.size, bindFailures });

@@ -73,6 +73,8 @@ Plays N EHOME 2.0 devices against an agent (docs/simulator.md).
   --media-speed X            pacing of live/playback pushes: 1 real time, 2 twice as
                              fast, 0 as fast as the socket takes (default 1)
   --playback-framing F       ps (raw MPEG-PS) | rtp ($-RTP like live) (default ps)
+  --media-loss-rate P        LinkMode UDP pushes: share of RTP packets lost, 0..1 (default 0)
+  --media-reorder-rate P     LinkMode UDP pushes: share sent after the next one, 0..1 (default 0)
   --media-audio              add G.711 silence (PES 0xC0, stream_type 0x90) to the PS
   --media-kbps K             pad frames with H.264 filler data up to K kbit/s
                              (benchmarks; default 0 = the fixtures as they are)
@@ -216,6 +218,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
         "video-bytes": str,
         "media-header": { type: "boolean" },
         "media-speed": str,
+        "media-loss-rate": str,
+        "media-reorder-rate": str,
         "playback-framing": str,
         "media-audio": { type: "boolean" },
         "record-seconds": str,
@@ -293,6 +297,8 @@ export function parseCliArgs(argv: readonly string[]): CliConfig | null {
   if (values["media-header"]) options.mediaHeader = true;
   set("mediaSpeed", n("media-speed"));
   set("playbackFraming", playbackFramingChoice(s("playback-framing")));
+  set("mediaLossRate", n("media-loss-rate"));
+  set("mediaReorderRate", n("media-reorder-rate"));
   if (values["media-audio"]) options.mediaAudio = true;
   set("recordSeconds", n("record-seconds"));
   set("mediaBitrateKbps", n("media-kbps"));

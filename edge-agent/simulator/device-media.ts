@@ -7,6 +7,7 @@ import {
 } from "./media-push.ts";
 import { createFixtureCache, type FixtureName, type MediaFixture } from "./media-source.ts";
 import type { ResolvedOptions } from "./options.ts";
+import { seededRandom } from "./random.ts";
 import { createRecordStore, type RecordStore } from "./records.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { CounterName } from "./stats.ts";
@@ -49,8 +50,12 @@ export interface DeviceMediaDeps {
 
 export type PushRequest = Omit<
   MediaPushConfig,
-  "deviceId" | "localAddress" | "header" | "speed" | "audio" | "capture" | "framing"
-> & { framing?: MediaPushConfig["framing"] };
+  "deviceId" | "localAddress" | "header" | "speed" | "audio" | "capture" | "framing" | "udp"
+> & {
+  framing?: MediaPushConfig["framing"];
+  /** `LinkMode` UDP (issue 8): RTP datagrams with the `mediaLossRate`/`mediaReorderRate` impairments. */
+  udp?: boolean;
+};
 
 /** A device's media pushes (ehome-2.0 §4.1, §8): started by the MEDIA handlers, one per Session. */
 export class DeviceMedia {
@@ -66,13 +71,24 @@ export class DeviceMedia {
   /** Connects to the sink and starts pushing. */
   start(request: PushRequest): MediaPush {
     const o = this.deps.options;
+    const { udp, ...rest } = request;
     const push = new MediaPush(
       {
-        ...request,
-        framing: request.framing ?? "rtp",
+        ...rest,
+        // ehome-2.0 §8: UDP carries RTP datagrams only (no raw PS, no private header).
+        framing: udp ? "rtp" : (request.framing ?? "rtp"),
+        ...(udp
+          ? {
+              udp: {
+                lossRate: o.mediaLossRate,
+                reorderRate: o.mediaReorderRate,
+                random: seededRandom((o.seed ^ Number(request.session)) >>> 0),
+              },
+            }
+          : {}),
         deviceId: this.deps.deviceId,
         localAddress: this.deps.localAddress,
-        header: o.mediaHeader,
+        header: udp ? false : o.mediaHeader,
         speed: o.mediaSpeed,
         audio: o.mediaAudio,
         capture: o.mediaCapture,

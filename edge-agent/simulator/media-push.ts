@@ -2,8 +2,10 @@ import net from "node:net";
 import { createFramer, type Framer, privateHeader } from "../media/framer.ts";
 import { BASE_PTS, createPsWriter, type PsWriter } from "./media-ps.ts";
 import type { FixtureName, MediaFixture } from "./media-source.ts";
+import type { Random } from "./random.ts";
 import type { MediaPlan } from "./records.ts";
 import type { Scheduler, TaskHandle } from "./scheduler.ts";
+import { UdpPushSocket } from "./udp-push-socket.ts";
 
 /**
  * One media push of a simulated device (ehome-2.0 §4.1, §8): after answering INVITESTREAM,
@@ -90,6 +92,8 @@ export interface MediaPushConfig {
   capture: boolean;
   /** Device-local epoch ms of a plan entry (for SEEK). */
   seekTarget?: (seekTime: string) => number | undefined;
+  /** `LinkMode` UDP (issue 8): RTP datagrams instead of the TCP connection (udp-push-socket.ts). */
+  udp?: { lossRate: number; reorderRate: number; random: Random };
 }
 
 export interface MediaPushDeps {
@@ -176,11 +180,18 @@ export class MediaPush {
     const ssrc = Number(config.session) >>> 0;
     this.framer = config.framing === "rtp" ? createFramer({ ssrc }) : null;
     if (config.plan && config.reverse) this.gop = config.plan.gopStarts.length - 1;
-    this.socket = net.connect({
-      host: config.target.host,
-      port: config.target.port,
-      ...(config.localAddress ? { localAddress: config.localAddress } : {}),
-    });
+    this.socket = config.udp
+      ? // The part of net.Socket a push uses (connect, write/cork, drain, end, close, destroy).
+        (new UdpPushSocket({
+          target: config.target,
+          ...(config.localAddress ? { localAddress: config.localAddress } : {}),
+          ...config.udp,
+        }) as unknown as net.Socket)
+      : net.connect({
+          host: config.target.host,
+          port: config.target.port,
+          ...(config.localAddress ? { localAddress: config.localAddress } : {}),
+        });
     this.socket.setNoDelay(true);
     this.socket.on("connect", () => this.onConnect());
     this.socket.on("drain", () => {

@@ -154,6 +154,10 @@ export interface SimulatorOptions {
   mediaSpeed?: number;
   /** Playback pushes raw MPEG-PS (`ps`, default, ehome-2.0 §2.7) or `$`-RTP like live (`rtp`). */
   playbackFraming?: PlaybackFraming;
+  /** `LinkMode` UDP pushes (issue 8): share (0..1) of RTP packets not sent (seeded). Default 0. */
+  mediaLossRate?: number;
+  /** `LinkMode` UDP pushes: share (0..1) of RTP packets sent after the next one (seeded). Default 0. */
+  mediaReorderRate?: number;
   /** Add G.711 A-law silence (PES 0xC0, stream_type 0x90) to every PS pack. Default false. */
   mediaAudio?: boolean;
   /** Keep the PS each push sent (`mediaSessions()[i].captured`, ≤ 64 MiB each). Default false. */
@@ -227,6 +231,8 @@ export interface ResolvedOptions {
   mediaHeader: boolean;
   mediaSpeed: number;
   playbackFraming: PlaybackFraming;
+  mediaLossRate: number;
+  mediaReorderRate: number;
   mediaAudio: boolean;
   mediaCapture: boolean;
   recordSeconds: number;
@@ -395,6 +401,8 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     mediaHeader: o.mediaHeader ?? false,
     mediaSpeed: num("mediaSpeed", o.mediaSpeed, 1, 0, 1000),
     playbackFraming: playbackFraming(o.playbackFraming),
+    mediaLossRate: num("mediaLossRate", o.mediaLossRate, 0, 0, 1),
+    mediaReorderRate: num("mediaReorderRate", o.mediaReorderRate, 0, 0, 1),
     mediaAudio: o.mediaAudio ?? false,
     mediaCapture: o.mediaCapture ?? false,
     recordSeconds: num("recordSeconds", o.recordSeconds, 60, 1, 3600, true),

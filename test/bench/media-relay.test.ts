@@ -45,6 +45,8 @@ describe("bench/media relay quick mode", () => {
     expect(live.healthy.psBitrateRatioMedian).toBeGreaterThan(0.5);
     expect(live.healthy.tsBitrateBpsMedian).toBeGreaterThan(0);
     expect(live.healthy.lagMedianMs).toBeGreaterThan(0);
+    // The stamps survive the TS remux too.
+    expect(live.healthy.tsLagMedianMs).toBeGreaterThan(0);
     expect(live.agent.rssBaselineBytes).toBeGreaterThan(0);
     expect(Number.isFinite(live.agent.heapPerStreamBytes)).toBe(true);
 

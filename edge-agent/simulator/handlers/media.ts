@@ -1,4 +1,4 @@
-import { CHANNEL_TYPE, DIRECTION, PLAYBACK_ACTION } from "../../media/media-commands.ts";
+import { CHANNEL_TYPE, DIRECTION, LINK_MODE, PLAYBACK_ACTION } from "../../media/media-commands.ts";
 import { readFields } from "../../signalling/codec/index.ts";
 import type { PlaybackControl } from "../media-push.ts";
 import type { FixtureName } from "../media-source.ts";
@@ -30,8 +30,6 @@ const CHANNEL_TYPES: Record<string, { fixture: FixtureName; streamType: number }
 const ACTIONS = new Map<string, PlaybackControl>(
   Object.entries(PLAYBACK_ACTION).map(([control, wire]) => [wire, control as PlaybackControl]),
 );
-/** ehome-2.0 §8 `LinkMode` UDP (issue 8): not played by the simulator yet. */
-const LINK_MODE_UDP = "UDP";
 
 interface Opened {
   session: string;
@@ -69,18 +67,17 @@ function sink(f: Fields): { host: string; port: number } | undefined {
   return { host, port };
 }
 
-/** The common checks: channel, sink, TCP (UDP transport is issue 8). */
+/** The common checks: channel, sink, `LinkMode` (ehome-2.0 §8: absent = TCP, or UDP). */
 function mediaTarget(
   ctx: HandlerContext,
   f: Fields,
-): { channel: number; target: { host: string; port: number } } | CommandReply {
+): { channel: number; target: { host: string; port: number }; udp: boolean } | CommandReply {
   if (!channelInRange(ctx, f.channel)) return badRequest("no such channel");
   const target = sink(f);
   if (!target) return badRequest("SinkIP/SinkPort missing or invalid");
-  if (f.linkMode?.trim().toUpperCase() === LINK_MODE_UDP) {
-    return badRequest("LinkMode UDP not supported");
-  }
-  return { channel: Number(f.channel ?? "1"), target };
+  const mode = f.linkMode?.trim().toUpperCase() || LINK_MODE.tcp;
+  if (mode !== LINK_MODE.tcp && mode !== LINK_MODE.udp) return badRequest("unknown LinkMode");
+  return { channel: Number(f.channel ?? "1"), target, udp: mode === LINK_MODE.udp };
 }
 
 function channelType(text: string | undefined) {
@@ -104,6 +101,7 @@ export const inviteStream: CommandHandler = (ctx, request) => {
         channel: t.channel,
         streamType: type.streamType,
         target: t.target,
+        udp: t.udp,
         fixture: ctx.media.env.fixture(type.fixture),
         framing: "rtp",
       }),
@@ -143,6 +141,7 @@ export const playback: CommandHandler = (ctx, request) => {
         streamType: 0,
         ...(record ? { fileName: record.fileName } : {}),
         target: t.target,
+        udp: t.udp,
         fixture: store.fixture,
         plan,
         reverse,
@@ -172,6 +171,7 @@ export const download: CommandHandler = (ctx, request) => {
         streamType: 0,
         fileName: record.fileName,
         target: t.target,
+        udp: t.udp,
         fixture: store.fixture,
         plan: store.planForFile(record),
         // ehome-2.0 §8 DOWNLOAD: the whole file as it is stored: raw PS.
