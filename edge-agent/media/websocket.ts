@@ -197,6 +197,11 @@ export function acceptWebSocket(
   options: WsConnectionOptions,
   handlers: WsConnectionHandlers,
 ): WsConnection | undefined {
+  return answerWebSocketUpgrade(req, socket) ? wrapWebSocket(socket, options, handlers) : undefined;
+}
+
+/** The handshake alone: 101 and true, or 400 (socket ended) and false. */
+export function answerWebSocketUpgrade(req: IncomingMessage, socket: Duplex): boolean {
   const key = req.headers["sec-websocket-key"];
   const upgrade = String(req.headers.upgrade ?? "").toLowerCase();
   const valid =
@@ -207,13 +212,13 @@ export function acceptWebSocket(
     Buffer.from(key, "base64").length === 16;
   if (!valid) {
     socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-    return undefined;
+    return false;
   }
   socket.write(
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
       `Sec-WebSocket-Accept: ${websocketAccept(key)}\r\n\r\n`,
   );
-  return wrapWebSocket(socket, options, handlers);
+  return true;
 }
 
 export function wrapWebSocket(
