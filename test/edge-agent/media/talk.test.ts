@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { createEdgeAgent, type EdgeAgent } from "../../../edge-agent/agent.ts";
+import { loadConfig } from "../../../edge-agent/config.ts";
 import { decodeG711, encodeG711 } from "../../../edge-agent/media/g711.ts";
 import type { MediaSend } from "../../../edge-agent/media/media-commands.ts";
 import { createPortPool, type PortPool } from "../../../edge-agent/media/port-pool.ts";
@@ -12,6 +14,8 @@ import {
   talkRtpRecord,
 } from "../../../edge-agent/media/talk.ts";
 import { answerWebSocketUpgrade } from "../../../edge-agent/media/websocket.ts";
+import { createUdpTransport } from "../../../edge-agent/signalling/server.ts";
+import { createSimulator, type Simulator } from "../../../edge-agent/simulator/index.ts";
 import { freePortRange } from "./helpers/port-range.ts";
 
 /**
@@ -25,8 +29,15 @@ let talk: TalkManager | undefined;
 let server: Server | undefined;
 const sockets: Socket[] = [];
 
+let agent: EdgeAgent | undefined;
+let sim: Simulator | undefined;
+
 afterEach(async () => {
+  await sim?.close();
   await talk?.close();
+  await agent?.close();
+  sim = undefined;
+  agent = undefined;
   for (const s of sockets) s.destroy();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   if (pool) expect(pool.available()).toBe(pool.size);
@@ -92,6 +103,19 @@ function serverPayloads(bytes: Buffer): Buffer[] {
     i = at + n;
   }
   return out;
+}
+
+/** The talk manager's WebSocket endpoint, as the viewer server would route `/talk/<id>`. */
+async function talkServer(t: TalkManager, deviceId: string): Promise<number> {
+  server = createServer();
+  server.on("upgrade", (req, socket) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const id = url.pathname.split("/").pop()!;
+    if (!answerWebSocketUpgrade(req, socket)) return;
+    t.attachClient(id, deviceId, url.searchParams.get("codec") === "g711" ? "g711" : "pcm", socket);
+  });
+  await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
+  return (server.address() as { port: number }).port;
 }
 
 async function setup() {
@@ -201,5 +225,64 @@ describe("voice talk (INVITETALK, G.711 over $-RTP)", () => {
     // The channel is free again.
     const again = await t.startTalk("cam-1", { talkId: "t3", channel: 1, audioFormat: "G711A" });
     expect(again).toMatchObject({ kind: "ok" });
+  });
+});
+
+describe("voice talk with the device simulator", () => {
+  it("INVITETALK: the simulated device hears the client's PCM as PCMA and its 1 kHz tone reaches the client", async () => {
+    const config = loadConfig(
+      {
+        EHOME_HOST: "127.0.0.1",
+        EHOME_SIGNAL_PORT: "0",
+        EHOME_AGENT_ID: "agent-talk",
+        EHOME_LEARN_DEVICES: "false",
+      },
+      { hostname: "t", pid: 1 },
+    );
+    const a = createEdgeAgent(config, {
+      transport: createUdpTransport({ host: "127.0.0.1", port: 0 }),
+      events: { emit() {} },
+    });
+    agent = a;
+    await a.start();
+    pool = createPortPool({ mediaPorts: await freePortRange(2), host: "127.0.0.1" });
+    talk = createTalkManager(
+      { publicHost: "127.0.0.1", acceptTimeoutMs: 5000, idleMs: 5000 },
+      {
+        pool,
+        send: (id, command, values) => a.commands.send(id, command, values),
+        device: (id) => a.sessions.get(id),
+      },
+    );
+    sim = await createSimulator(
+      { agent: a.signalAddress(), devices: 1, seed: 3, talkMode: "tone" },
+      { onError: () => {} },
+    );
+    await sim.start();
+    await sim.waitFor("all-online", 10_000);
+    const device = sim.devices[0]!;
+    const port = await talkServer(talk, device.id);
+    const started = await talk.startTalk(device.id, {
+      talkId: "sim-talk",
+      channel: 1,
+      audioFormat: "G711A",
+    });
+    expect(started).toMatchObject({ kind: "ok" });
+    const c = await client(port, "sim-talk");
+    // 300 ms of the device's tone (20 ms frames in real time).
+    await until(() => Buffer.concat(serverPayloads(c.all())).length >= 4800, 5000);
+    const heard = Buffer.concat(serverPayloads(c.all())).subarray(0, 4800);
+    expect(Math.abs(zeroCrossings(heard) - 600)).toBeLessThanOrEqual(6);
+
+    const pcm = tone(1600, 300);
+    c.s.write(clientFrame(pcm));
+    await until(() => (device.talkSessions()[0]?.received.length ?? 0) >= 1600, 5000);
+    const got = decodeG711(device.talkSessions()[0]!.received, "alaw");
+    for (let i = 0; i < 1600; i++) {
+      const x = pcm.readInt16LE(i * 2);
+      expect(Math.abs(got.readInt16LE(i * 2) - x)).toBeLessThanOrEqual(Math.abs(x) / 16 + 16);
+    }
+    expect(await talk.stopTalk("sim-talk")).toBe(true);
+    await until(() => device.talkSessions()[0]?.ended === true);
   });
 });
