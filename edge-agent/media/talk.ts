@@ -146,6 +146,8 @@ export interface TalkManager {
     socket: Duplex,
   ): "ok" | "not-found" | "busy";
   stopTalk(talkId: string): Promise<boolean>;
+  /** Whether a client may join now (talk-http.ts checks before the upgrade). */
+  clientSlot(talkId: string, deviceId: string): "free" | "busy" | "not-found";
   counters(talkId: string): TalkCounters | undefined;
   close(): Promise<void>;
 }
@@ -299,6 +301,12 @@ export function createTalkManager(config: TalkManagerConfig, deps: TalkManagerDe
       if (!t) return false;
       await end(t, true);
       return true;
+    },
+
+    clientSlot(talkId, deviceId) {
+      const t = talks.get(talkId);
+      if (!t || t.deviceId !== deviceId) return "not-found";
+      return t.client ? "busy" : "free";
     },
 
     counters: (talkId) => {
