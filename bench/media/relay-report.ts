@@ -129,8 +129,14 @@ function live(x: LiveScenario, fullSize: boolean, cores: number): string {
         ],
         ["Agent CPU over the window, % of one core", dec(x.agent.cpuPercent, 1)],
         [
-          "Streams one core would carry at this CPU per stream (linear extrapolation)",
-          x.agent.cpuPercent > 0 ? int((100 * x.streams) / x.agent.cpuPercent) : "–",
+          `Streams one core would carry at ${mbit(x.bitrateBps)} (linear extrapolation from the ` +
+            "agent's CPU per pushed bit)",
+          x.agent.cpuPercent > 0 && x.pusher.psBitrateBpsMedian > 0
+            ? int(
+                ((100 * x.streams) / x.agent.cpuPercent) *
+                  (x.pusher.psBitrateBpsMedian / x.bitrateBps),
+              )
+            : "–",
         ],
       ],
     ),

@@ -11,6 +11,7 @@ import { seededRandom } from "./random.ts";
 import { createRecordStore, type RecordStore } from "./records.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { CounterName } from "./stats.ts";
+import { TalkPush, type TalkSessionInfo } from "./talk-push.ts";
 
 /** Media shared by every device of a simulator: the fixtures and the record store, loaded lazily. */
 export interface SimMediaEnv {
@@ -61,6 +62,8 @@ export type PushRequest = Omit<
 export class DeviceMedia {
   private readonly pushes = new Map<string, MediaPush>();
   private readonly history: MediaSessionInfo[] = [];
+  private readonly talkPushes = new Map<string, TalkPush>();
+  private readonly talkHistory: TalkSessionInfo[] = [];
 
   constructor(private readonly deps: DeviceMediaDeps) {}
 
@@ -104,6 +107,36 @@ export class DeviceMedia {
     return push;
   }
 
+  /** INVITETALK answered (issue 8): connect to the sink and talk (talk-push.ts, `talkMode`). */
+  startTalk(request: {
+    session: string;
+    target: { host: string; port: number };
+    law: "ulaw" | "alaw";
+  }): TalkPush {
+    const push = new TalkPush(
+      {
+        ...request,
+        localAddress: this.deps.localAddress,
+        mode: this.deps.options.talkMode,
+      },
+      this.deps.scheduler,
+      (p) => {
+        if (this.talkPushes.get(p.session) !== p) return;
+        this.talkPushes.delete(p.session);
+        this.deps.sessions.delete(p.session);
+        this.talkHistory.push(p.info());
+        if (this.talkHistory.length > HISTORY) this.talkHistory.shift();
+      },
+    );
+    this.talkPushes.set(push.session, push);
+    return push;
+  }
+
+  /** Talk sessions: recently ended, then running. */
+  talks(): TalkSessionInfo[] {
+    return [...this.talkHistory, ...[...this.talkPushes.values()].map((p) => p.info())];
+  }
+
   get(session: string): MediaPush | undefined {
     return this.pushes.get(session);
   }
@@ -127,12 +160,14 @@ export class DeviceMedia {
   }
 
   stop(session: string, reason: MediaEndReason = "bye"): void {
+    this.talkPushes.get(session)?.close();
     this.pushes.get(session)?.close(reason);
   }
 
   /** Ends every push (reboot, silence, close). */
   closeAll(reason: MediaEndReason = "device-closed"): void {
     for (const p of [...this.pushes.values()]) p.close(reason);
+    for (const t of [...this.talkPushes.values()]) t.close();
   }
 
   private ended(push: MediaPush, reason: MediaEndReason): void {

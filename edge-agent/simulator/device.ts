@@ -27,6 +27,7 @@ import { CommandResponder } from "./responder.ts";
 import type { TaskHandle } from "./scheduler.ts";
 import { type CounterName, type Counters, type DeviceState, emptyCounters } from "./stats.ts";
 import type { StoredPictureFile } from "./stored-pictures.ts";
+import type { TalkSessionInfo } from "./talk-push.ts";
 import type { ReceivedCommand, SimulatedDevice } from "./types.ts";
 
 export type { DeviceEnv } from "./device-env.ts";
@@ -175,6 +176,11 @@ export class SimDevice implements SimulatedDevice, DeviceActions, DevicePort {
 
   mediaSessions(): MediaSessionInfo[] {
     return this.media.infos();
+  }
+
+  /** Voice talk sessions (INVITETALK, issue 8): what the device sent and received. */
+  talkSessions(): TalkSessionInfo[] {
+    return this.media.talks();
   }
 
   recordPs(fileName: string): Buffer | undefined {

@@ -154,6 +154,8 @@ export interface SimulatorOptions {
   mediaSpeed?: number;
   /** Playback pushes raw MPEG-PS (`ps`, default, ehome-2.0 §2.7) or `$`-RTP like live (`rtp`). */
   playbackFraming?: PlaybackFraming;
+  /** INVITETALK (issue 8): the device sends a 1 kHz tone (`tone`, default) or echoes what it hears. */
+  talkMode?: "tone" | "echo";
   /** `LinkMode` UDP pushes (issue 8): share (0..1) of RTP packets not sent (seeded). Default 0. */
   mediaLossRate?: number;
   /** `LinkMode` UDP pushes: share (0..1) of RTP packets sent after the next one (seeded). Default 0. */
@@ -233,6 +235,7 @@ export interface ResolvedOptions {
   playbackFraming: PlaybackFraming;
   mediaLossRate: number;
   mediaReorderRate: number;
+  talkMode: "tone" | "echo";
   mediaAudio: boolean;
   mediaCapture: boolean;
   recordSeconds: number;
@@ -403,6 +406,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     playbackFraming: playbackFraming(o.playbackFraming),
     mediaLossRate: num("mediaLossRate", o.mediaLossRate, 0, 0, 1),
     mediaReorderRate: num("mediaReorderRate", o.mediaReorderRate, 0, 0, 1),
+    talkMode: o.talkMode === "echo" ? "echo" : "tone",
     mediaAudio: o.mediaAudio ?? false,
     mediaCapture: o.mediaCapture ?? false,
     recordSeconds: num("recordSeconds", o.recordSeconds, 60, 1, 3600, true),

@@ -3,6 +3,7 @@ import type { AlarmSpec, RaisedAlarm } from "./alarms.ts";
 import type { MediaSessionInfo } from "./media-push.ts";
 import type { DeviceProfile } from "./profile.ts";
 import type { Counters, DeviceState } from "./stats.ts";
+import type { TalkSessionInfo } from "./talk-push.ts";
 
 /** One platform request as a device saw it (the per-device command log). */
 export interface ReceivedCommand {
@@ -47,6 +48,8 @@ export interface SimulatedDevice {
    * and, with the `mediaCapture` option, the PS itself.
    */
   mediaSessions(): MediaSessionInfo[];
+  /** Voice talk sessions (INVITETALK, issue 8): frames sent and the G.711 received. */
+  talkSessions(): TalkSessionInfo[];
   /** The bytes DOWNLOAD of this record file pushes (its PS); undefined for an unknown name. */
   recordPs(fileName: string): Buffer | undefined;
   /** Stored SETDEVICECONFIG body for this ConfigCmd (Get or Set name) and ConfigParam1..4. */

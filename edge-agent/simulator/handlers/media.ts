@@ -180,11 +180,30 @@ export const download: CommandHandler = (ctx, request) => {
   };
 };
 
+/** ehome-2.0 §8 INVITETALK: 200 + Session, then talk over TCP to the sink (talk-push.ts). */
 export const inviteTalk: CommandHandler = (ctx, request) => {
   const c = ctx.view.commands.inviteTalk;
   const f = readFields(request.params, c.params);
   if (!channelInRange(ctx, f.channel)) return badRequest("no such channel");
-  return openSession(ctx, c.command, Number(f.channel ?? "1"), c.reply.session!).reply;
+  const format = (f.audioFormat ?? "G711U").trim().toUpperCase();
+  if (format !== "G711U" && format !== "G711A") return badRequest("unknown AudioFormat");
+  const target = sink(f);
+  if (!target) return badRequest("SinkIP/SinkPort missing or invalid");
+  if ((f.linkMode?.trim().toUpperCase() || LINK_MODE.tcp) !== LINK_MODE.tcp) {
+    return badRequest("talk over UDP is not simulated");
+  }
+  const { session, reply } = openSession(
+    ctx,
+    c.command,
+    Number(f.channel ?? "1"),
+    c.reply.session!,
+  );
+  return {
+    ...reply,
+    afterReply: () => {
+      ctx.media.startTalk({ session, target, law: format === "G711A" ? "alaw" : "ulaw" });
+    },
+  };
 };
 
 /** ehome-2.0 §2.6 (A): 200 echoing Session; the push stops and its socket closes (§4.1 item 6). */

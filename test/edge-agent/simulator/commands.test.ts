@@ -74,7 +74,12 @@ describe("simulator answers platform commands", () => {
   let sink: MediaSink;
   beforeAll(async () => {
     sink = await MediaSink.start();
-    for (const s of [SAMPLES.inviteStream, SAMPLES.playback, SAMPLES.download]) {
+    for (const s of [
+      SAMPLES.inviteStream,
+      SAMPLES.playback,
+      SAMPLES.download,
+      SAMPLES.inviteTalk,
+    ]) {
       s.sinkPort = sink.port;
     }
   });
