@@ -40,16 +40,25 @@ function git(args: string[]): string | null {
     return execFileSync("git", args, {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],
-    }).trim();
+      // trimEnd: a porcelain line starts with a status column that may be a space (" M file").
+    }).trimEnd();
   } catch {
     return null;
   }
 }
 
+/** Paths of `git status --porcelain` lines (`XY path`; X or Y may be a space). */
+export function porcelainPaths(status: string): string[] {
+  return status
+    .split("\n")
+    .filter((l) => l.length > 3)
+    .map((l) => l.slice(3));
+}
+
 /** The commit under test; `paths` are what the benchmark measures (e.g. edge-agent). */
 export function sourceInfo(paths: string[]): SourceInfo {
   const status = git(["status", "--porcelain", "--untracked-files=no", "--", ...paths]);
-  const dirtyFiles = status ? status.split("\n").map((l) => l.slice(3)) : [];
+  const dirtyFiles = status ? porcelainPaths(status) : [];
   return {
     commit: git(["rev-parse", "--short=12", "HEAD"]),
     dirty: status === null ? null : dirtyFiles.length > 0,
