@@ -8,6 +8,8 @@ import type { EventSink, TraceRecorder } from "../ports.ts";
 import { createMediaManager, type MediaDevice, type MediaManager } from "./manager.ts";
 import type { MediaSend } from "./media-commands.ts";
 import { createPortPool, type PortPool } from "./port-pool.ts";
+import { createTalkManager, type TalkManager } from "./talk.ts";
+import { createTalkUpgradeHandler } from "./talk-http.ts";
 import { createViewerHttpServer, type ViewerHttpServer } from "./viewer-http.ts";
 
 /**
@@ -52,6 +54,8 @@ export interface AgentMediaDeps {
 
 export interface AgentMedia {
   readonly manager: MediaManager;
+  /** Voice talk (issue 8): INVITETALK sessions, clients on `/talk/<id>` of the viewer port. */
+  readonly talk: TalkManager;
   readonly pool: PortPool;
   /** Why viewers are not served, when they are not. */
   readonly disabled: string | undefined;
@@ -127,10 +131,22 @@ export function createAgentMedia(config: AgentMediaConfig, deps: AgentMediaDeps)
       log,
     },
   );
+  const talk = createTalkManager(
+    {
+      publicHost: config.publicHost,
+      acceptTimeoutMs: config.streamAcceptSeconds * 1000,
+      idleMs: config.streamIdleSeconds * 1000,
+    },
+    { pool, send: deps.send, device: deps.device },
+  );
   const viewer: ViewerHttpServer | undefined = config.tokenKey
     ? createViewerHttpServer(
         { host: config.host, port: config.viewerPort, key: config.tokenKey },
-        { media: manager, log },
+        {
+          media: manager,
+          log,
+          upgrade: createTalkUpgradeHandler({ key: config.tokenKey }, { talk }),
+        },
       )
     : undefined;
   const disabled = viewer
@@ -139,6 +155,7 @@ export function createAgentMedia(config: AgentMediaConfig, deps: AgentMediaDeps)
   let closing: Promise<void> | undefined;
   return {
     manager,
+    talk,
     pool,
     disabled,
     async start() {
@@ -160,6 +177,7 @@ export function createAgentMedia(config: AgentMediaConfig, deps: AgentMediaDeps)
     close() {
       closing ??= (async () => {
         await viewer?.close();
+        await talk.close();
         await manager.close();
         await pool.close();
       })();

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   STREAM_PATH_PREFIX,
   type StreamFormat,
@@ -38,6 +39,8 @@ export interface ViewerHttpDeps {
   };
   log?: Logger;
   now?: () => number;
+  /** HTTP upgrades (issue 8: the talk WebSocket, talk-http.ts); true when handled. */
+  upgrade?: (req: IncomingMessage, socket: Duplex) => boolean;
 }
 
 export interface ViewerHttpCounters {
@@ -177,6 +180,10 @@ export function createViewerHttpServer(
   server.on("connection", (s) => {
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
+  });
+  // Upgrades other than the talk WebSocket are refused by closing the connection.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex) => {
+    if (!deps.upgrade?.(req, socket)) socket.destroy();
   });
 
   return {

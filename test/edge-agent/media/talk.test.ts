@@ -5,6 +5,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createEdgeAgent, type EdgeAgent } from "../../../edge-agent/agent.ts";
 import { loadConfig } from "../../../edge-agent/config.ts";
 import { decodeG711, encodeG711 } from "../../../edge-agent/media/g711.ts";
+import {
+  type AgentMedia,
+  createAgentMedia,
+  mediaConfigFromEnv,
+} from "../../../edge-agent/media/index.ts";
 import type { MediaSend } from "../../../edge-agent/media/media-commands.ts";
 import { createPortPool, type PortPool } from "../../../edge-agent/media/port-pool.ts";
 import {
@@ -16,6 +21,7 @@ import {
 import { answerWebSocketUpgrade } from "../../../edge-agent/media/websocket.ts";
 import { createUdpTransport } from "../../../edge-agent/signalling/server.ts";
 import { createSimulator, type Simulator } from "../../../edge-agent/simulator/index.ts";
+import { mintTalkToken, talkUrl } from "../../../lib/contracts/talk.ts";
 import { freePortRange } from "./helpers/port-range.ts";
 
 /**
@@ -31,9 +37,15 @@ const sockets: Socket[] = [];
 
 let agent: EdgeAgent | undefined;
 let sim: Simulator | undefined;
+let media: AgentMedia | undefined;
 
 afterEach(async () => {
   await sim?.close();
+  if (media) {
+    await media.close();
+    expect(media.pool.available()).toBe(media.pool.size);
+  }
+  media = undefined;
   await talk?.close();
   await agent?.close();
   sim = undefined;
@@ -150,13 +162,13 @@ async function setup() {
   return { sent, device, port, talk: t };
 }
 
-async function client(port: number, talkId: string) {
+async function client(port: number, talkId: string, path = `/talk/${talkId}?codec=pcm`) {
   const s = connect(port, "127.0.0.1");
   sockets.push(s);
   const chunks: Buffer[] = [];
   s.on("data", (c: Buffer) => chunks.push(c));
   s.write(
-    `GET /talk/${talkId}?codec=pcm HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    `GET ${path} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   );
   await until(() => Buffer.concat(chunks).includes("\r\n\r\n"));
   const all = () => {
@@ -284,5 +296,59 @@ describe("voice talk with the device simulator", () => {
     }
     expect(await talk.stopTalk("sim-talk")).toBe(true);
     await until(() => device.talkSessions()[0]?.ended === true);
+  });
+});
+
+describe("voice talk in the composed agent media module", () => {
+  it("the talk WebSocket is served on the viewer port with a talk token; the device's tone is heard", async () => {
+    const config = loadConfig(
+      {
+        EHOME_HOST: "127.0.0.1",
+        EHOME_SIGNAL_PORT: "0",
+        EHOME_VIEWER_PORT: "0",
+        EHOME_AGENT_ID: "agent-talk-composed",
+        EHOME_LEARN_DEVICES: "false",
+      },
+      { hostname: "t", pid: 1 },
+    );
+    const a = createEdgeAgent(config, {
+      transport: createUdpTransport({ host: "127.0.0.1", port: 0 }),
+      events: { emit() {} },
+      media: () => media?.manager,
+    });
+    agent = a;
+    const key = randomBytes(32);
+    media = createAgentMedia(
+      {
+        ...mediaConfigFromEnv({}, { ...config, mediaPorts: await freePortRange(2) }),
+        tokenKey: key,
+      },
+      {
+        send: (id, command, values) => a.commands.send(id, command, values),
+        device: (id) => a.sessions.get(id),
+      },
+    );
+    await a.start();
+    const { viewerPort } = await media.start();
+    sim = await createSimulator(
+      { agent: a.signalAddress(), devices: 1, seed: 4 },
+      { onError: () => {} },
+    );
+    await sim.start();
+    await sim.waitFor("all-online", 10_000);
+    const device = sim.devices[0]!;
+    expect(
+      await media.talk.startTalk(device.id, { talkId: "tk", channel: 1, audioFormat: "G711U" }),
+    ).toMatchObject({ kind: "ok" });
+    const token = mintTalkToken(key, {
+      talkId: "tk",
+      deviceId: device.id,
+      expiresAt: Math.floor(Date.now() / 1000) + 60,
+    });
+    const url = new URL(talkUrl("127.0.0.1", viewerPort!, "tk", token, "pcm"));
+    const c = await client(viewerPort!, "tk", `${url.pathname}${url.search}`);
+    await until(() => Buffer.concat(serverPayloads(c.all())).length >= 3200, 5000);
+    const heard = Buffer.concat(serverPayloads(c.all())).subarray(0, 3200);
+    expect(Math.abs(zeroCrossings(heard) - 400)).toBeLessThanOrEqual(4);
   });
 });
