@@ -3,7 +3,7 @@ import type { AgentCommand, CommandResult } from "../lib/contracts/commands.ts";
 import type { DeviceEvent, DeviceEventInput, OfflineReason } from "../lib/contracts/events.ts";
 import type { AgentConfig } from "./config.ts";
 import { createRateLimiter, type Logger, type LogLevel, silentLogger } from "./log.ts";
-import type { MediaCommandTarget } from "./media/media-commands.ts";
+import type { MediaCommandTarget, TalkCommandTarget } from "./media/media-commands.ts";
 import { type AgentMetrics, createAgentMetrics } from "./metrics.ts";
 import type {
   DatagramTransport,
@@ -98,6 +98,8 @@ export interface EdgeAgentDeps {
    * those commands fail `MEDIA_UNAVAILABLE`.
    */
   media?: () => MediaCommandTarget | undefined;
+  /** Voice talk (`media.talk` of createAgentMedia): runs `talk-start` / `talk-stop`. */
+  talk?: () => TalkCommandTarget | undefined;
   log?: Logger;
   /** Event ids; default crypto.randomUUID. */
   uuid?: () => string;
@@ -521,6 +523,7 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
             https: config.httpsUrl,
           },
           media: deps.media?.(),
+          talk: deps.talk?.(),
         }),
     },
     dropDevice,

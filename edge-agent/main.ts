@@ -184,6 +184,7 @@ async function main(): Promise<void> {
     },
     upgrades: upgrades.progress,
     media: () => media.manager,
+    talk: () => media.talk,
     provisioning,
     dialect,
     trace,

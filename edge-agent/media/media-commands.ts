@@ -8,10 +8,12 @@ import type {
   StreamSpec,
   StreamType,
 } from "../../lib/contracts/media.ts";
+import type { TalkStartParams, TalkStopParams } from "../../lib/contracts/talk.ts";
 import type { CommandId } from "../signalling/catalogue.ts";
 import type { CommandOutcome, CommandValues } from "../signalling/command-sender.ts";
 import type { AgentErrorCode } from "../signalling/errors.ts";
 import type { MediaErrorCode } from "./errors.ts";
+import type { TalkErrorCode, TalkManager } from "./talk.ts";
 
 /**
  * The four media command types (`record-search`, `stream-start`, `stream-stop`,
@@ -30,7 +32,10 @@ export type MediaSend = <C extends CommandId>(
 export type MediaOutcome =
   | { kind: "ok"; result: unknown }
   | Exclude<CommandOutcome, { kind: "ok" }>
-  | { kind: "failed"; code: MediaErrorCode | AgentErrorCode; message: string };
+  | { kind: "failed"; code: MediaCommandErrorCode; message: string };
+
+/** Codes a failed media or talk command reports (`CommandResult.error.code`). */
+export type MediaCommandErrorCode = MediaErrorCode | AgentErrorCode | TalkErrorCode;
 
 export function mediaFailure(code: MediaErrorCode, message: string): MediaOutcome {
   return { kind: "failed", code, message };
@@ -105,3 +110,46 @@ export const MEDIA_COMMAND_TYPES: ReadonlySet<string> = new Set([
   "stream-stop",
   "stream-control",
 ]);
+
+/** What the talk commands need from the talk manager (talk.ts; `media.talk` of createAgentMedia). */
+export type TalkCommandTarget = Pick<TalkManager, "startTalk" | "stopTalk">;
+
+export const TALK_COMMAND_TYPES: ReadonlySet<string> = new Set(["talk-start", "talk-stop"]);
+
+/**
+ * Runs `talk-start` / `talk-stop` (params already validated against `CommandParams`). A start
+ * answers `TalkCommandResult` (`{talkId, session, port}`); no free pool port is
+ * `MEDIA_PORTS_EXHAUSTED` (the API's 503), a busy channel `TALK_BUSY` (409). A stop succeeds
+ * whether or not the talk was still there (`stopped` says which).
+ */
+export async function executeTalkCommand(
+  cmd: AgentCommand,
+  target: TalkCommandTarget,
+): Promise<MediaOutcome> {
+  switch (cmd.type) {
+    case "talk-start": {
+      const p = cmd.params as TalkStartParams;
+      const r = await target.startTalk(cmd.deviceId, {
+        talkId: p.talkId,
+        channel: p.channel,
+        audioFormat: p.audioFormat,
+      });
+      if (r.kind === "ok") {
+        return { kind: "ok", result: { talkId: r.talkId, session: r.session, port: r.port } };
+      }
+      return r.code === "TALK_PORTS"
+        ? mediaFailure("MEDIA_PORTS_EXHAUSTED", r.message)
+        : { kind: "failed", code: r.code, message: r.message };
+    }
+    case "talk-stop": {
+      const { talkId } = cmd.params as TalkStopParams;
+      return { kind: "ok", result: { talkId, stopped: await target.stopTalk(talkId) } };
+    }
+    default:
+      return {
+        kind: "failed",
+        code: "TALK_NOT_FOUND",
+        message: `${cmd.type} is not a talk command`,
+      };
+  }
+}

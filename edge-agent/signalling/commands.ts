@@ -6,8 +6,13 @@ import {
   type CommandType,
 } from "../../lib/contracts/commands.ts";
 import { firmwareUrl } from "../../lib/contracts/upgrades.ts";
-import type { MediaErrorCode } from "../media/errors.ts";
-import { executeMediaCommand, type MediaCommandTarget } from "../media/media-commands.ts";
+import {
+  executeMediaCommand,
+  executeTalkCommand,
+  type MediaCommandErrorCode,
+  type MediaCommandTarget,
+  type TalkCommandTarget,
+} from "../media/media-commands.ts";
 import { parseCapabilities } from "./capabilities.ts";
 import { type CatalogueView, CONFIG_CMD, DEFAULT_VIEW } from "./catalogue.ts";
 import { childText, type XmlElement } from "./codec/index.ts";
@@ -47,6 +52,11 @@ export interface ExecuteDeps {
    * `stream-stop` and `stream-control`. Without it those fail `MEDIA_UNAVAILABLE`.
    */
   media?: MediaCommandTarget;
+  /**
+   * Voice talk (edge-agent/media/talk.ts, `media.talk`): runs `talk-start` and `talk-stop`.
+   * Without it those fail `MEDIA_UNAVAILABLE`.
+   */
+  talk?: TalkCommandTarget;
 }
 
 /** ehome-2.0 §2.8: `Action` values of PTZCONTROL as the demo templates write them. */
@@ -208,6 +218,14 @@ async function run(cmd: AgentCommand, deps: ExecuteDeps, now: number): Promise<O
       if (m.kind === "ok") return { outcome: MEDIA_OK, parse: () => m.result };
       return { outcome: m, parse: none };
     }
+    case "talk-start":
+    case "talk-stop": {
+      if (!deps.talk) throw new MediaUnavailableError(cmd.type);
+      const m = await executeTalkCommand(cmd, deps.talk);
+      if (m.kind === "failed") throw new MediaCommandError(m.code, m.message);
+      if (m.kind === "ok") return { outcome: MEDIA_OK, parse: () => m.result };
+      return { outcome: m, parse: none };
+    }
   }
 }
 
@@ -218,10 +236,13 @@ const MEDIA_OK: CommandOutcome = Object.freeze({
   params: {},
 });
 
-/** A media command the agent itself refused or could not complete (`MEDIA_ERROR_CODES`). */
+/**
+ * A media or talk command the agent itself refused or could not complete (`MEDIA_ERROR_CODES`,
+ * `TALK_ERROR_CODES`).
+ */
 class MediaCommandError extends Error {
-  readonly code: MediaErrorCode | AgentErrorCode;
-  constructor(code: MediaErrorCode | AgentErrorCode, message: string) {
+  readonly code: MediaCommandErrorCode;
+  constructor(code: MediaCommandErrorCode, message: string) {
     super(message);
     this.code = code;
   }
@@ -257,7 +278,7 @@ class FirmwareUnavailableError extends Error {
 export async function executeCommand(cmd: AgentCommand, deps: ExecuteDeps): Promise<CommandResult> {
   const now = (deps.now ?? Date.now)();
   const base = { commandId: cmd.commandId, deviceId: cmd.deviceId, agentId: deps.agentId };
-  const fail = (code: AgentErrorCode | MediaErrorCode, message: string, status?: number) =>
+  const fail = (code: AgentErrorCode | MediaCommandErrorCode, message: string, status?: number) =>
     status === undefined
       ? { code, message: message.slice(0, 1024) }
       : { code, message: message.slice(0, 1024), status };

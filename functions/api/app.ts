@@ -40,6 +40,8 @@ import { Health, MAX_WAIT_SECONDS } from "./schemas.ts";
 import { registerStreamRoutes } from "./stream-routes.ts";
 import type { StreamsRepository } from "./streams-repository.ts";
 import { createStreamsService, DEFAULT_MEDIA_CONFIG, type MediaConfig } from "./streams-service.ts";
+import { registerTalkRoutes } from "./talk-routes.ts";
+import { createTalkService, DEFAULT_TALK_CONFIG, type TalkConfig } from "./talk-service.ts";
 import { registerUpgradeRoutes } from "./upgrade-routes.ts";
 
 /**
@@ -86,6 +88,9 @@ export interface ApiDeps {
     bucket: string;
     config?: Partial<MediaConfig>;
     newStreamId?: () => string;
+    /** Voice talk (`POST /devices/{id}/talk`, `DELETE /talk/{id}`); tokens use `tokenKey`. */
+    talk?: Partial<TalkConfig>;
+    newTalkId?: () => string;
   };
 }
 
@@ -237,6 +242,18 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
     );
     registerRecordRoutes(app, streams);
     registerStreamRoutes(app, streams);
+    registerTalkRoutes(
+      app,
+      createTalkService(
+        { ...DEFAULT_TALK_CONFIG, ...deps.media.talk },
+        {
+          ...common,
+          commands,
+          tokenKey: deps.media.tokenKey,
+          ...(deps.media.newTalkId ? { newTalkId: deps.media.newTalkId } : {}),
+        },
+      ),
+    );
   }
 
   if (deps.upgrades) {

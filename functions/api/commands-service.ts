@@ -176,6 +176,8 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
       deviceId: string,
       request: CommandRequest | InternalCommand,
       waitSeconds: number,
+      /** `commandId`: the caller's id (a talk id is its `talk-start` command's id). */
+      options: { commandId?: string } = {},
     ): Promise<{ status: 200 | 202; command: CommandView }> {
       const device = await deps.devices.get(deviceId);
       if (!device) throw new ApiError("DEVICE_NOT_FOUND", `no device ${deviceId}`);
@@ -183,7 +185,7 @@ export function createCommandsService(config: ApiConfig, deps: CommandsServiceDe
       const nowMs = deps.clock.now();
       const now = iso(nowMs);
       const created: CommandItem = {
-        commandId: newId(),
+        commandId: options.commandId ?? newId(),
         deviceId,
         type: request.type,
         params: (request.params ?? {}) as Record<string, unknown>,

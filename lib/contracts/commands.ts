@@ -2,6 +2,7 @@ import { z } from "zod";
 import { RecordSearchParams, StreamControlParams, StreamSpec, StreamStopParams } from "./media.ts";
 import { PassthroughParams } from "./passthrough.ts";
 import { PictureFetchParams, PictureSearchParams } from "./pictures.ts";
+import { TalkStartParams, TalkStopParams } from "./talk.ts";
 
 /**
  * Device commands: API → commands table → the owning agent's command queue → the device, and the
@@ -32,6 +33,9 @@ export const COMMAND_TYPES = [
   "stream-start",
   "stream-stop",
   "stream-control",
+  // Voice talk (talk.ts): sent by `POST /devices/{id}/talk` and `DELETE /talk/{id}` only.
+  "talk-start",
+  "talk-stop",
 ] as const;
 export const CommandType = z.enum(COMMAND_TYPES);
 export type CommandType = z.infer<typeof CommandType>;
@@ -166,6 +170,10 @@ export const CommandParams = {
   "stream-stop": StreamStopParams,
   /** `PLAYBACKCONTROL` (§8), or `FORCEIFRAME` for `force-iframe`. */
   "stream-control": StreamControlParams,
+  /** `INVITETALK` (§8); result `TalkCommandResult`. The talk id is the command's id. */
+  "talk-start": TalkStartParams,
+  /** `BYESTREAM` for the talk's Session; result `{talkId, stopped}`. */
+  "talk-stop": TalkStopParams,
 } as const satisfies Record<CommandType, z.ZodType>;
 export type CommandParamsOf<T extends CommandType> = z.infer<(typeof CommandParams)[T]>;
 

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   STREAM_ENDED: { status: 409, message: "the stream has ended" },
   STREAM_NOT_PLAYBACK: { status: 409, message: "the control applies to another kind of stream" },
   DOWNLOAD_NOT_READY: { status: 409, message: "the download has not completed" },
+  TALK_BUSY: { status: 409, message: "the device channel already has a talk session" },
+  TALK_NOT_FOUND: { status: 404, message: "no such talk" },
   INTERNAL: { status: 500, message: "internal error" },
 } as const;
 

@@ -10,7 +10,8 @@ import { mintStreamToken, type StreamTokenResult, verifyStreamToken } from "./me
  * The client sends and receives 8 kHz 16-bit little-endian PCM (`pcm`) or raw G.711 (`g711`).
  * `DELETE /talk/{id}` ends it (`BYESTREAM`). One talk per device channel: `409 TALK_BUSY`.
  *
- * The API routes and the `talk-start`/`talk-stop` command types are not in yet (issue 8 report).
+ * The API runs `talk-start` / `talk-stop` commands (commands.ts) on the agent holding the device;
+ * the talk id is the `talk-start` command's id, so `DELETE /talk/{id}` finds the device from it.
  */
 
 export const TALK_PATH_PREFIX = "/talk/";
@@ -24,15 +25,44 @@ export type TalkCodec = z.infer<typeof TalkCodec>;
 export const TalkRequest = z.object({
   channel: z.number().int().min(1).max(256),
   audioFormat: TalkAudioFormat.default("G711U"),
+  /** What the client will send and receive on the URL (its `codec` query parameter). */
+  codec: TalkCodec.default("pcm"),
 });
 export type TalkRequest = z.infer<typeof TalkRequest>;
 
+const TalkId = z
+  .string()
+  .min(1)
+  .max(58)
+  .regex(/^[A-Za-z0-9_-]+$/);
+
+/** `talk-start` command params (commands.ts): INVITETALK on the agent (`media.talk.startTalk`). */
+export const TalkStartParams = z
+  .object({
+    talkId: TalkId,
+    channel: z.number().int().min(1).max(256),
+    audioFormat: TalkAudioFormat,
+    /** TCP only (no `LinkMode`; talk over UDP is not served). */
+    transport: z.literal("tcp").default("tcp"),
+  })
+  .strict();
+export type TalkStartParams = z.infer<typeof TalkStartParams>;
+
+/** `talk-stop` command params: BYESTREAM and the port released; an unknown id succeeds. */
+export const TalkStopParams = z.object({ talkId: TalkId }).strict();
+export type TalkStopParams = z.infer<typeof TalkStopParams>;
+
+/** The agent's result of a succeeded `talk-start` (`CommandResult.result`). */
+export const TalkCommandResult = z.object({
+  talkId: TalkId,
+  session: z.string(),
+  port: z.number().int(),
+});
+export type TalkCommandResult = z.infer<typeof TalkCommandResult>;
+
+/** The answer of `POST /devices/{id}/talk`. */
 export const TalkStartResult = z.object({
-  talkId: z
-    .string()
-    .min(1)
-    .max(58)
-    .regex(/^[A-Za-z0-9_-]+$/),
+  talkId: TalkId,
   url: z.string(),
   expiresAt: z.string(),
 });
