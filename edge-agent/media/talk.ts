@@ -12,8 +12,8 @@
  * goes to the client through the connection's bounded queue (oldest dropped when it is slow).
  * One talk per device channel (`TALK_BUSY`); `stopTalk` sends `BYESTREAM` and releases the port.
  *
- * Not wired yet (see the issue 8 report): the API routes, the viewer server's `/talk/<id>` upgrade,
- * the simulator's INVITETALK push.
+ * The cloud reaches it through the `talk-start` / `talk-stop` commands (media-commands.ts,
+ * `executeTalkCommand`); the client joins on the viewer port's `/talk/<id>` (talk-http.ts).
  */
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:net";
