@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { usePlatform } from "../e2e/helpers/platform.ts";
+import { makeSelfSignedCertificate } from "../helpers/self-signed.ts";
 
 /**
  * `npm start` with `EHOME_HTTPS_CERT_FILE`/`EHOME_HTTPS_KEY_FILE` (issue 8 item 7): firmware URLs
@@ -16,29 +16,7 @@ import { usePlatform } from "../e2e/helpers/platform.ts";
 const dir = mkdtempSync(join(tmpdir(), "ehome-platform-https-"));
 const certFile = join(dir, "cert.pem");
 const keyFile = join(dir, "key.pem");
-execFileSync(
-  "openssl",
-  [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-  ],
-  { stdio: "ignore" },
-);
+makeSelfSignedCertificate(certFile, keyFile);
 const ca = readFileSync(certFile, "utf8");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { makeSelfSignedCertificate } from "../helpers/self-signed.ts";
 
 /**
  * `npm run agent` with `EHOME_HTTPS_*` (issue 8 item 7): the device routes are also served over
@@ -20,29 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), "ehome-main-tls-"));
 const certFile = join(dir, "cert.pem");
 const keyFile = join(dir, "key.pem");
 beforeAll(() => {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
+  makeSelfSignedCertificate(certFile, keyFile);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

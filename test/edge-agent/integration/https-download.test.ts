@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
@@ -23,6 +22,7 @@ import { firmwareObjectKey } from "../../../lib/contracts/storage.ts";
 import { mintFirmwareToken, UpgradeProgressEvent } from "../../../lib/contracts/upgrades.ts";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../../lib/local/clients.ts";
 import { type LocalFauxqs, startFauxqs } from "../../../lib/local/fauxqs.ts";
+import { makeSelfSignedCertificate } from "../../helpers/self-signed.ts";
 
 /**
  * HTTPS for device downloads (issue 8 item 7): a self-signed certificate made here with openssl,
@@ -48,29 +48,7 @@ let s3: S3Client;
 let cert: string;
 beforeAll(async () => {
   // A P-256 key (fast to make) and a certificate for localhost and 127.0.0.1, valid one day.
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
+  makeSelfSignedCertificate(certFile, keyFile);
   cert = readFileSync(certFile, "utf8");
   fauxqs = await startFauxqs();
   s3 = new S3Client({
