@@ -489,6 +489,8 @@ export function createLocalPlatform(
           publicPort: () => http?.address().port,
         },
         media: () => media?.manager,
+        // Voice talk (issue 8 item 2): `talk-start` / `talk-stop` from POST /devices/{id}/talk.
+        talk: () => media?.talk,
         log: log.child({ part: "agent", agentId: agentConfig.agentId }),
       });
       late.agent = a;
