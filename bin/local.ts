@@ -138,7 +138,7 @@ function printBanner(facts: {
           `    device HTTPS tcp ${facts.deviceHttps ? `${facts.deviceHttps.host}:${facts.deviceHttps.port}` : "NOT RUNNING"}   (the same routes over TLS; firmware URLs are https)`,
         ]
       : []),
-    `    media        tcp ${c.mediaPorts.min}-${c.mediaPorts.max}   (reserved for the media module; not served yet)`,
+    `    media        tcp ${c.mediaPorts.min}-${c.mediaPorts.max}   (one port per live, playback, download or talk session, TCP or UDP; viewers on EHOME_VIEWER_PORT)`,
     "",
     `  Data           ${facts.dataDir}`,
     `  DynamoDB Local ${backends.endpoints.dynamodb}   (started in ${backends.timings.dynamodbMs} ms)`,
