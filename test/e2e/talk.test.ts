@@ -3,6 +3,7 @@ import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeG711 } from "../../edge-agent/media/g711.ts";
 import { freePortRange } from "../edge-agent/media/helpers/port-range.ts";
+import { clientFrame, serverPayloads, tone, zeroCrossings } from "../helpers/websocket-client.ts";
 import { eventually, usePlatform } from "./helpers/platform.ts";
 
 /**
@@ -31,60 +32,6 @@ const sockets: Socket[] = [];
 afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
 });
-
-function tone(samples: number, hz: number, amplitude = 10_000): Buffer {
-  const pcm = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    pcm.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / 8000)), i * 2);
-  }
-  return pcm;
-}
-
-function zeroCrossings(pcm: Buffer): number {
-  let n = 0;
-  for (let i = 2; i + 1 < pcm.length; i += 2) {
-    const a = pcm.readInt16LE(i - 2);
-    const b = pcm.readInt16LE(i);
-    if ((a < 0 && b >= 0) || (a >= 0 && b < 0)) n++;
-  }
-  return n;
-}
-
-/** A masked binary client frame (RFC 6455 §5.2; payloads < 64 KiB). */
-function clientFrame(payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const n = payload.length;
-  const head = n < 126 ? 2 : 4;
-  const out = Buffer.alloc(head + 4 + n);
-  out[0] = 0x82;
-  if (n < 126) out[1] = 0x80 | n;
-  else {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(n, 2);
-  }
-  mask.copy(out, head);
-  for (let i = 0; i < n; i++) out[head + 4 + i] = payload[i]! ^ mask[i & 3]!;
-  return out;
-}
-
-/** Binary payloads of the server's (unmasked) frames, up to the last whole one. */
-function serverPayloads(bytes: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 2 <= bytes.length) {
-    let n = bytes[i + 1]! & 0x7f;
-    let at = i + 2;
-    if (n === 126) {
-      if (i + 4 > bytes.length) break;
-      n = bytes.readUInt16BE(i + 2);
-      at = i + 4;
-    }
-    if (at + n > bytes.length) break;
-    if ((bytes[i]! & 0x0f) === 2) out.push(bytes.subarray(at, at + n));
-    i = at + n;
-  }
-  return out;
-}
 
 /** A minimal WebSocket client on `url`: the 101 status line, and everything after the headers. */
 async function openTalk(url: string) {

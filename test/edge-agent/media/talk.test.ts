@@ -22,6 +22,12 @@ import { answerWebSocketUpgrade } from "../../../edge-agent/media/websocket.ts";
 import { createUdpTransport } from "../../../edge-agent/signalling/server.ts";
 import { createSimulator, type Simulator } from "../../../edge-agent/simulator/index.ts";
 import { mintTalkToken, talkUrl } from "../../../lib/contracts/talk.ts";
+import {
+  clientFrame,
+  serverPayloads,
+  tone,
+  zeroCrossings,
+} from "../../helpers/websocket-client.ts";
 import { freePortRange } from "./helpers/port-range.ts";
 
 /**
@@ -63,59 +69,6 @@ const until = async (f: () => boolean, ms = 3000) => {
   for (let i = 0; i < ms / 10 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(f()).toBe(true);
 };
-
-function tone(samples: number, hz: number, amplitude = 10_000): Buffer {
-  const pcm = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    pcm.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / 8000)), i * 2);
-  }
-  return pcm;
-}
-
-function zeroCrossings(pcm: Buffer): number {
-  let n = 0;
-  for (let i = 2; i + 1 < pcm.length; i += 2) {
-    const a = pcm.readInt16LE(i - 2);
-    const b = pcm.readInt16LE(i);
-    if ((a < 0 && b >= 0) || (a >= 0 && b < 0)) n++;
-  }
-  return n;
-}
-
-/** A masked binary client frame. */
-function clientFrame(payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const n = payload.length;
-  const head = n < 126 ? 2 : 4;
-  const out = Buffer.alloc(head + 4 + n);
-  out[0] = 0x82;
-  if (n < 126) out[1] = 0x80 | n;
-  else {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(n, 2);
-  }
-  mask.copy(out, head);
-  for (let i = 0; i < n; i++) out[head + 4 + i] = payload[i]! ^ mask[i & 3]!;
-  return out;
-}
-
-/** Binary payloads of the server's (unmasked) frames. */
-function serverPayloads(bytes: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 2 <= bytes.length) {
-    let n = bytes[i + 1]! & 0x7f;
-    let at = i + 2;
-    if (n === 126) {
-      n = bytes.readUInt16BE(i + 2);
-      at = i + 4;
-    }
-    if (at + n > bytes.length) break;
-    if ((bytes[i]! & 0x0f) === 2) out.push(bytes.subarray(at, at + n));
-    i = at + n;
-  }
-  return out;
-}
 
 /** The talk manager's WebSocket endpoint, as the viewer server would route `/talk/<id>`. */
 async function talkServer(t: TalkManager, deviceId: string): Promise<number> {

@@ -10,28 +10,9 @@ import {
   type WsConnection,
   websocketAccept,
 } from "../../../edge-agent/media/websocket.ts";
+import { clientFrame } from "../../helpers/websocket-client.ts";
 
 /** RFC 6455: the handshake (§4.2.2), client masking (§5.3), fragments (§5.4), control frames (§5.5). */
-
-/** A client frame, masked (§5.3). */
-function clientFrame(opcode: number, payload: Buffer, fin = true): Buffer {
-  const mask = randomBytes(4);
-  const n = payload.length;
-  const head = n < 126 ? 2 : n < 0x10000 ? 4 : 10;
-  const out = Buffer.alloc(head + 4 + n);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  if (n < 126) out[1] = 0x80 | n;
-  else if (n < 0x10000) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(n, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeBigUInt64BE(BigInt(n), 2);
-  }
-  mask.copy(out, head);
-  for (let i = 0; i < n; i++) out[head + 4 + i] = payload[i]! ^ mask[i & 3]!;
-  return out;
-}
 
 describe("WebSocket frames", () => {
   it("the handshake key of RFC 6455 §1.3", () => {
@@ -51,9 +32,9 @@ describe("WebSocket frames", () => {
     const b = randomBytes(70_000);
     const r = p.push(
       Buffer.concat([
-        clientFrame(WS_OPCODE.binary, a, false),
-        clientFrame(WS_OPCODE.ping, Buffer.from("hi")),
-        clientFrame(WS_OPCODE.continuation, b, true),
+        clientFrame(a, WS_OPCODE.binary, false),
+        clientFrame(Buffer.from("hi"), WS_OPCODE.ping),
+        clientFrame(b, WS_OPCODE.continuation, true),
       ]),
     );
     expect(r.error).toBeUndefined();
@@ -66,7 +47,7 @@ describe("WebSocket frames", () => {
       createWsParser({ maxMessageBytes: 10 }).push(encodeWsFrame(2, Buffer.from("x"))).error,
     ).toMatchObject({ code: 1002 });
     expect(
-      createWsParser({ maxMessageBytes: 10 }).push(clientFrame(2, Buffer.alloc(11))).error,
+      createWsParser({ maxMessageBytes: 10 }).push(clientFrame(Buffer.alloc(11), 2)).error,
     ).toMatchObject({ code: 1009 });
   });
 });
@@ -118,9 +99,9 @@ describe("WebSocket connection over HTTP upgrade", () => {
     expect(head).toMatch(/^HTTP\/1\.1 101/);
     expect(head).toContain(`Sec-WebSocket-Accept: ${websocketAccept(key)}`);
     const headLen = head.indexOf("\r\n\r\n") + 4;
-    sock.write(clientFrame(WS_OPCODE.binary, Buffer.from([1, 2, 3])));
-    sock.write(clientFrame(WS_OPCODE.ping, Buffer.from("p")));
-    sock.write(clientFrame(WS_OPCODE.close, Buffer.from([0x03, 0xe8])));
+    sock.write(clientFrame(Buffer.from([1, 2, 3]), WS_OPCODE.binary));
+    sock.write(clientFrame(Buffer.from("p"), WS_OPCODE.ping));
+    sock.write(clientFrame(Buffer.from([0x03, 0xe8]), WS_OPCODE.close));
     await until(() => all().length >= headLen + 5 + 3 + 4);
     const frames = all().subarray(headLen);
     expect([...frames.subarray(0, 5)]).toEqual([0x82, 3, 1, 2, 3]);
