@@ -6,6 +6,26 @@ import { DeviceIdParam } from "./schemas.ts";
 
 const json = <T>(schema: T) => ({ "application/json": { schema } });
 
+/** What a capture-making POST answers (captures, and stored pictures fetched as captures). */
+export const CAPTURE_SUBMIT_RESPONSES = {
+  200: { description: "Ready within `wait`, with a presigned URL", content: json(Capture) },
+  202: {
+    description: "Accepted (no `wait`, or still pending when it ended)",
+    content: json(Capture),
+  },
+  ...errorResponses(
+    "DEVICE_NOT_FOUND",
+    "DEVICE_OFFLINE",
+    "DEVICE_ERROR",
+    "DEVICE_TIMEOUT",
+    "VALIDATION_FAILED",
+    "BAD_REQUEST",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",
+    ...COMMON_ERRORS,
+  ),
+};
+
 export const submitCapture = createRoute({
   method: "post",
   path: "/devices/{deviceId}/captures",
@@ -15,24 +35,7 @@ export const submitCapture = createRoute({
     query: CaptureQuery,
     body: { content: json(CaptureRequest), required: true },
   },
-  responses: {
-    200: { description: "Ready within `wait`, with a presigned URL", content: json(Capture) },
-    202: {
-      description: "Accepted (no `wait`, or still pending when it ended)",
-      content: json(Capture),
-    },
-    ...errorResponses(
-      "DEVICE_NOT_FOUND",
-      "DEVICE_OFFLINE",
-      "DEVICE_ERROR",
-      "DEVICE_TIMEOUT",
-      "VALIDATION_FAILED",
-      "BAD_REQUEST",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
-      ...COMMON_ERRORS,
-    ),
-  },
+  responses: CAPTURE_SUBMIT_RESPONSES,
 });
 
 export const getCapture = createRoute({

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { PICTURE_FILE_NAME } from "../../lib/contracts/pictures.ts";
-import { Capture, CaptureQuery } from "./alarm-schemas.ts";
+import { CaptureQuery } from "./alarm-schemas.ts";
+import { CAPTURE_SUBMIT_RESPONSES } from "./capture-routes.ts";
 import { COMMON_ERRORS, errorResponses } from "./errors.ts";
 import type { PicturesService } from "./pictures-service.ts";
 import { DEFAULT_PAGE_SIZE, DeviceIdParam, MAX_PAGE_SIZE } from "./schemas.ts";
@@ -101,24 +102,7 @@ export const fetchPicture = createRoute({
     query: CaptureQuery,
     body: { content: json(PictureFetchRequest), required: true },
   },
-  responses: {
-    200: { description: "Ready within `wait`, with a presigned URL", content: json(Capture) },
-    202: {
-      description: "Accepted (no `wait`, or still pending when it ended)",
-      content: json(Capture),
-    },
-    ...errorResponses(
-      "DEVICE_NOT_FOUND",
-      "DEVICE_OFFLINE",
-      "DEVICE_ERROR",
-      "DEVICE_TIMEOUT",
-      "VALIDATION_FAILED",
-      "BAD_REQUEST",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
-      ...COMMON_ERRORS,
-    ),
-  },
+  responses: CAPTURE_SUBMIT_RESPONSES,
 });
 
 export function registerPictureRoutes(app: OpenAPIHono, pictures: PicturesService): void {
