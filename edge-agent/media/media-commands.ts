@@ -137,6 +137,7 @@ export async function executeTalkCommand(
       if (r.kind === "ok") {
         return { kind: "ok", result: { talkId: r.talkId, session: r.session, port: r.port } };
       }
+      if (r.kind !== "failed") return r; // the device's own outcome: failed, timed-out, offline
       return r.code === "TALK_PORTS"
         ? mediaFailure("MEDIA_PORTS_EXHAUSTED", r.message)
         : { kind: "failed", code: r.code, message: r.message };

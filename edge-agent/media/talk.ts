@@ -20,6 +20,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type CatalogueView, DEFAULT_VIEW } from "../signalling/catalogue.ts";
 import { childText } from "../signalling/codec/index.ts";
+import type { CommandOutcome } from "../signalling/command-sender.ts";
 import {
   decodeG711,
   encodeG711,
@@ -39,13 +40,17 @@ export const TALK_ERROR_CODES = {
   TALK_NOT_FOUND: "no talk with this id on this agent",
   TALK_NO_SESSION: "the device accepted the talk but its answer carried no Session",
   TALK_PORTS: "no media port could be leased",
-  DEVICE_OFFLINE: "the device is not online on this agent",
-  DEVICE_ERROR: "the device refused INVITETALK",
 } as const;
 export type TalkErrorCode = keyof typeof TALK_ERROR_CODES;
 
+/**
+ * How a talk start ended. The device's own outcome (refused, no answer, offline) passes through
+ * unchanged, so the command result says `failed` / `timed-out` / `device-offline` exactly as for
+ * any other command (the API's 502 / 504 / 409).
+ */
 export type TalkOutcome =
   | { kind: "ok"; talkId: string; session: string; port: number }
+  | Exclude<CommandOutcome, { kind: "ok" }>
   | { kind: "failed"; code: TalkErrorCode; message: string };
 
 export interface TalkManagerConfig {
@@ -210,7 +215,7 @@ export function createTalkManager(config: TalkManagerConfig, deps: TalkManagerDe
         return { kind: "failed", code: "TALK_BUSY", message: "the channel already has a talk" };
       }
       const device = deps.device(deviceId);
-      if (!device) return { kind: "failed", code: "DEVICE_OFFLINE", message: "not online here" };
+      if (!device) return { kind: "offline" };
       let lease: MediaLease;
       try {
         lease = await deps.pool.acquire({
@@ -254,9 +259,7 @@ export function createTalkManager(config: TalkManagerConfig, deps: TalkManagerDe
       });
       if (outcome.kind !== "ok") {
         await end(t, false);
-        return outcome.kind === "offline"
-          ? { kind: "failed", code: "DEVICE_OFFLINE", message: "not online here" }
-          : { kind: "failed", code: "DEVICE_ERROR", message: `INVITETALK: ${outcome.kind}` };
+        return outcome;
       }
       const session = childText(outcome.params, view.commands.inviteTalk.reply.session ?? "");
       if (!session) {

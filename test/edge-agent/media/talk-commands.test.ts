@@ -206,4 +206,38 @@ describe("talk commands with the real talk manager", () => {
     }
     expect(released()).toBe(3);
   });
+
+  it("INVITETALK unanswered is timed-out (the API's 504), refused is failed with the device's status (502), a device gone is device-offline (409); the port comes back each time", async () => {
+    const answers: Array<Awaited<ReturnType<MediaSend>>> = [
+      { kind: "timeout" },
+      { kind: "device-error", status: 401, description: "Unauthorized", params: {} },
+      { kind: "offline" },
+    ];
+    const send: MediaSend = async () => answers.shift() ?? { kind: "timeout" };
+    const { pool, released } = fakePool(1);
+    let online = true;
+    const talk = createTalkManager(
+      { publicHost: "203.0.113.1", acceptTimeoutMs: 5000, idleMs: 5000 },
+      { pool, send, device: () => (online ? { host: "127.0.0.1" } : undefined) },
+    );
+    try {
+      const params = { channel: 1, audioFormat: "G711U" };
+      const silent = await run(command("talk-start", { talkId: "tk-a", ...params }), talk);
+      expect(silent).toMatchObject({ state: "timed-out", error: { code: "DEVICE_TIMEOUT" } });
+      const refused = await run(command("talk-start", { talkId: "tk-b", ...params }), talk);
+      expect(refused).toMatchObject({
+        state: "failed",
+        error: { code: "DEVICE_ERROR", status: 401, message: "Unauthorized" },
+      });
+      const gone = await run(command("talk-start", { talkId: "tk-c", ...params }), talk);
+      expect(gone).toMatchObject({ state: "device-offline", error: { code: "DEVICE_OFFLINE" } });
+      expect(released()).toBe(3);
+      online = false;
+      const unknown = await run(command("talk-start", { talkId: "tk-d", ...params }), talk);
+      expect(unknown).toMatchObject({ state: "device-offline", error: { code: "DEVICE_OFFLINE" } });
+      expect(released()).toBe(3); // refused before a port was leased
+    } finally {
+      await talk.close();
+    }
+  });
 });
