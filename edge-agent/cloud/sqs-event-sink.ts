@@ -631,6 +631,9 @@ export function createSqsEventSink<E extends SqsQueueEvent = DeviceEvent>(
             c.journaled++;
           }
           c.onDisk++;
+          // Written before emit returns: the caller answers the device next ("stored"), so the
+          // event must already be in the file when a SIGKILL follows (the kernel keeps it).
+          spill?.flush();
           scheduleSpillFlush();
           return;
         case "drop":

@@ -336,7 +336,6 @@ export function createUploadRoutes(
     const size = guard.size();
     c.accepted++;
     c.bytes += size;
-    xmlAnswer(res, 200, "OK");
     const base = {
       type: "media-uploaded" as const,
       eventId: uuid(),
@@ -361,6 +360,8 @@ export function createUploadRoutes(
     } catch (err) {
       log.error("media event failed", { err });
     }
+    // After the event: with a journalled sink it is on disk before the device hears "stored".
+    xmlAnswer(res, 200, "OK");
   };
 
   /** Bounds the uploads streamed at once (memory: parts buffered per upload). */

@@ -13,8 +13,8 @@ import { type UploadTarget, uploadMedia } from "./uploader.ts";
  * Alarms of one device with their pictures and videos (ehome-2.0 §5.1, §8 ALARM and upload rows),
  * and the picture a MANUALSNAP asks for. An ALARM names its media (`PicID`, `VideoId`); the files
  * go to the picture server before the alarm, after it, twice, or never (`uploadOrder`), possibly
- * late (`uploadDelayMs`) or lost (`uploadFailRate`). An unanswered ALARM is resent with the same
- * Sequence and RetransFlag 1 until answered. Alarms go to `AlarmServerIP`:`AlarmServerPort` of the
+ * late (`uploadDelayMs`) or lost (`uploadFailRate`). An ALARM not answered `200` (no answer, or a
+ * refusal such as 403) is resent with the same Sequence and RetransFlag 1 until it is. Alarms go to `AlarmServerIP`:`AlarmServerPort` of the
  * REGISTER reply (the signalling port when none is announced; the agent accepts both, §8).
  */
 
@@ -119,6 +119,12 @@ export class AlarmRaiser {
     const alarm = this.env.view.commands.alarm;
     const p = this.pending.get(m.header.sequence);
     if (!p || m.whichCommand.toUpperCase() !== alarm.command.toUpperCase()) return false;
+    if (m.status !== 200) {
+      // Not stored (e.g. 403: the agent holds no session and asks for a REGISTER): the alarm
+      // stays pending and its resends go on, after the re-registration they lead to.
+      this.device.count("alarmsRefused");
+      return true;
+    }
     p.timer?.cancel();
     this.pending.delete(m.header.sequence);
     this.device.count("alarmsAnswered");

@@ -33,7 +33,10 @@ export interface Counters {
   alarmsSent: number;
   /** ALARM copies resent (same Sequence, RetransFlag 1) because unanswered. */
   alarmsResent: number;
+  /** ALARMs answered 200 (stored). */
   alarmsAnswered: number;
+  /** ALARM answers other than 200 (e.g. 403 before a re-registration); the alarm stays pending. */
+  alarmsRefused: number;
   /** Picture/video uploads made (POST /pictures, /videos), copies included. */
   uploadsSent: number;
   /** Uploads answered 200. */
@@ -106,6 +109,7 @@ const COUNTER_NAMES: readonly CounterName[] = [
   "alarmsSent",
   "alarmsResent",
   "alarmsAnswered",
+  "alarmsRefused",
   "uploadsSent",
   "uploadsOk",
   "uploadsFailed",

@@ -5,7 +5,8 @@ import { askToRegister, type HandlerContext, OK } from "./context.ts";
 
 /**
  * ALARM on the signalling port (ehome-2.0 §8: provisional, "also accepted on 7660"): answered 200
- * with the Sequence echoed, handed to the report sink once per (DeviceID, Sequence).
+ * with the Sequence echoed, handed to the report sink once per (DeviceID, Sequence) before the
+ * answer goes out.
  */
 export function handleAlarm(
   ctx: HandlerContext,
@@ -25,24 +26,26 @@ export function handleAlarm(
   }
   session.lastSeen = now;
   const entry = session.view.commands.alarm;
+  if (isDuplicate(session, msg.header.sequence)) {
+    ctx.metrics.c.duplicates++;
+  } else {
+    ctx.metrics.c.alarm_reports++;
+    // Reported before the answer: with a journalled alarm sink the event is in the journal file
+    // when `report` returns, so a device told 200 never loses the alarm to an agent crash.
+    ctx.report({
+      kind: "alarm",
+      deviceId: msg.deviceId,
+      sequence: msg.header.sequence,
+      address: formatAddress(host, port),
+      params: msg.params,
+      receivedAt: now,
+    });
+  }
   ctx.respond(host, port, msg.header.encoding, {
     sequence: msg.header.sequence,
     method: entry.method,
     whichCommand: entry.command,
     status: 200,
     description: OK,
-  });
-  if (isDuplicate(session, msg.header.sequence)) {
-    ctx.metrics.c.duplicates++;
-    return;
-  }
-  ctx.metrics.c.alarm_reports++;
-  ctx.report({
-    kind: "alarm",
-    deviceId: msg.deviceId,
-    sequence: msg.header.sequence,
-    address: formatAddress(host, port),
-    params: msg.params,
-    receivedAt: now,
   });
 }
