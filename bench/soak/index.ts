@@ -1,11 +1,11 @@
 /**
  * `npm run bench` entry of the soak (bench/run-all.ts runs it; it also runs alone):
  *
- *   npx tsx bench/soak/index.ts [--quick] [--devices 100000] [--minutes 3] [--window-s 30]
+ *   npx tsx bench/soak/index.ts [--quick] [--devices 100000] [--minutes 30] [--window-s 60]
  *     [--keepalive-s 15] [--generators N] [--out file]
  *
  * Prints one JSON object (BenchmarkResult<SoakScenario>) on stdout; progress on stderr.
- * The issue's 30-minute soak is `--minutes 30`.
+ * Full mode is the issue's 30-minute soak; `--minutes 3` is a short one.
  */
 import { parseArgs } from "node:util";
 import { COMMON_OPTIONS, writeResult } from "../lib/output.ts";

@@ -29,7 +29,7 @@ export interface SoakOptions {
   log: (line: string) => void;
 }
 
-export const FULL_DEFAULTS = { devices: 100_000, durationMs: 180_000, windowMs: 30_000 } as const;
+export const FULL_DEFAULTS = { devices: 100_000, durationMs: 1_800_000, windowMs: 60_000 } as const;
 export const QUICK_DEFAULTS = { devices: 2_000, durationMs: 12_000, windowMs: 4_000 } as const;
 
 export interface SoakWindow {
