@@ -273,8 +273,8 @@ async function readTaskMetadata(uri: string, timeoutMs: number, signal: AbortSig
 
 /**
  * Discovers the task's public IPv4 (module comment). Resolves with it, or rejects with the last
- * `PublicAddressError` once an error is not retryable or the next attempt would end after
- * `deadlineMs`.
+ * `PublicAddressError` once an error is not retryable or the next attempt, timing out, would end
+ * after `deadlineMs`.
  */
 export async function discoverEcsPublicAddress(
   config: EcsPublicAddressConfig,
@@ -283,7 +283,8 @@ export async function discoverEcsPublicAddress(
   const log = deps.log ?? silentLogger;
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
-  const attemptTimeoutMs = config.attemptTimeoutMs ?? 3000;
+  // Every attempt gets the full timeout (a budget shorter than it gets one attempt that long).
+  const attemptTimeoutMs = Math.min(config.attemptTimeoutMs ?? 3000, config.deadlineMs);
   const retry = config.retry ?? { baseMs: 250, maxMs: 4000 };
   const deadline = now() + config.deadlineMs;
   const signal = deps.signal ?? new AbortController().signal;
@@ -338,9 +339,8 @@ export async function discoverEcsPublicAddress(
 
   try {
     for (let attempt = 1; ; attempt++) {
-      const remaining = deadline - now();
       try {
-        const found = await attemptOnce(Math.max(1, Math.min(attemptTimeoutMs, remaining)));
+        const found = await attemptOnce(attemptTimeoutMs);
         return { ...found, attempts: attempt };
       } catch (err) {
         const e =
@@ -348,7 +348,8 @@ export async function discoverEcsPublicAddress(
             ? err
             : new PublicAddressError("EC2_ERROR", (err as Error).message, false);
         const delayMs = backoffMs(attempt, retry, random);
-        if (!e.retryable || signal.aborted || now() + delayMs >= deadline) {
+        // No attempt starts that could not finish (time out) within the budget.
+        if (!e.retryable || signal.aborted || now() + delayMs + attemptTimeoutMs > deadline) {
           e.attempts = attempt;
           throw e;
         }

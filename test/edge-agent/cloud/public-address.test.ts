@@ -93,7 +93,7 @@ describe("public address discovery (ECS task metadata v4 + ec2:DescribeNetworkIn
       enis: [{ id: "eni-private", privateIp: "10.0.0.12", mac: "0e:98:9f:33:76:d3" }],
     });
     const started = Date.now();
-    const err = await failure(discoverEcsPublicAddress(configOf(ecs, { deadlineMs: 600 })));
+    const err = await failure(discoverEcsPublicAddress(configOf(ecs, { deadlineMs: 2500 })));
     const elapsed = Date.now() - started;
     expect(err.code).toBe("NO_PUBLIC_IP");
     expect(err.message).toContain("eni-private");
@@ -101,7 +101,8 @@ describe("public address discovery (ECS task metadata v4 + ec2:DescribeNetworkIn
     // Retried (the association may lag the interface), never past the budget.
     expect(err.attempts).toBeGreaterThan(1);
     expect(ecs.ec2Requests).toHaveLength(err.attempts!);
-    expect(elapsed).toBeLessThan(600 + 500);
+    // (Margins here and below are for a loaded machine, not precision.)
+    expect(elapsed).toBeLessThan(2500 + 1000);
   });
 
   it("a metadata endpoint that refuses connections fails METADATA_UNREACHABLE within the budget", async () => {
@@ -114,26 +115,27 @@ describe("public address discovery (ECS task metadata v4 + ec2:DescribeNetworkIn
       discoverEcsPublicAddress({
         metadataUri: uri,
         credentials: CREDENTIALS,
-        deadlineMs: 400,
+        deadlineMs: 1000,
+        attemptTimeoutMs: 200,
         retry: { baseMs: 20, maxMs: 80 },
       }),
     );
     expect(err.code).toBe("METADATA_UNREACHABLE");
     expect(err.attempts).toBeGreaterThan(1);
-    expect(Date.now() - started).toBeLessThan(400 + 500);
+    expect(Date.now() - started).toBeLessThan(1000 + 1000);
   });
 
   it("a metadata endpoint that does not answer is abandoned after the attempt timeout", async () => {
     ecs = await startFakeEcs();
-    ecs.metadataPlan.push("hang", "hang", "hang", "hang", "hang", "hang");
+    ecs.metadataPlan.push(...Array.from({ length: 50 }, () => "hang" as const));
     const started = Date.now();
     const err = await failure(
-      discoverEcsPublicAddress(configOf(ecs, { attemptTimeoutMs: 150, deadlineMs: 500 })),
+      discoverEcsPublicAddress(configOf(ecs, { attemptTimeoutMs: 150, deadlineMs: 1000 })),
     );
     expect(err.code).toBe("METADATA_UNREACHABLE");
     expect(err.message).toContain("no answer within");
     expect(ecs.metadataRequests).toBeGreaterThanOrEqual(2);
-    expect(Date.now() - started).toBeLessThan(500 + 500);
+    expect(Date.now() - started).toBeLessThan(1000 + 1000);
   });
 
   it("a 5xx from the metadata endpoint is retried; then the address is found", async () => {
@@ -203,14 +205,14 @@ describe("public address discovery (ECS task metadata v4 + ec2:DescribeNetworkIn
 
   it("an EC2 endpoint that does not answer is abandoned after the attempt timeout, within the budget", async () => {
     ecs = await startFakeEcs();
-    ecs.ec2Plan.push("hang", "hang", "hang", "hang", "hang", "hang", "hang", "hang");
+    ecs.ec2Plan.push(...Array.from({ length: 50 }, () => "hang" as const));
     const started = Date.now();
     const err = await failure(
-      discoverEcsPublicAddress(configOf(ecs, { attemptTimeoutMs: 150, deadlineMs: 600 })),
+      discoverEcsPublicAddress(configOf(ecs, { attemptTimeoutMs: 150, deadlineMs: 1000 })),
     );
     expect(err.code).toBe("EC2_ERROR");
     expect(err.attempts).toBeGreaterThanOrEqual(2);
-    expect(Date.now() - started).toBeLessThan(600 + 500);
+    expect(Date.now() - started).toBeLessThan(1000 + 1000);
   });
 
   it("the retries stop as soon as the caller aborts (shutdown during start-up)", async () => {
