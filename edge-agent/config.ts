@@ -8,12 +8,26 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
  * the typed result. docs/configuration.md lists every variable, and a test keeps the two in step.
  */
 
+export const PUBLIC_HOST_DISCOVERY = ["off", "ecs"] as const;
+export type PublicHostDiscovery = (typeof PUBLIC_HOST_DISCOVERY)[number];
+
 export interface AgentConfig {
   agentId: string;
   /** Bind address of the agent's sockets. */
   host: string;
-  /** Address announced to devices (alarm, picture and NTP servers in the REGISTER reply). */
+  /**
+   * Address announced to devices (alarm and picture servers in the REGISTER reply, `SinkIP`,
+   * firmware URLs) and viewers (the heartbeat's `publicHost`). With `publicHostDiscovery` `ecs`,
+   * main.ts replaces it with the task's own public IPv4 (edge-agent/cloud/public-address.ts).
+   */
   publicHost: string;
+  /**
+   * `off`: announce `EHOME_PUBLIC_HOST`. `ecs`: discover the ECS task's public IPv4 at start-up
+   * (task metadata v4 + `ec2:DescribeNetworkInterfaces`), falling back to `EHOME_PUBLIC_HOST`.
+   */
+  publicHostDiscovery: PublicHostDiscovery;
+  /** Time budget of that discovery, retries included. */
+  publicHostDiscoverySeconds: number;
   signalPort: number;
   alarmPort: number;
   httpPort: number;
@@ -95,6 +109,8 @@ export const CONFIG_VARIABLES = [
   "EHOME_AGENT_ID",
   "EHOME_HOST",
   "EHOME_PUBLIC_HOST",
+  "EHOME_PUBLIC_HOST_DISCOVERY",
+  "EHOME_PUBLIC_HOST_DISCOVERY_SECONDS",
   "EHOME_SIGNAL_PORT",
   "EHOME_ALARM_PORT",
   "EHOME_HTTP_PORT",
@@ -256,6 +272,13 @@ export function loadConfig(
       `expected 1-128 characters of letters, digits and ._:-, got ${JSON.stringify(agentId)}`,
     );
   }
+  const discovery = (raw(env, "EHOME_PUBLIC_HOST_DISCOVERY") ?? "off").toLowerCase();
+  if (!(PUBLIC_HOST_DISCOVERY as readonly string[]).includes(discovery)) {
+    throw new ConfigError(
+      "EHOME_PUBLIC_HOST_DISCOVERY",
+      `expected one of ${PUBLIC_HOST_DISCOVERY.join(", ")}, got ${JSON.stringify(discovery)}`,
+    );
+  }
   const logLevel = (raw(env, "EHOME_LOG_LEVEL") ?? "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError("EHOME_LOG_LEVEL", `expected one of ${LOG_LEVELS.join(", ")}`);
@@ -264,6 +287,8 @@ export function loadConfig(
     agentId,
     host: host(env, "EHOME_HOST", "0.0.0.0"),
     publicHost,
+    publicHostDiscovery: discovery as PublicHostDiscovery,
+    publicHostDiscoverySeconds: int(env, "EHOME_PUBLIC_HOST_DISCOVERY_SECONDS", 30, 1, 600),
     signalPort: port(env, "EHOME_SIGNAL_PORT", PORTS.signallingUdp),
     alarmPort: port(env, "EHOME_ALARM_PORT", PORTS.alarmUdp),
     httpPort: port(env, "EHOME_HTTP_PORT", PORTS.deviceHttpTcp),

@@ -9,6 +9,7 @@ import {
   cloudConfigFromEnv,
   createCloudAdapters,
 } from "./cloud/index.ts";
+import { resolvePublicHost } from "./cloud/public-address.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createDeviceDataReporter } from "./device-data/reporter.ts";
 import { createDeviceHttpServer } from "./http/device-http.ts";
@@ -53,6 +54,29 @@ async function main(): Promise<void> {
   let mediaConfig: AgentMediaConfig;
   try {
     config = loadConfig(process.env);
+    // Validated now, built again below with the announced address: a bad variable must not wait
+    // for the discovery's budget to be reported.
+    cloudConfigFromEnv(process.env, config);
+    mediaConfigFromEnv(process.env, config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`edge agent: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log: Logger = createLogger({
+    level: config.logLevel,
+    bindings: { agentId: config.agentId },
+  });
+  // The address announced to devices and viewers: on ECS the task's own public IP
+  // (EHOME_PUBLIC_HOST_DISCOVERY=ecs), resolved before anything that announces it is built.
+  // A failed discovery falls back to EHOME_PUBLIC_HOST (edge-agent/cloud/public-address.ts).
+  const publicHost = await resolvePublicHost(config, process.env, {
+    log: log.child({ part: "public-address" }),
+  });
+  config = publicHost.config;
+  try {
     cloudConfig = cloudConfigFromEnv(process.env, config);
     mediaConfig = mediaConfigFromEnv(process.env, config);
     // The heartbeat tells the API where stream URLs point (a port bound as 0 is not known yet).
@@ -66,10 +90,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log: Logger = createLogger({
-    level: config.logLevel,
-    bindings: { agentId: config.agentId },
-  });
 
   const fail = (variable: string, err: unknown): never => {
     process.stderr.write(
@@ -202,6 +222,8 @@ async function main(): Promise<void> {
         ok: !stopping,
         agentId: config.agentId,
         sessions: agent.sessions.size,
+        // What devices and viewers are told, and why (a failed discovery shows its error here).
+        publicHost: publicHost.status,
         ...(cloud ? { cloud: cloud.health() } : {}),
       }),
       routes: [...alarms.routes, ...upgrades.routes],
@@ -339,6 +361,7 @@ async function main(): Promise<void> {
     viewers: viewerPort ?? null,
     mediaPorts: `${config.mediaPorts.min}-${config.mediaPorts.max}`,
     publicHost: config.publicHost,
+    publicHostSource: publicHost.status.source,
     keepAliveSeconds: config.keepAliveSeconds,
     autoProvision: config.autoProvision,
     trace: config.traceFile ?? null,

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Aws, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from "aws-cdk-lib/aws-ec2";
 import { Platform } from "aws-cdk-lib/aws-ecr-assets";
 import {
@@ -20,7 +20,7 @@ import {
   type NetworkTargetGroup,
   Protocol,
 } from "aws-cdk-lib/aws-elasticloadbalancingv2";
-import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Policy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
 import { ENV } from "../contracts/env.ts";
 import { HEALTH_CHECK_PATH, PORTS } from "../contracts/ports.ts";
@@ -34,7 +34,8 @@ export interface EdgeAgentServiceProps {
   readonly cluster: Cluster;
   /**
    * Environment of the agent container (resource names and ports from `ENV`). The construct adds
-   * `EHOME_PUBLIC_HOST`: the load balancer's first Elastic IP, which only it knows.
+   * `EHOME_PUBLIC_HOST` (the load balancer's first Elastic IP, which only it knows) and
+   * `EHOME_PUBLIC_HOST_DISCOVERY=ecs` (each task announces its own public IP instead).
    */
   readonly environment: Record<string, string>;
   /** Secrets injected as environment variables by ECS (never in the task definition in clear). */
@@ -70,7 +71,11 @@ const media = PORTS.mediaPool;
  * cannot carry hundreds of media ports); an NLB carries UDP signalling and alarms (IP targets,
  * source-IP stickiness, client IP preserved) and the TCP device HTTP port. The NLB has one
  * Elastic IP per public subnet (AZ): EHOME fields carry IP addresses, not names, so devices are
- * configured with one of them and the agent announces the first (`EHOME_PUBLIC_HOST`).
+ * configured with one of them and signal there. Everything a device opens after REGISTER (alarms,
+ * uploads, firmware, media) and every viewer URL goes to the task's own public IP, which the agent
+ * discovers at start-up (`EHOME_PUBLIC_HOST_DISCOVERY=ecs`, edge-agent/cloud/public-address.ts),
+ * so it reaches the task that holds the device's session; the first EIP (`EHOME_PUBLIC_HOST`) is
+ * the fallback when discovery fails.
  */
 export class EdgeAgentService extends Construct {
   public readonly service: FargateService;
@@ -84,7 +89,10 @@ export class EdgeAgentService extends Construct {
     readonly signalling: NetworkTargetGroup;
     readonly alarm: NetworkTargetGroup;
     readonly deviceHttp: NetworkTargetGroup;
-    /** Viewer HTTP: stream URLs name the announced NLB address (`publicHost`) and this port. */
+    /**
+     * Viewer HTTP through the NLB: used only by an agent whose discovery failed (it then announces
+     * the NLB as `publicHost`); otherwise stream URLs name the task's own address and this port.
+     */
     readonly viewerHttp: NetworkTargetGroup;
   };
 
@@ -142,10 +150,14 @@ export class EdgeAgentService extends Construct {
       memoryLimitMiB: 2048,
       environment: {
         ...props.environment,
-        // AlarmServerIP and PictureServer in the REGISTER reply (ehome-2.0 §2.1): alarms (UDP)
-        // and uploads (HTTP) go through the NLB. Cross-zone load balancing lets any of its
-        // addresses reach every task; the agent cannot tell which one a device used (the target
-        // sees its own address as destination), so it announces the first.
+        // AlarmServerIP and PictureServer in the REGISTER reply (ehome-2.0 §2.1), SinkIP, firmware
+        // and viewer URLs: the task's own public IP, looked up at start-up (task metadata v4 +
+        // ec2:DescribeNetworkInterfaces, granted below), so alarms, uploads, media and viewers
+        // reach the task that holds the device's session, whatever the number of tasks.
+        [ENV.EHOME_PUBLIC_HOST_DISCOVERY]: "ecs",
+        // The fallback if that lookup fails: the NLB's first address (cross-zone load balancing
+        // lets any of its addresses reach every task; the agent cannot tell which one a device
+        // used, the target sees its own address as destination).
         [ENV.EHOME_PUBLIC_HOST]: announced.attrPublicIp,
       },
       ...(props.secrets ? { secrets: props.secrets } : {}),
@@ -198,7 +210,9 @@ export class EdgeAgentService extends Construct {
     });
     const devices = Peer.ipv4(props.deviceCidr);
     const sg = this.securityGroup;
-    // The NLB preserves client IPs, so the devices' own addresses reach the task.
+    // Devices reach the task two ways, both from their own addresses: through the NLB, which
+    // preserves client IPs (signalling; alarms and uploads when discovery failed), and directly on
+    // the task's public IP that the agent announces (alarms, uploads, firmware, the media pool).
     sg.addIngressRule(devices, Port.udp(PORTS.signallingUdp), "EHOME signalling");
     sg.addIngressRule(devices, Port.udp(PORTS.alarmUdp), "EHOME alarms");
     sg.addIngressRule(devices, Port.tcp(PORTS.deviceHttpTcp), "Device HTTP (uploads, firmware)");
@@ -236,6 +250,25 @@ export class EdgeAgentService extends Construct {
       maxHealthyPercent: 200,
       circuitBreaker: { rollback: true },
       healthCheckGracePeriod: Duration.seconds(60),
+    });
+    // The task's own public IP (EHOME_PUBLIC_HOST_DISCOVERY=ecs): one read-only call, in a policy
+    // of its own so that the acknowledgement below covers this statement and nothing else. The
+    // service waits for it: a task started without it would fall back to the NLB address.
+    const discovery = new Policy(this, "PublicAddressDiscovery", {
+      statements: [
+        new PolicyStatement({
+          actions: ["ec2:DescribeNetworkInterfaces"],
+          resources: ["*"],
+          conditions: { StringEquals: { "aws:RequestedRegion": Aws.REGION } },
+        }),
+      ],
+    });
+    this.taskRole.attachInlinePolicy(discovery);
+    this.service.node.addDependency(discovery);
+    Validations.of(discovery).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "ec2:DescribeNetworkInterfaces supports no resource-level permissions (AWS defines it on resource *); it is read-only, limited to the stack's region by aws:RequestedRegion, and is how each agent task learns its own public IP to announce to devices.",
     });
     Validations.of(this.service).acknowledge({
       id: "cdk-validator-cfnguard::ecs_service_assign_public_ip_disabled_check",

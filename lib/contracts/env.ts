@@ -79,9 +79,12 @@ export const ENV = {
   EHOME_AUTO_PROVISION: "EHOME_AUTO_PROVISION",
   /**
    * The IPv4 address the agent announces to devices: `AlarmServerIP` and `PictureServer` in the
-   * REGISTER reply (ehome-2.0 §2.1). On AWS, the NLB's first Elastic IP.
+   * REGISTER reply (ehome-2.0 §2.1), `SinkIP`, firmware and viewer URLs. On AWS, the NLB's first
+   * Elastic IP: the fallback of `EHOME_PUBLIC_HOST_DISCOVERY`.
    */
   EHOME_PUBLIC_HOST: "EHOME_PUBLIC_HOST",
+  /** `ecs` on AWS: each task announces its own public IP (edge-agent/cloud/public-address.ts). */
+  EHOME_PUBLIC_HOST_DISCOVERY: "EHOME_PUBLIC_HOST_DISCOVERY",
   /** `NTPServerIP` in the REGISTER reply; the agent defaults it to `EHOME_PUBLIC_HOST`. */
   EHOME_NTP_HOST: "EHOME_NTP_HOST",
   /** TCP port of the viewer HTTP server (`/streams/<id>.<ps|ts>?token=`; media.ts). */

@@ -179,7 +179,7 @@ export class EdgeStack extends Stack {
     if (deviceHttps) this.addDeviceHttps(deviceHttps);
 
     new CfnOutput(this, "DeviceAddresses", {
-      description: `The NLB's Elastic IPs, one per AZ: configure devices with one of them as EHOME server (UDP ${PORTS.signallingUdp}); alarms (UDP ${PORTS.alarmUdp}) and uploads (TCP ${PORTS.deviceHttpTcp}) go to the first`,
+      description: `The NLB's Elastic IPs, one per AZ: configure devices with one of them as EHOME server (UDP ${PORTS.signallingUdp}); alarms (UDP ${PORTS.alarmUdp}), uploads (TCP ${PORTS.deviceHttpTcp}) and media go to each agent task's own public IP (the first EIP if a task cannot discover it)`,
       value: Fn.join(
         ",",
         this.agent.deviceAddresses.map((eip) => eip.attrPublicIp),

@@ -95,6 +95,25 @@ describe("agent configuration (issue 2 item 9)", () => {
     expect(err.code).toBe("CONFIG_INVALID");
   });
 
+  it("public address discovery: off by default, ecs on request, anything else refused", () => {
+    expect(loadConfig({}, runtime)).toMatchObject({
+      publicHostDiscovery: "off",
+      publicHostDiscoverySeconds: 30,
+    });
+    expect(
+      loadConfig(
+        { EHOME_PUBLIC_HOST_DISCOVERY: "ECS", EHOME_PUBLIC_HOST_DISCOVERY_SECONDS: "5" },
+        runtime,
+      ),
+    ).toMatchObject({ publicHostDiscovery: "ecs", publicHostDiscoverySeconds: 5 });
+    expect(errorOf({ EHOME_PUBLIC_HOST_DISCOVERY: "ec2" }).variable).toBe(
+      "EHOME_PUBLIC_HOST_DISCOVERY",
+    );
+    expect(errorOf({ EHOME_PUBLIC_HOST_DISCOVERY_SECONDS: "0" }).variable).toBe(
+      "EHOME_PUBLIC_HOST_DISCOVERY_SECONDS",
+    );
+  });
+
   it("a timeout shorter than the resend interval is refused", () => {
     const err = errorOf({ EHOME_COMMAND_RESEND_MS: "3000", EHOME_COMMAND_TIMEOUT_MS: "2000" });
     expect(err.variable).toBe("EHOME_COMMAND_TIMEOUT_MS");

@@ -12,6 +12,7 @@ import { QUEUE_KEYS, QUEUES } from "../../lib/contracts/queues.ts";
 import { MEDIA_LIFECYCLE, MEDIA_PREFIXES } from "../../lib/contracts/storage.ts";
 import { projectionOf, TABLE_KEYS, TABLES, type TableKey } from "../../lib/contracts/tables.ts";
 import {
+  acknowledgements,
   asArray,
   type CfnTemplate,
   describeValue,
@@ -463,7 +464,8 @@ describe("least privilege", () => {
     );
 
   it("no identity policy allows a data action on resource *", () => {
-    const allowedOnStar = new Set(["ecr:GetAuthorizationToken"]);
+    // Both are defined on no resource by AWS.
+    const allowedOnStar = new Set(["ecr:GetAuthorizationToken", "ec2:DescribeNetworkInterfaces"]);
     for (const key of STACK_KEYS) {
       for (const [id, policy] of resourcesOf(s.json[key], "AWS::IAM::Policy")) {
         const doc = policy.Properties!.PolicyDocument as {
@@ -576,8 +578,10 @@ describe("least privilege", () => {
       ]),
     );
     expect(actionsOn(g, prefixArn)).not.toContain("sqs:DeleteQueue");
-    // Nothing in the agent calls EC2 (no public-IP discovery yet).
-    expect(g.some((x) => x.actions.some((a) => a.startsWith("ec2:")))).toBe(false);
+    // EC2: only the public-IP lookup (edge-agent/cloud/public-address.ts).
+    expect(g.filter((x) => x.actions.some((a) => a.startsWith("ec2:")))).toEqual([
+      { actions: ["ec2:DescribeNetworkInterfaces"], resource: "*" },
+    ]);
     const creates = g.filter((x) => x.actions.includes("sqs:CreateQueue")).map((x) => x.resource);
     expect(creates).toEqual([prefixArn]);
     for (const key of QUEUE_KEYS) {
@@ -616,7 +620,7 @@ describe("api stack", () => {
 });
 
 // One synth for the non-default switches (each synth costs seconds).
-describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimit", () => {
+describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimit -c deviceCidr -c viewerCidr", () => {
   let jwt: SynthResult;
   beforeAll(() => {
     jwt = synthEhomeApp({
@@ -627,6 +631,8 @@ describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimi
         ntpHost: "192.0.2.123",
         apiRateLimit: "25",
         apiBurstLimit: "40",
+        deviceCidr: "203.0.113.0/24",
+        viewerCidr: "198.51.100.0/24",
       },
     });
   }, SYNTH_TIMEOUT_MS);
@@ -670,6 +676,39 @@ describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimi
     expect(agentContainer(jwt.json.edge).env[ENV.EHOME_NTP_HOST]).toBe("192.0.2.123");
   });
 
+  it("admits devices (deviceCidr) and viewers (viewerCidr) directly on the task's announced address", () => {
+    const ingress = new Capture();
+    jwt.templates.edge.hasResourceProperties("AWS::EC2::SecurityGroup", {
+      GroupDescription: Match.stringLikeRegexp("Edge agent"),
+      SecurityGroupIngress: ingress,
+    });
+    const rules = (
+      ingress.asArray() as {
+        IpProtocol: string;
+        FromPort: number;
+        ToPort: number;
+        CidrIp: string;
+      }[]
+    ).map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort} ${r.CidrIp}`);
+    // The agent announces its task's public IP for alarms, uploads, firmware, SinkIP and stream
+    // URLs (EHOME_PUBLIC_HOST_DISCOVERY=ecs): the task's security group, not the NLB, admits them.
+    const device = "203.0.113.0/24";
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        `udp ${PORTS.signallingUdp}-${PORTS.signallingUdp} ${device}`,
+        `udp ${PORTS.alarmUdp}-${PORTS.alarmUdp} ${device}`,
+        `tcp ${PORTS.deviceHttpTcp}-${PORTS.deviceHttpTcp} ${device}`,
+        `tcp ${PORTS.mediaPool.min}-${PORTS.mediaPool.max} ${device}`,
+        `udp ${PORTS.mediaPool.min}-${PORTS.mediaPool.max} ${device}`,
+        `tcp ${PORTS.viewerHttpTcp}-${PORTS.viewerHttpTcp} 198.51.100.0/24`,
+      ]),
+    );
+    // Nothing else from outside the VPC (the health checks come from inside it).
+    expect(rules.filter((r) => !r.endsWith(device) && !r.endsWith("198.51.100.0/24"))).toEqual([
+      expect.stringMatching(new RegExp(`^tcp ${PORTS.deviceHttpTcp}-${PORTS.deviceHttpTcp} `)),
+    ]);
+  });
+
   it("refuses an ntpHost that is not an IPv4 address (NTPServerIP is an IP)", () => {
     for (const ntpHost of ["time.aws.com", "256.1.1.1", "192.0.2.1:123"]) {
       expect(() => synthEhomeApp({ context: { ntpHost } }), ntpHost).toThrow(/ntpHost/);
@@ -678,6 +717,42 @@ describe("with -c authorizer=jwt -c ntpHost=<ip> -c apiRateLimit -c apiBurstLimi
 });
 
 describe("edge stack", () => {
+  it("lets the agent look up its task's public IP: one statement, region-scoped, acknowledged only there", () => {
+    const withEc2 = resourcesOf(s.json.edge, "AWS::IAM::Policy").filter(([, p]) =>
+      JSON.stringify(p.Properties!.PolicyDocument).includes("ec2:"),
+    );
+    expect(withEc2).toHaveLength(1);
+    const [policyId, policy] = withEc2[0]!;
+    const props = policy.Properties as {
+      PolicyDocument: { Statement: unknown[] };
+      Roles: { Ref: string }[];
+    };
+    expect(props.PolicyDocument.Statement).toEqual([
+      {
+        Effect: "Allow",
+        Action: "ec2:DescribeNetworkInterfaces",
+        Resource: "*",
+        Condition: { StringEquals: { "aws:RequestedRegion": { Ref: "AWS::Region" } } },
+      },
+    ]);
+    expect(props.Roles).toEqual([
+      { Ref: logicalId(s.json.edge, "AWS::IAM::Role", "AgentTaskRole") },
+    ]);
+    // Tasks start only once the task role may make the call (else they fall back to the NLB).
+    const services = resourcesOf(s.json.edge, "AWS::ECS::Service");
+    expect(services).toHaveLength(1);
+    const service = services[0]![1] as { DependsOn?: string[] };
+    expect(service.DependsOn).toContain(policyId);
+    // The wildcard acknowledgement sits on that policy (and the execution role's ECR token), not
+    // on the task role, whose other statements stay checked.
+    const paths = (acknowledgements(s.app).get("AwsSolutions-IAM5[Resource::*]") ?? []).map(
+      (a) => a.path,
+    );
+    expect(paths).toHaveLength(2);
+    expect(paths).toContain("ehome-edge/Agent/PublicAddressDiscovery");
+    expect(paths).toContainEqual(expect.stringMatching(/^ehome-edge\/Agent\/.*ExecutionRole$/));
+  });
+
   it("has NLB listeners for UDP signalling, UDP alarms, TCP device HTTP and TCP viewer HTTP only", () => {
     const listeners = resourcesOf(s.json.edge, "AWS::ElasticLoadBalancingV2::Listener").map(
       ([, l]) => `${l.Properties!.Protocol} ${l.Properties!.Port}`,
@@ -690,7 +765,8 @@ describe("edge stack", () => {
         `UDP ${PORTS.signallingUdp}`,
       ].sort(),
     );
-    // Stream URLs name the agent's announced address (the NLB) and EHOME_VIEWER_PORT.
+    // Stream URLs name the agent's announced address (its task's IP, else the NLB) and
+    // EHOME_VIEWER_PORT.
     const { env } = agentContainer(s.json.edge);
     expect(env[ENV.EHOME_VIEWER_PORT]).toBe(String(PORTS.viewerHttpTcp));
     expect(Number(env[ENV.EHOME_STREAM_IDLE_SECONDS])).toBeGreaterThan(0);
@@ -741,7 +817,8 @@ describe("edge stack", () => {
     const { env } = agentContainer(s.json.edge);
     // AlarmServerIP / PictureServer in the REGISTER reply (ehome-2.0 §2.1), not 127.0.0.1.
     expect(eipIds.map(publicIp)).toContainEqual(env[ENV.EHOME_PUBLIC_HOST]);
-    expect(env).not.toHaveProperty("EHOME_PUBLIC_HOST_DISCOVERY");
+    // …as the fallback: each task announces its own public IP (issue 4 item 8, issue 7 item 2).
+    expect(env[ENV.EHOME_PUBLIC_HOST_DISCOVERY]).toBe("ecs");
     const outputs = s.json.edge.Outputs ?? {};
     const key = Object.keys(outputs).find((k) => k.startsWith("DeviceAddresses"));
     expect(key).toBeDefined();
@@ -858,6 +935,7 @@ describe("edge stack", () => {
         ENV.EHOME_STREAM_IDLE_SECONDS,
         ENV.EHOME_AUTO_PROVISION,
         ENV.EHOME_PUBLIC_HOST,
+        ENV.EHOME_PUBLIC_HOST_DISCOVERY,
       ].sort(),
     );
     expect(env[ENV.AGENT_QUEUE_PREFIX]).toBe("ehome-agent-cmd-");
