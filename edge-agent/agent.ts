@@ -67,7 +67,14 @@ export type EdgeAgentConfig = Pick<
 > &
   // Abuse limits (issue 7); unset: no limit.
   Partial<
-    Pick<AgentConfig, "signalRatePerAddress" | "signalBurstPerAddress" | "maxSessionsPerAddress">
+    Pick<
+      AgentConfig,
+      | "signalRatePerAddress"
+      | "signalBurstPerAddress"
+      | "maxSessionsPerAddress"
+      | "addressBinding"
+      | "requirePassword"
+    >
   > &
   Partial<Pick<AgentConfig, "httpsUrl">>;
 

@@ -88,6 +88,13 @@ export interface AgentConfig {
   uploadRatePerAddress: number;
   /** Device sessions per source address; 0: no limit. */
   maxSessionsPerAddress: number;
+  /**
+   * `rebind`: a KEEPALIVE from a new address moves the session (NAT rebinding). `strict`: a
+   * KEEPALIVE or ALARM from another address is refused; only a REGISTER moves a device.
+   */
+  addressBinding: "rebind" | "strict";
+  /** A device with a stored password must send it in REGISTER (401 otherwise). */
+  requirePassword: boolean;
   logLevel: LogLevel;
 }
 
@@ -152,6 +159,8 @@ export const CONFIG_VARIABLES = [
   "EHOME_SIGNAL_BURST_PER_ADDRESS",
   "EHOME_UPLOAD_RATE_PER_ADDRESS",
   "EHOME_MAX_SESSIONS_PER_ADDRESS",
+  "EHOME_ADDRESS_BINDING",
+  "EHOME_REQUIRE_PASSWORD",
   "EHOME_LOG_LEVEL",
 ] as const;
 
@@ -202,6 +211,17 @@ function host(env: Env, name: string, dflt: string): string {
   const v = raw(env, name) ?? dflt;
   if (v.length > 255 || !HOST.test(v)) {
     throw new ConfigError(name, `expected a host name or IP address, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function addressBinding(env: Env): "rebind" | "strict" {
+  const v = (raw(env, "EHOME_ADDRESS_BINDING") ?? "rebind").toLowerCase();
+  if (v !== "rebind" && v !== "strict") {
+    throw new ConfigError(
+      "EHOME_ADDRESS_BINDING",
+      `expected rebind or strict, got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
@@ -328,6 +348,8 @@ export function loadConfig(
     signalBurstPerAddress: int(env, "EHOME_SIGNAL_BURST_PER_ADDRESS", 5000, 1, 10_000_000),
     uploadRatePerAddress: int(env, "EHOME_UPLOAD_RATE_PER_ADDRESS", 20, 0, 1_000_000),
     maxSessionsPerAddress: int(env, "EHOME_MAX_SESSIONS_PER_ADDRESS", 1000, 0, 10_000_000),
+    addressBinding: addressBinding(env),
+    requirePassword: bool(env, "EHOME_REQUIRE_PASSWORD", true),
     logLevel: logLevel as LogLevel,
   };
   if (config.commandTimeoutMs < config.commandResendMs) {

@@ -38,10 +38,15 @@ export interface EventSink<E = DeviceEvent> {
   emit(event: E): void | Promise<void>;
 }
 
-/** Whether a device may register, and the password it must present when it sends one. */
+/**
+ * Whether a device may register, and the password it must present: a clear `password` (allowlist
+ * file, memory) or, from sources that keep only a hash (the cloud registry), `passwordHash`,
+ * checked by `verifyPassword`. Either one set means the device has a password (EHOME_REQUIRE_PASSWORD).
+ */
 export interface ProvisioningDecision {
   allowed: boolean;
   password?: string;
+  passwordHash?: string;
 }
 
 /**

@@ -44,6 +44,14 @@ import { type DeviceUpdatePlan, planDeviceUpdate, presenceItemFor } from "./serv
  * takes the agent's devices whose presence last changed before the new `startedAt` offline the
  * same way (`agent-lost`, by the same conditional write plus `statusChangedAt < startedAt`).
  *
+ * After the tables were unreachable (a DynamoDB outage stops heartbeats and sweeps alike), a run
+ * that fails remembers it, and the first run that succeeds again gives every agent a full
+ * `lostAfterSeconds` from that moment before judging it lost: live agents' heartbeats land within
+ * one interval of the outage's end, so their devices are not marked `agent-lost` by an outage
+ * longer than the deadline (issue 7, test/e2e/engines-stopped.test.ts). The memory is this sweep
+ * object's (a warm Lambda container, the `npm start` timer); a cold start after an outage judges as
+ * before.
+ *
  * Limits: a record already removed by DynamoDB TTL (lazy; hours to days after `expiresAt`) is not
  * seen, so the sweep must run well within that (it runs every minute). An agent cut off from
  * DynamoDB but still alive is indistinguishable from a dead one: its devices are marked
@@ -147,6 +155,10 @@ export function createAgentSweep(
   deps: { repository: AgentSweepRepository; clock: Clock; logger: Logger },
 ): AgentSweep {
   const { repository, clock, logger } = deps;
+  /** A run failed since the last successful one (the tables unreachable, most likely). */
+  let failedSinceSuccess = false;
+  /** Start of the grace after an outage: agents are judged from here, not from their heartbeat. */
+  let reachableSince: number | undefined;
 
   /** `changedBefore`: only devices whose presence last changed before it (a restarted agent). */
   const sweepAgent = async (agent: AgentBeat, until: number, changedBefore?: string) => {
@@ -202,46 +214,64 @@ export function createAgentSweep(
 
   return {
     async sweep() {
-      const nowMs = clock.now();
-      const until = nowMs + config.budgetMs;
-      const all = await repository.listAgents();
-      const lost = all.filter((a) => isAgentLost(a, nowMs, config.lostAfterSeconds));
-      const result = {
-        agents: [] as string[],
-        restarted: [] as string[],
-        devicesOffline: 0,
-        devicesSkipped: 0,
-      };
-      // Lost agents first: within the time budget they matter most.
-      for (const agent of lost) {
-        const { offline, skipped } = await sweepAgent(agent, until);
-        result.agents.push(agent.agentId);
-        result.devicesOffline += offline;
-        result.devicesSkipped += skipped;
-        logger.warn("agent lost: its devices are offline", {
-          agentId: agent.agentId,
-          heartbeatAt: agent.heartbeatAt,
-          devicesOffline: offline,
-          devicesSkipped: skipped,
-        });
+      try {
+        return await run();
+      } catch (err) {
+        failedSinceSuccess = true;
+        throw err;
       }
-      for (const agent of all) {
-        if (lost.includes(agent) || !isRestartDue(agent, nowMs, config)) continue;
-        const { offline, skipped } = await sweepAgent(agent, until, agent.startedAt);
-        result.restarted.push(agent.agentId);
-        result.devicesOffline += offline;
-        result.devicesSkipped += skipped;
-        if (offline > 0) {
-          logger.warn("restarted agent: devices of its previous process are offline", {
-            agentId: agent.agentId,
-            startedAt: agent.startedAt,
-            devicesOffline: offline,
-          });
-        }
-      }
-      return result;
     },
   };
+
+  async function run() {
+    const nowMs = clock.now();
+    const until = nowMs + config.budgetMs;
+    const all = await repository.listAgents();
+    if (failedSinceSuccess) {
+      failedSinceSuccess = false;
+      reachableSince = nowMs;
+      logger.info("agent sweep: tables reachable again; agents get a full deadline from now", {
+        lostAfterSeconds: config.lostAfterSeconds,
+      });
+    }
+    const inGrace =
+      reachableSince !== undefined && nowMs - reachableSince <= config.lostAfterSeconds * 1000;
+    const lost = inGrace ? [] : all.filter((a) => isAgentLost(a, nowMs, config.lostAfterSeconds));
+    const result = {
+      agents: [] as string[],
+      restarted: [] as string[],
+      devicesOffline: 0,
+      devicesSkipped: 0,
+    };
+    // Lost agents first: within the time budget they matter most.
+    for (const agent of lost) {
+      const { offline, skipped } = await sweepAgent(agent, until);
+      result.agents.push(agent.agentId);
+      result.devicesOffline += offline;
+      result.devicesSkipped += skipped;
+      logger.warn("agent lost: its devices are offline", {
+        agentId: agent.agentId,
+        heartbeatAt: agent.heartbeatAt,
+        devicesOffline: offline,
+        devicesSkipped: skipped,
+      });
+    }
+    for (const agent of all) {
+      if (lost.includes(agent) || !isRestartDue(agent, nowMs, config)) continue;
+      const { offline, skipped } = await sweepAgent(agent, until, agent.startedAt);
+      result.restarted.push(agent.agentId);
+      result.devicesOffline += offline;
+      result.devicesSkipped += skipped;
+      if (offline > 0) {
+        logger.warn("restarted agent: devices of its previous process are offline", {
+          agentId: agent.agentId,
+          startedAt: agent.startedAt,
+          devicesOffline: offline,
+        });
+      }
+    }
+    return result;
+  }
 }
 
 export function createAgentSweepRepository(

@@ -247,6 +247,54 @@ describe("device events through the real queue and poller", () => {
   }, 40_000);
 });
 
+describe("every SQS consumer behind its real queue", () => {
+  it("a record its function throws for lands in that queue's DLQ after maxReceiveCount receives (registry, command-results, alarms, upgrades, device-data, media)", async () => {
+    const b = p().backends;
+    const queues = b.resources.queues;
+    const keys = [
+      "deviceEvents",
+      "commandResults",
+      "alarmEvents",
+      "upgradeEvents",
+      "deviceData",
+      "mediaEvents",
+    ] as const;
+    const poisons = new Map(keys.map((k) => [k, `{"poison":"${k}-${uid()}"`])); // never valid JSON
+    await Promise.all(
+      keys.map((k) =>
+        b.clients.sqs.send(
+          new SendMessageCommand({ QueueUrl: queues[k].url, MessageBody: poisons.get(k)! }),
+        ),
+      ),
+    );
+    const dead = await Promise.all(
+      keys.map((k) =>
+        eventually(
+          async () => {
+            const out = await b.clients.sqs.send(
+              new ReceiveMessageCommand({
+                QueueUrl: queues[k].deadLetter.url,
+                WaitTimeSeconds: 1,
+                MaxNumberOfMessages: 10,
+                MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+              }),
+            );
+            const m = out.Messages?.find((x) => x.Body === poisons.get(k));
+            return m ? { key: k, body: m.Body } : undefined;
+          },
+          { timeoutMs: 40_000 },
+        ),
+      ),
+    );
+    expect(dead.map((d) => d.key)).toEqual([...keys]);
+    for (const k of keys) {
+      expect(queues[k].definition.deadLetter.maxReceiveCount).toBe(5);
+      // Gone from the source queue: nothing left visible or in flight.
+      await eventually(async () => ((await depth(queues[k].url)) === 0 ? true : undefined));
+    }
+  }, 60_000);
+});
+
 describe("the agent process killed and restarted", () => {
   const agents: AgentProcess[] = [];
   let sim: Simulator | undefined;

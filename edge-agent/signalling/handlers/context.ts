@@ -23,7 +23,9 @@ export interface HandlerContext {
     | "pictureServerType"
     | "autoProvision"
     | "maxOutboundBytes"
-  >;
+  > &
+    // Security modes (issue 7, docs/SECURITY.md); unset: `rebind`, password required when stored.
+    Partial<Pick<AgentConfig, "addressBinding" | "requirePassword">>;
   readonly sessions: SessionStore;
   readonly sender: CommandSender;
   readonly metrics: AgentMetrics;

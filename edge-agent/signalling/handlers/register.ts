@@ -17,6 +17,8 @@ export const MAX_DEVICE_ID = 256;
 
 const REFUSED = { status: 403, description: "Device not provisioned" } as const;
 const BAD_PASSWORD = { status: 401, description: "Password mismatch" } as const;
+/** A device with a stored password sent none (EHOME_REQUIRE_PASSWORD, issue 7). */
+const NO_PASSWORD = { status: 401, description: "Password required" } as const;
 const BAD_ID = { status: 400, description: "Invalid DeviceID" } as const;
 /** EHOME_MAX_SESSIONS_PER_ADDRESS reached (issue 7): a 403 like any refusal (§2.1 C). */
 const ADDRESS_FULL = { status: 403, description: "Too many devices at this address" } as const;
@@ -146,9 +148,25 @@ function decide(
     refuse(ctx, msg, host, port, REFUSED);
     return;
   }
+  if (
+    msg.password === undefined &&
+    ctx.config.requirePassword !== false &&
+    (decision?.password !== undefined || decision?.passwordHash !== undefined)
+  ) {
+    // A password is stored for this device but the REGISTER carries none: refused, or anyone who
+    // knows the DeviceID could register by leaving the element out (issue 7, docs/SECURITY.md
+    // §3.1). EHOME_REQUIRE_PASSWORD=false restores "checked only when sent".
+    c.registers_unauthorized++;
+    ctx.logLimited(`password:${host}`, "warn", "register refused: password required", {
+      deviceId: msg.deviceId.slice(0, 64),
+      address: formatAddress(host, port),
+    });
+    refuse(ctx, msg, host, port, NO_PASSWORD);
+    return;
+  }
   if (msg.password !== undefined) {
-    // The password is checked only when the device sends one (issue 2 item 5; EHome 2.0 has no
-    // key, §7.3). A clear password from the allowlist is compared here; a source that stores only a
+    // The password is checked when the device sends one (issue 2 item 5; EHome 2.0 has no key,
+    // §7.3). A clear password from the allowlist is compared here; a source that stores only a
     // hash (the cloud registry) verifies it itself, possibly asynchronously.
     let ok: boolean | Promise<boolean> = true;
     if (decision?.password !== undefined) ok = samePassword(decision.password, msg.password);

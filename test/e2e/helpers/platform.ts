@@ -31,6 +31,11 @@ export interface PlatformFixtureOptions {
   agentEnv?: Record<string, string> | false;
   /** Backend tuning (e.g. a short visibility timeout for DLQ tests). */
   backends?: Omit<LocalPlatformOptions["backends"], "dataDir" | "prefix">;
+  /**
+   * Data folder of the backends (DynamoDB Local on disk under `dynamodb/`, fauxqs snapshots under
+   * `fauxqs/`); unset keeps both in memory. The engines-stopped fault test needs DynamoDB on disk.
+   */
+  dataDir?: string;
   api?: LocalPlatformOptions["api"]["config"];
   cloud?: LocalPlatformOptions["cloud"];
   /** Environment of the functions (e.g. `ALARM_MEDIA_DEADLINE_SECONDS`). */
@@ -120,7 +125,11 @@ export function usePlatform(options: PlatformFixtureOptions = {}): () => Platfor
     );
     const p = createLocalPlatform(
       {
-        backends: { prefix: uniquePrefix("e2e"), ...options.backends },
+        backends: {
+          prefix: uniquePrefix("e2e"),
+          ...options.backends,
+          ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        },
         api: { port: 0, host: "127.0.0.1", token, config: options.api },
         agent: agentConfig,
         ...(extraAgents.length > 0 ? { extraAgents } : {}),

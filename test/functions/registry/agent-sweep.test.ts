@@ -338,3 +338,65 @@ describe("agent-lost deadline", () => {
     );
   });
 });
+
+describe("agent sweep after the tables were unreachable (issue 7, engines stopped)", () => {
+  it("does not judge a live agent lost right after an outage longer than the deadline; a dead one is lost a deadline later", async () => {
+    let nowMs = Date.parse("2026-01-01T00:00:00Z");
+    let reachable = true;
+    const beats = new Map<string, string>([
+      ["live", new Date(nowMs).toISOString()],
+      ["dead", new Date(nowMs).toISOString()],
+    ]);
+    const marked: string[] = [];
+    const unreachable = () => {
+      if (!reachable) throw new Error("connect ECONNREFUSED (table unreachable)");
+    };
+    const s = createAgentSweep(
+      { ...DEFAULT_AGENT_SWEEP_CONFIG, lostAfterSeconds: LOST_AFTER_S },
+      {
+        repository: {
+          async listAgents() {
+            unreachable();
+            return [...beats].map(([agentId, heartbeatAt]) => ({
+              agentId,
+              heartbeatAt,
+              startedAt: "2025-12-31T00:00:00Z",
+            }));
+          },
+          async devicesOf(agentId) {
+            return { deviceIds: [`${agentId}-cam`] };
+          },
+          async markLost(plan) {
+            marked.push(plan.deviceId);
+            return true;
+          },
+          async putPresence() {},
+          async forgetAgent(agentId) {
+            beats.delete(agentId);
+          },
+        },
+        clock: { now: () => nowMs, sleep: async () => {} },
+        logger: silentLogger,
+      },
+    );
+    // 90 s outage: heartbeats and sweeps fail alike.
+    reachable = false;
+    for (let i = 0; i < 6; i++) {
+      nowMs += 15_000;
+      await expect(s.sweep()).rejects.toThrow(/unreachable/);
+    }
+    reachable = true;
+    // Back: both heartbeats are 90 s old, but agents get a full deadline from now.
+    nowMs += 1_000;
+    expect((await s.sweep()).agents).toEqual([]);
+    // The live agent heartbeats again within an interval; the dead one never does.
+    nowMs += 10_000;
+    beats.set("live", new Date(nowMs).toISOString());
+    nowMs += 40_000;
+    expect((await s.sweep()).agents).toEqual([]);
+    nowMs += 15_000; // 65 s after the tables came back
+    const after = await s.sweep();
+    expect(after.agents).toEqual(["dead"]);
+    expect(marked).toEqual(["dead-cam"]);
+  });
+});

@@ -180,9 +180,10 @@ describe("provisioning (issue 2 item 5)", () => {
       40014,
     );
     expect(h.lastResponse(40014).status).toBe(200);
-    // EHome 2.0 devices send no password: the check applies only when one is sent.
+    // A device with a stored password must send it (EHOME_REQUIRE_PASSWORD, issue 7; the
+    // variable set to false accepts it: test/edge-agent/signalling/handlers/security-modes.test.ts).
     h.transport.deliver(registerDatagram({ deviceId: "cam-p", sequence: 3 }), DEV, 40015);
-    expect(h.lastResponse(40015).status).toBe(200);
+    expect(h.lastResponse(40015)).toMatchObject({ status: 401, description: "Password required" });
   });
 
   it("lets a hash-only source verify the password asynchronously: mismatch → 401, match → 200", async () => {
