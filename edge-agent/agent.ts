@@ -325,8 +325,11 @@ export function createEdgeAgent(config: EdgeAgentConfig, deps: EdgeAgentDeps): E
     );
     if (!encoded.ok) {
       if (encoded.error.code === "MESSAGE_TOO_LARGE") c.outbound_too_large++;
-      logLimited(`encode:${r.whichCommand}`, "error", "cannot encode a response", {
+      // Keyed by the error code, not the command name: the name is the sender's text (a hostile
+      // datagram may carry one the encoding cannot), so it must not mint rate-limiter keys.
+      logLimited(`encode:${encoded.error.code}`, "warn", "cannot encode a response", {
         error: encoded.error,
+        whichCommand: r.whichCommand.slice(0, 64),
       });
       return;
     }
