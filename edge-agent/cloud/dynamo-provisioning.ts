@@ -32,7 +32,7 @@ import { backoffMs, type DynamoSender, sleep } from "./aws.ts";
  * unreachable), an expired decision of the device is served again (stale-if-error), so devices
  * known here keep registering through an outage.
  *
- * Batching (issue 7, register storm): at most `maxReadCalls` DynamoDB calls are in flight. A
+ * Batching (issue 7, register storm): at most `maxReadCalls` (2) DynamoDB calls are in flight. A
  * lookup that finds a free call is read at once with GetItem (no added latency when it is quiet);
  * the others wait in the bounded queue above, and each call that frees up takes up to
  * `batchSize` (100, BatchGetItem's limit) waiting devices in one strongly consistent
@@ -70,7 +70,11 @@ export interface DynamoProvisioningConfig {
    * Default 5000.
    */
   maxConcurrentReads?: number;
-  /** GetItem/BatchGetItem calls in flight at most; more lookups wait for a call. Default 8. */
+  /**
+   * GetItem/BatchGetItem calls in flight at most; more lookups wait for a call. Default 2: few
+   * enough that a burst of REGISTERs soon fills them and the rest go 100 to a call (each call
+   * costs the agent CPU, the same for one key as for 100).
+   */
   maxReadCalls?: number;
   /** Devices per BatchGetItem, 1–100. Default 100. */
   batchSize?: number;
@@ -183,7 +187,7 @@ export function createDynamoProvisioningSource(
   const maxEntries = config.maxEntries ?? 100_000;
   const maxNegative = config.maxNegativeEntries ?? 100_000;
   const maxReads = Math.max(1, config.maxConcurrentReads ?? 5000);
-  const maxCalls = Math.max(1, config.maxReadCalls ?? 8);
+  const maxCalls = Math.max(1, config.maxReadCalls ?? 2);
   const batchSize = Math.min(MAX_BATCH_KEYS, Math.max(1, config.batchSize ?? MAX_BATCH_KEYS));
   const maxUnprocessedRetries = Math.max(0, config.maxUnprocessedRetries ?? 8);
   const retry = { baseMs: config.retryBaseMs ?? 25, maxMs: config.retryMaxMs ?? 1000 };
