@@ -357,6 +357,8 @@ export function createDynamoProvisioningSource(
       c.shed++;
       throw new ProvisioningBusyError();
     }
+    // Closed: nothing reads the queue any more.
+    if (closed) return Promise.reject(new Error("provisioning source closed"));
     c.misses++;
     let resolve!: PendingRead["resolve"];
     let reject!: PendingRead["reject"];

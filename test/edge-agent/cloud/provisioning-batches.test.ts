@@ -202,5 +202,7 @@ describe("provisioning reads in batches", () => {
     const results = await settled;
     expect(results.filter((r) => r.status === "rejected")).toHaveLength(49);
     expect(db.calls).toEqual([{ name: "GetItemCommand", keys: 1 }]);
+    // After close() a lookup fails at once instead of waiting for a read that never comes.
+    await expect(Promise.resolve(p.lookup(`${p0}-late`))).rejects.toThrow(/closed/);
   });
 });
