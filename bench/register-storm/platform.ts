@@ -1,4 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { QueryCommand } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { createLocalPlatform } from "../../bin/local-platform.ts";
@@ -84,6 +87,9 @@ export async function stormThroughPlatform(o: {
 }): Promise<PlatformStormRun> {
   const token = randomBytes(12).toString("hex");
   const log = createLogger({ level: "error" });
+  // A spill directory of this run only: events the agent still held at a previous run's close
+  // (its agent-shutdown offlines) would otherwise be sent again at this start, into this run.
+  const spillDir = await mkdtemp(join(tmpdir(), "storm-spill-"));
   const platform = createLocalPlatform(
     {
       backends: { prefix: `storm${randomBytes(3).toString("hex")}` },
@@ -94,6 +100,7 @@ export async function stormThroughPlatform(o: {
         EHOME_ALARM_PORT: "0",
         EHOME_HTTP_PORT: "0",
         EHOME_LOG_LEVEL: "error",
+        EHOME_SPILL_DIR: spillDir,
       }),
       env: { AWS_LAMBDA_LOG_LEVEL: "error" },
       agentSweepIntervalMs: 0,
@@ -289,5 +296,6 @@ export async function stormThroughPlatform(o: {
   } finally {
     await generators.close();
     await platform.close("bench done");
+    await rm(spillDir, { recursive: true, force: true });
   }
 }
