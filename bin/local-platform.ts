@@ -485,6 +485,7 @@ export function createLocalPlatform(
         transport: createUdpTransport({
           host: agentConfig.host,
           port: agentConfig.signalPort,
+          recvBufferSize: agentConfig.signalRecvBufferBytes,
           log: log.child({ part: "signalling", agentId: agentConfig.agentId }),
         }),
         alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
