@@ -36,9 +36,11 @@ import { backoffMs, type DynamoSender, sleep } from "./aws.ts";
  * lookup that finds a free call is read at once with GetItem (no added latency when it is quiet);
  * the others wait in the bounded queue above, and each call that frees up takes up to
  * `batchSize` (100, BatchGetItem's limit) waiting devices in one strongly consistent
- * BatchGetItem. Under a storm the calls stay busy, so reads group themselves into batches: one
- * call per 100 devices instead of one per device (DynamoDB Local answers about 10× more devices
- * per second that way). Keys DynamoDB leaves in `UnprocessedKeys` (throttling) are asked again with
+ * BatchGetItem. When lookups come faster than two calls answer them one by one (a storm against
+ * DynamoDB's few-millisecond latency), the calls stay busy and reads group themselves into
+ * batches: one call per up to 100 devices (DynamoDB Local answers about 10× more devices per
+ * second that way). Against DynamoDB Local's sub-millisecond GetItem, 1,667 REGISTERs/s never
+ * needed a batch (docs/BENCHMARKS.md, register storm). Keys DynamoDB leaves in `UnprocessedKeys` (throttling) are asked again with
  * backoff; after `maxUnprocessedRetries` rounds they fail like an unreachable table
  * (stale-if-error applies).
  */
@@ -165,10 +167,9 @@ export function decisionFromItem(
     : { allowed: provisioned, passwordHash: hash };
 }
 
-/** A device waiting for its read, or in one; `promise` is what its lookups share. */
+/** A device waiting for its read, or in one. */
 interface PendingRead {
   deviceId: string;
-  promise: Promise<CloudProvisioningDecision | undefined>;
   resolve(decision: CloudProvisioningDecision | undefined): void;
   reject(err: unknown): void;
 }
@@ -390,7 +391,7 @@ export function createDynamoProvisioningSource(
       },
     );
     inflight.set(deviceId, p);
-    waiting.push({ deviceId, promise: p, resolve, reject });
+    waiting.push({ deviceId, resolve, reject });
     pump();
     return p;
   };
