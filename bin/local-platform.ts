@@ -104,6 +104,13 @@ export interface LocalPlatformOptions {
   upgradesTickMs?: number;
   /** Environment the functions read, under the backends' variables. Default none. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Batches of the device-events queue handled at once by the registry (pollers on the queue).
+   * Lambda's event source runs several concurrent batches per function; one local poller could
+   * not keep up with a register storm (issue 7): the writes of one batch leave DynamoDB Local
+   * idle while the next batch is received. Default 3.
+   */
+  registryConcurrency?: number;
 }
 
 export interface LocalPlatformDeps {
@@ -205,26 +212,31 @@ export function createLocalPlatform(
     const pollers: [
       keyof typeof queues,
       () => { handler: SqsHandler; close(): void | Promise<void> },
+      number?,
     ][] = [
-      ["deviceEvents", () => startRegistry()],
+      ["deviceEvents", () => startRegistry(), Math.max(1, options.registryConcurrency ?? 3)],
       ["commandResults", () => createCommandResultsHandlerFromEnv(env)],
       ["alarmEvents", () => startAlarmsFunction()],
       ["upgradeEvents", () => startUpgrades()],
       ["deviceData", () => createDeviceDataHandlerFromEnv(env)],
       ["mediaEvents", () => createMediaHandlerFromEnv(env)],
     ];
-    for (const [key, build] of pollers) {
+    for (const [key, build, concurrency = 1] of pollers) {
       const name = queues[key].definition.consumer.handler;
       try {
         const fn = build();
-        const source: SqsEventSource = createSqsEventSource(
-          eventSourceConfigFor(queues[key], b.endpoints.region),
-          { sqs: b.clients.sqs, handler: fn.handler, log: log.child({ function: name }) },
+        // One function, `concurrency` pollers: as many of its batches in flight at once.
+        const sources: SqsEventSource[] = Array.from({ length: concurrency }, () =>
+          createSqsEventSource(eventSourceConfigFor(queues[key], b.endpoints.region), {
+            sqs: b.clients.sqs,
+            handler: fn.handler,
+            log: log.child({ function: name }),
+          }),
         );
         stops.push({
           name,
           close: async () => {
-            await source.close();
+            await Promise.all(sources.map((source) => source.close()));
             await fn.close();
           },
         });
@@ -470,7 +482,12 @@ export function createLocalPlatform(
       const cloudEvents = c.events;
       const alarmReports = parts.reports;
       a = createEdgeAgent(agentConfig, {
-        transport: createUdpTransport({ host: agentConfig.host, port: agentConfig.signalPort }),
+        transport: createUdpTransport({
+          host: agentConfig.host,
+          port: agentConfig.signalPort,
+          recvBufferSize: agentConfig.signalRecvBufferBytes,
+          log: log.child({ part: "signalling", agentId: agentConfig.agentId }),
+        }),
         alarmTransport: createUdpTransport({ host: agentConfig.host, port: agentConfig.alarmPort }),
         events: {
           emit: (event) => (severed ? undefined : cloudEvents.emit(event)),

@@ -50,6 +50,8 @@ export interface AgentConfig {
   traceMaxBytes: number;
   dialectFile: string | undefined;
   maxDatagramBytes: number;
+  /** SO_RCVBUF requested for the signalling socket (net.core.rmem_max caps it). */
+  signalRecvBufferBytes: number;
   maxOutboundBytes: number;
   commandResendMs: number;
   commandMaxSends: number;
@@ -140,6 +142,7 @@ export const CONFIG_VARIABLES = [
   "EHOME_TRACE_MAX_BYTES",
   "EHOME_DIALECT_FILE",
   "EHOME_MAX_DATAGRAM_BYTES",
+  "EHOME_SIGNAL_RECV_BUFFER_BYTES",
   "EHOME_MAX_OUTBOUND_BYTES",
   "EHOME_COMMAND_RESEND_MS",
   "EHOME_COMMAND_MAX_SENDS",
@@ -327,6 +330,14 @@ export function loadConfig(
     dialectFile: path(env, "EHOME_DIALECT_FILE"),
     // A UDP payload cannot exceed 65507 bytes; below 512 even a REGISTER would not fit.
     maxDatagramBytes: int(env, "EHOME_MAX_DATAGRAM_BYTES", 8192, 512, 65507),
+    // A REGISTER storm (issue 7): the kernel queue must hold the datagrams of a burst.
+    signalRecvBufferBytes: int(
+      env,
+      "EHOME_SIGNAL_RECV_BUFFER_BYTES",
+      4 * 1024 * 1024,
+      65536,
+      2 ** 30,
+    ),
     // The REGISTER reply alone is about 700 bytes.
     maxOutboundBytes: int(env, "EHOME_MAX_OUTBOUND_BYTES", 1500, 1024, 65507),
     commandResendMs: int(env, "EHOME_COMMAND_RESEND_MS", 1500, 1, 600_000),

@@ -190,7 +190,12 @@ async function main(): Promise<void> {
   if (media.disabled) log.warn(media.disabled);
   if (!mediaConfig.bucket) log.warn("downloads off: MEDIA_BUCKET not set");
   const agent = createEdgeAgent(config, {
-    transport: createUdpTransport({ host: config.host, port: config.signalPort }),
+    transport: createUdpTransport({
+      host: config.host,
+      port: config.signalPort,
+      recvBufferSize: config.signalRecvBufferBytes,
+      log: log.child({ part: "signalling" }),
+    }),
     alarmTransport: createUdpTransport({ host: config.host, port: config.alarmPort }),
     events: cloud?.events ?? sink,
     reports: {

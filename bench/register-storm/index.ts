@@ -3,6 +3,7 @@
  *
  *   npx tsx bench/register-storm/index.ts [--quick] [--devices 50000] [--repetitions 1]
  *     [--generators N] [--retry-ms 5000] [--max-sends 10] [--timeout-ms 900000] [--skip-platform]
+ *     [--spread-ms 30000]
  *     [--out file]
  *
  * Prints one JSON object (BenchmarkResult<StormScenario>) on stdout; progress on stderr.
@@ -31,6 +32,7 @@ try {
       "max-sends": { type: "string" },
       "timeout-ms": { type: "string" },
       "skip-platform": { type: "boolean", default: false },
+      "spread-ms": { type: "string" },
     },
   }).values;
 } catch (err) {
@@ -55,6 +57,7 @@ const result = await runRegisterStorm({
   maxSends: int("max-sends", 10),
   timeoutMs: int("timeout-ms", 900_000, 1000),
   platform: values["skip-platform"] !== true,
+  spreadMs: int("spread-ms", d.spreadMs, 0),
   command: [
     "npx tsx bench/register-storm/index.ts",
     ...argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out"),

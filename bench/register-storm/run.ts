@@ -28,12 +28,14 @@ export interface StormOptions {
   timeoutMs: number;
   /** Also storm the whole local platform (agent → SQS → registry → DynamoDB → API). */
   platform: boolean;
+  /** Platform storm: the first REGISTERs are spread evenly over this (issue 7: 30 s). */
+  spreadMs: number;
   command: string;
   log: (line: string) => void;
 }
 
-export const FULL_DEFAULTS = { devices: 50_000, repetitions: 1 } as const;
-export const QUICK_DEFAULTS = { devices: 2_000, repetitions: 1 } as const;
+export const FULL_DEFAULTS = { devices: 50_000, repetitions: 1, spreadMs: 30_000 } as const;
+export const QUICK_DEFAULTS = { devices: 2_000, repetitions: 1, spreadMs: 5_000 } as const;
 
 export interface StormRun {
   kind: ServerKind;
@@ -193,6 +195,7 @@ export async function runRegisterStorm(o: StormOptions): Promise<BenchmarkResult
     ? await stormThroughPlatform({
         devices: o.devices,
         generators,
+        spreadMs: o.spreadMs,
         retryMs: o.retryMs,
         maxSends: o.maxSends,
         timeoutMs: o.timeoutMs,
@@ -222,6 +225,7 @@ export async function runRegisterStorm(o: StormOptions): Promise<BenchmarkResult
       maxSends: o.maxSends,
       timeoutMs: o.timeoutMs,
       platform: o.platform,
+      spreadMs: o.spreadMs,
       agentEnv: AGENT_ENV,
     },
     [scenario],

@@ -143,6 +143,8 @@ function createGenerator() {
     let next = m.first;
     const attempts = new Uint8Array(count);
     const timers = new Map<number, NodeJS.Timeout>();
+    const spread = m.spreadMs !== undefined && m.spreadMs > 0 ? m.spreadMs : 0;
+    let pacer: NodeJS.Timeout | undefined;
     phase = "register";
     return new Promise((resolve) => {
       const finishOne = (device: number) => {
@@ -150,8 +152,9 @@ function createGenerator() {
         if (t) clearTimeout(t);
         timers.delete(device);
         done++;
-        if (next < end) send(next++);
+        if (!spread && next < end) send(next++);
         if (done === todo) {
+          if (pacer) clearInterval(pacer);
           phase = "idle";
           onRegisterReply = undefined;
           resolve({
@@ -192,7 +195,21 @@ function createGenerator() {
         resolve({ registered: 0, failed: 0, sends: 0, refused: 0, elapsedMs: 0 });
         return;
       }
-      while (next < Math.min(end, m.first + m.window)) send(next++);
+      if (!spread) {
+        while (next < Math.min(end, m.first + m.window)) send(next++);
+        return;
+      }
+      // Paced: every 10 ms, send what is due by now on the straight line over spreadMs.
+      const pace = () => {
+        const due = Math.min(todo, Math.ceil((todo * (performance.now() - started)) / spread));
+        while (next < end && next - m.first < due) send(next++);
+        if (next >= end && pacer) {
+          clearInterval(pacer);
+          pacer = undefined;
+        }
+      };
+      pacer = setInterval(pace, 10);
+      pace();
     });
   }
 

@@ -24,6 +24,11 @@ export interface GeneratorRegister {
   count: number;
   /** REGISTERs in flight at once. */
   window: number;
+  /**
+   * When set, the first REGISTERs are spread evenly over this many ms instead (`window` is then
+   * ignored): device k of the slice sends at k × spreadMs ÷ count.
+   */
+  spreadMs?: number;
   /** Wait before resending an unanswered REGISTER. */
   retryMs: number;
   maxSends: number;

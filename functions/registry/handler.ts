@@ -30,12 +30,32 @@ export function createRegistryHandler(deps: {
   logger: Logger;
 }): RegistryHandler {
   const { service, logger } = deps;
-  return (event) =>
-    processPartialBatch(
+  return async (event) => {
+    const parsed = new Map<string, DeviceEvent>();
+    for (const record of event.Records) {
+      try {
+        parsed.set(record.messageId, parseRecord(record, DeviceEvent));
+      } catch {
+        // Poison: reported by the record handler below.
+      }
+    }
+    // The batch's history items first, in few calls; an event whose item did not make it writes
+    // it itself in apply (same order: history before the device write).
+    let durable = new Set<DeviceEvent>();
+    if (parsed.size > 1) {
+      try {
+        durable = await service.writeHistory([...parsed.values()]);
+      } catch (error) {
+        logger.warn("history batch write failed; each event writes its own", { error });
+      }
+    }
+    return processPartialBatch(
       event,
       async (record) => {
-        const deviceEvent = parseRecord(record, DeviceEvent);
-        const result = await service.apply(deviceEvent);
+        const deviceEvent = parsed.get(record.messageId) ?? parseRecord(record, DeviceEvent);
+        const result = await service.apply(deviceEvent, {
+          historyWritten: durable.has(deviceEvent),
+        });
         logger.debug("device event", {
           eventId: deviceEvent.eventId,
           deviceId: deviceEvent.deviceId,
@@ -46,6 +66,7 @@ export function createRegistryHandler(deps: {
       },
       { logger, groupKey: deviceIdGroupKey },
     );
+  };
 }
 
 /** An SQS batch (the device-events queue), as opposed to the scheduled event of the sweep. */

@@ -1,4 +1,10 @@
-import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { deviceKey } from "../../lib/contracts/tables.ts";
 import { isConditionalCheckFailed, StorageError } from "../shared/errors.ts";
 import {
@@ -18,7 +24,14 @@ import type {
 export interface RegistryRepositoryConfig {
   readonly devicesTable: string;
   readonly presenceTable: string;
+  /** Rounds of re-sending `UnprocessedItems` of a history batch. Default 6. */
+  readonly maxUnprocessedRetries?: number;
 }
+
+/** BatchWriteItem's limit of items per call. */
+const MAX_BATCH_WRITE = 25;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Placeholder-safe expression builder: every attribute name goes through `#nN`. */
 export function buildDeviceUpdate(plan: DeviceUpdatePlan) {
@@ -160,6 +173,54 @@ export function createRegistryRepository(
         if (isConditionalCheckFailed(error)) return undefined;
         throw new StorageError("devices.UpdateItem", error);
       }
+    },
+
+    async putPresenceBatch(items) {
+      // One item per key: a batch that holds an event twice (a redelivery next to the original)
+      // writes it once (BatchWriteItem refuses duplicate keys), and both count as written.
+      const byKey = new Map<string, PresenceItem[]>();
+      for (const item of items) {
+        const key = `${item.deviceId}\u0000${item.at}`;
+        const same = byKey.get(key);
+        if (same) same.push(item);
+        else byKey.set(key, [item]);
+      }
+      const keys = [...byKey.keys()];
+      const failed: PresenceItem[] = [];
+      const maxRetries = config.maxUnprocessedRetries ?? 6;
+      const writeChunk = async (chunk: string[]) => {
+        let pending = chunk.map((key) => byKey.get(key)![0]!);
+        for (let round = 0; pending.length > 0; round++) {
+          if (round > maxRetries) {
+            failed.push(...pending.flatMap((i) => byKey.get(`${i.deviceId}\u0000${i.at}`)!));
+            return;
+          }
+          if (round > 0) await pause(Math.min(1000, 25 * 2 ** round));
+          let out: BatchWriteCommandOutput;
+          try {
+            out = await db.send(
+              new BatchWriteCommand({
+                RequestItems: {
+                  [config.presenceTable]: pending.map((item) => ({ PutRequest: { Item: item } })),
+                },
+              }),
+            );
+          } catch {
+            // The caller writes these one by one, which reports the error properly.
+            failed.push(...pending.flatMap((i) => byKey.get(`${i.deviceId}\u0000${i.at}`)!));
+            return;
+          }
+          pending = (out.UnprocessedItems?.[config.presenceTable] ?? []).map(
+            (r) => r.PutRequest?.Item as PresenceItem,
+          );
+        }
+      };
+      const chunks: string[][] = [];
+      for (let i = 0; i < keys.length; i += MAX_BATCH_WRITE) {
+        chunks.push(keys.slice(i, i + MAX_BATCH_WRITE));
+      }
+      await Promise.all(chunks.map(writeChunk));
+      return failed;
     },
 
     async putPresence(item: PresenceItem) {

@@ -56,6 +56,11 @@ export interface RegistryRepository {
   ): Promise<{ address?: string } | undefined>;
   /** Idempotent: the key derives from the event, so a redelivery overwrites the same item. */
   putPresence(item: PresenceItem): Promise<void>;
+  /**
+   * Several history items in few calls (BatchWriteItem, 25 items per call; each item is the same
+   * idempotent put as `putPresence`). Resolves with the items it could not write.
+   */
+  putPresenceBatch?(items: readonly PresenceItem[]): Promise<PresenceItem[]>;
 }
 
 /** Presence of the item after a write that asked for it (`DeviceUpdatePlan.returnPresence`). */
@@ -277,8 +282,21 @@ export class RegistryContentionError extends Error {
   }
 }
 
+export interface ApplyOptions {
+  /** The event's history item is already durable (`writeHistory`): only the device write is left. */
+  readonly historyWritten?: boolean;
+}
+
 export interface RegistryService {
-  apply(event: DeviceEvent): Promise<ApplyResult>;
+  apply(event: DeviceEvent, options?: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * The history items that `apply` writes before its device write, for a whole SQS batch in few
+   * calls (register storm, issue 7: half of the registry's writes are history). Resolves with
+   * the events whose item is durable now; apply those with `historyWritten`. The others (and every
+   * event when the repository cannot batch) write their own item in `apply`, as before. An
+   * `offline` is never among them: its history waits for the owner check.
+   */
+  writeHistory(events: readonly DeviceEvent[]): Promise<Set<DeviceEvent>>;
 }
 
 export function createRegistryService(
@@ -319,7 +337,22 @@ export function createRegistryService(
   }
 
   return {
-    async apply(event) {
+    async writeHistory(events) {
+      const durable = new Set<DeviceEvent>();
+      if (!repository.putPresenceBatch) return durable;
+      const items = new Map<PresenceItem, DeviceEvent>();
+      for (const event of events) {
+        if (event.type === "offline") continue;
+        const item = presenceItemFor(event, config.presenceTtlSeconds);
+        if (item) items.set(item, event);
+      }
+      if (items.size === 0) return durable;
+      const failed = new Set(await repository.putPresenceBatch([...items.keys()]));
+      for (const [item, event] of items) if (!failed.has(item)) durable.add(event);
+      return durable;
+    },
+
+    async apply(event, options) {
       // History first: if the device write then fails, the redelivery rewrites the same history
       // item and applies the device write. The other order would lose the history item, because
       // the redelivery would find the device already at this version. A stale presence event is
@@ -329,7 +362,9 @@ export function createRegistryService(
       // still owns it (an offline changes one aspect, so there is no retry loop to interleave).
       const presence = presenceItemFor(event, config.presenceTtlSeconds);
       const historyAfterOwnerCheck = event.type === "offline";
-      if (presence && !historyAfterOwnerCheck) await repository.putPresence(presence);
+      if (presence && !historyAfterOwnerCheck && !options?.historyWritten) {
+        await repository.putPresence(presence);
+      }
 
       const now = new Date(clock.now()).toISOString();
       const stale = (): ApplyResult => {

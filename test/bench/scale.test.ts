@@ -20,6 +20,7 @@ describe("bench/register-storm at a tiny size", () => {
       maxSends: 5,
       timeoutMs: 20_000,
       platform: true,
+      spreadMs: 1_000,
       command: "test",
       log: () => {},
     });
@@ -36,6 +37,11 @@ describe("bench/register-storm at a tiny size", () => {
     // Through the whole local platform: every device online in the devices table and the API.
     expect(s!.platform).toMatchObject({ registered: 300, failed: 0, apiListedOnline: 300 });
     expect(s!.platform!.registryAllOnlineMs).toBeGreaterThan(0);
+    // The first REGISTERs were spread over the second, and the API listed all of them after it.
+    expect(s!.platform!.lastReplyMs).toBeGreaterThanOrEqual(900);
+    expect(s!.platform!.apiAllOnlineMs).toBeGreaterThanOrEqual(s!.platform!.registryAllOnlineMs!);
+    expect(s!.platform!.provisioning).toMatchObject({ reads: 300, shed: 0 });
+    expect(s!.platform!.timeline.length).toBeGreaterThan(0);
     expect(renderStorm(result)).toContain("| 300 |");
   });
 });

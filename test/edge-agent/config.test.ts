@@ -30,6 +30,7 @@ describe("agent configuration (issue 2 item 9)", () => {
       offlineAfterMissed: 6,
       autoProvision: true,
       maxDatagramBytes: 8192,
+      signalRecvBufferBytes: 4 * 1024 * 1024,
       maxOutboundBytes: 1500,
       commandResendMs: 1500,
       commandMaxSends: 3,
@@ -57,6 +58,7 @@ describe("agent configuration (issue 2 item 9)", () => {
         EHOME_TRACE_FILE: "/tmp/trace.jsonl",
         EHOME_DIALECT_FILE: "/etc/dialect.json",
         EHOME_LOG_LEVEL: "DEBUG",
+        EHOME_SIGNAL_RECV_BUFFER_BYTES: "8388608",
       },
       runtime,
     );
@@ -71,6 +73,7 @@ describe("agent configuration (issue 2 item 9)", () => {
       traceFile: "/tmp/trace.jsonl",
       dialectFile: "/etc/dialect.json",
       logLevel: "debug",
+      signalRecvBufferBytes: 8 * 1024 * 1024,
     });
   });
 
@@ -85,6 +88,7 @@ describe("agent configuration (issue 2 item 9)", () => {
     ["EHOME_PUBLIC_HOST", "http://x/"],
     ["EHOME_LOG_LEVEL", "loud"],
     ["EHOME_MAX_DATAGRAM_BYTES", "100000"],
+    ["EHOME_SIGNAL_RECV_BUFFER_BYTES", "1024"],
     ["EHOME_COMMAND_MAX_SENDS", "0"],
     ["EHOME_AGENT_ID", "has spaces"],
     ["EHOME_TRACE_MAX_BYTES", "10"],

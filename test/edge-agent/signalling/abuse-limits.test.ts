@@ -1,4 +1,4 @@
-import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { BatchGetItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DynamoSender } from "../../../edge-agent/cloud/aws.ts";
 import { createDynamoProvisioningSource } from "../../../edge-agent/cloud/dynamo-provisioning.ts";
@@ -121,20 +121,31 @@ describe("signalling limits in the agent", () => {
   });
 });
 
-/** A DynamoDB stand-in: every table read answers "no item" after `delayMs`; counts commands. */
+/**
+ * A DynamoDB stand-in: every table read (GetItem, BatchGetItem) answers "no item" after
+ * `delayMs`; counts the devices read and the other commands.
+ */
 function fakeDynamo(delayMs = 5) {
   const commands: string[] = [];
+  let keys = 0;
   const sender = {
     send(command: object) {
       commands.push(command.constructor.name);
-      if (!(command instanceof GetItemCommand)) return Promise.reject(new Error("unexpected"));
+      if (command instanceof BatchGetItemCommand) {
+        keys += Object.values(command.input.RequestItems ?? {}).reduce(
+          (n, r) => n + (r.Keys?.length ?? 0),
+          0,
+        );
+      } else if (command instanceof GetItemCommand) keys++;
+      else return Promise.reject(new Error("unexpected"));
       return new Promise((resolve) => setTimeout(() => resolve({}), delayMs));
     },
   } as unknown as DynamoSender;
+  const read = (c: string) => c === "GetItemCommand" || c === "BatchGetItemCommand";
   return {
     sender,
-    reads: () => commands.filter((c) => c === "GetItemCommand").length,
-    writes: () => commands.filter((c) => c !== "GetItemCommand").length,
+    reads: () => keys,
+    writes: () => commands.filter((c) => !read(c)).length,
   };
 }
 
