@@ -10,28 +10,28 @@
 import { createEdgeAgent } from "../../edge-agent/agent.ts";
 import { loadConfig } from "../../edge-agent/config.ts";
 import { createLogger } from "../../edge-agent/log.ts";
-import type { EventSink, ReportSink } from "../../edge-agent/ports.ts";
+import type { ReportSink } from "../../edge-agent/ports.ts";
 import { createMemoryProvisioningSource } from "../../edge-agent/signalling/provisioning.ts";
 import { createUdpTransport } from "../../edge-agent/signalling/server.ts";
+import {
+  type CountingAgentCounters,
+  countingAgentCounters,
+  countingEventSink,
+} from "../lib/agent-counting.ts";
 import { serveParent } from "../lib/child.ts";
 import { deviceIdOf } from "../signalling/datagrams.ts";
 import { settledMemory } from "../signalling/memory.ts";
-import type { ServerCounters, ServerReady } from "../signalling/protocol.ts";
+import type { ServerReady } from "../signalling/protocol.ts";
 
 export interface FuzzAgentReady extends ServerReady {
   alarmPort: number;
 }
 
-export interface FuzzAgentCounters extends ServerCounters {
+export interface FuzzAgentCounters extends CountingAgentCounters {
   /** Every agent counter (edge-agent/metrics.ts). */
   metrics: Record<string, number>;
-  /** Device events emitted since start, by type (`offline:<reason>` for offline events). */
-  events: Record<string, number>;
   /** Reports (alarms and other device reports) handed to the report sink, by kind. */
   reports: Record<string, number>;
-  /** process.memoryUsage() now, without forcing a collection. */
-  rssBytes: number;
-  heapUsedBytes: number;
   externalBytes: number;
 }
 
@@ -43,14 +43,8 @@ async function main(): Promise<void> {
   };
   const config = loadConfig(env);
   const log = createLogger({ level: config.logLevel, bindings: { agentId: config.agentId } });
-  const events: Record<string, number> = {};
+  const { sink, events } = countingEventSink();
   const reports: Record<string, number> = {};
-  const sink: EventSink = {
-    emit(event) {
-      const key = event.type === "offline" ? `offline:${event.reason}` : event.type;
-      events[key] = (events[key] ?? 0) + 1;
-    },
-  };
   const reportSink: ReportSink = {
     report(r) {
       reports[r.kind] = (reports[r.kind] ?? 0) + 1;
@@ -70,27 +64,12 @@ async function main(): Promise<void> {
   await agent.start();
   const address = agent.signalAddress();
 
-  const counters = (): FuzzAgentCounters => {
-    const m = agent.metrics();
-    const cpu = process.cpuUsage();
-    const mem = process.memoryUsage();
-    return {
-      datagramsIn: m.datagrams_in ?? 0,
-      datagramsOut: m.datagrams_out ?? 0,
-      keepalives: m.keepalives ?? 0,
-      keepalivesUnknown: m.keepalives_unknown ?? 0,
-      decodeErrors: m.decode_errors ?? 0,
-      sendErrors: m.send_errors ?? 0,
-      sessions: agent.sessions.size,
-      cpuUs: cpu.user + cpu.system,
-      metrics: m,
-      events: { ...events },
-      reports: { ...reports },
-      rssBytes: mem.rss,
-      heapUsedBytes: mem.heapUsed,
-      externalBytes: mem.external,
-    };
-  };
+  const counters = (): FuzzAgentCounters => ({
+    ...countingAgentCounters(agent, events),
+    metrics: agent.metrics(),
+    reports: { ...reports },
+    externalBytes: process.memoryUsage().external,
+  });
 
   const ready: FuzzAgentReady = {
     host: address.host,
