@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RaisedAlarm, Simulator } from "../../edge-agent/simulator/index.ts";
-import { type AgentProcess, freeUdpPort, startAgentProcess } from "./helpers/agent-process.ts";
+import {
+  type AgentProcess,
+  agentProcessEnv,
+  freeUdpPort,
+  startAgentProcess,
+} from "./helpers/agent-process.ts";
 import { eventually, usePlatform } from "./helpers/platform.ts";
 
 /**
@@ -43,19 +48,9 @@ describe("the agent SIGKILLed under load", () => {
 
   it("every device comes back, every command ends, no alarm is lost", async () => {
     const port = await freeUdpPort();
-    const env = {
-      ...process.env,
-      ...p().platform.env,
-      EHOME_AGENT_ID: `agent-kill-load-${process.pid}`,
-      EHOME_HOST: "127.0.0.1",
-      EHOME_SIGNAL_PORT: String(port),
-      EHOME_ALARM_PORT: "0",
-      EHOME_HTTP_PORT: "0",
-      EHOME_KEEPALIVE_SECONDS: "1",
-      EHOME_OFFLINE_AFTER_MISSED: "3",
+    const env = agentProcessEnv(p().platform.env, `agent-kill-load-${process.pid}`, port, {
       EHOME_SPILL_DIR: spillDir,
-      EHOME_LOG_LEVEL: "info",
-    };
+    });
     agents.push(await startAgentProcess(env));
     sim = await p().simulator({
       devices: DEVICES,

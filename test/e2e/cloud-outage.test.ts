@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SendMessageBatchCommandOutput } from "@aws-sdk/client-sqs";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RaisedAlarm } from "../../edge-agent/simulator/index.ts";
 import { SNAPSHOT_JPEG } from "../../edge-agent/simulator/media-files.ts";
-import { ENV } from "../../lib/contracts/env.ts";
+import { recordAlarmDeliveries } from "./helpers/alarm-deliveries.ts";
 import { eventually, usePlatform } from "./helpers/platform.ts";
 
 /**
@@ -38,11 +37,6 @@ const p = usePlatform({
 // biome-ignore lint/suspicious/noExplicitAny: response JSON is navigated freely; assertions check it
 type Json = any;
 
-interface Sent {
-  deviceId: string;
-  sequence: number;
-}
-
 function postPicture(port: number, deviceId: string, picId: string) {
   return new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
     const req = request(
@@ -71,35 +65,8 @@ describe("cloud outage", () => {
   it(`devices stay online through an SQS+S3+DynamoDB outage; ${ALARMS} alarms raised during it all arrive, in order, after it`, async () => {
     const fx = p();
     const cloud = fx.platform.cloud!;
-    const alarmQueueUrl = fx.platform.env[ENV.ALARM_EVENTS_QUEUE_URL]!;
     // What SQS acknowledged on the alarm-events queue, in acknowledgement order.
-    const delivered: Sent[] = [];
-    fx.backends.clients.sqs.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        const input = args.input as {
-          QueueUrl?: string;
-          Entries?: { Id?: string; MessageBody?: string }[];
-        };
-        if (context.commandName === "SendMessageBatchCommand" && input.QueueUrl === alarmQueueUrl) {
-          const failed = new Set(
-            ((out.output as SendMessageBatchCommandOutput).Failed ?? []).map((f) => f.Id),
-          );
-          for (const e of input.Entries ?? []) {
-            if (failed.has(e.Id)) continue;
-            const body = JSON.parse(e.MessageBody!) as {
-              type: string;
-              deviceId: string;
-              sequence?: number;
-            };
-            if (body.type === "alarm")
-              delivered.push({ deviceId: body.deviceId, sequence: body.sequence! });
-          }
-        }
-        return out;
-      },
-      { step: "initialize", name: "e2e-record-alarms", priority: "low" },
-    );
+    const delivered = recordAlarmDeliveries(fx, "e2e-record-alarms");
 
     const sim = await fx.simulator({ devices: DEVICES, idPrefix: "e2e-out-" });
     await sim.start();
@@ -175,14 +142,14 @@ describe("cloud outage", () => {
     expect(fx.agent.sessions.get(late.devices[0]!.id)).toBeUndefined();
     expect(sim.stats().states.online).toBe(DEVICES);
     expect(sim.stats().keepalivesAnswered).toBeGreaterThan(answeredBefore + DEVICES * 2);
-    expect(delivered).toHaveLength(0);
+    expect(delivered.all).toHaveLength(0);
 
     // ---- the cloud returns ---------------------------------------------------------------------
     const outageEnded = performance.now();
     outage.restore();
     await eventually(
       async () => {
-        const seen = new Set(delivered.map((d) => `${d.deviceId}#${d.sequence}`));
+        const seen = delivered.keys();
         return raised.every((r) => seen.has(`${r.deviceId}#${r.alarm.sequence}`))
           ? true
           : undefined;
@@ -193,12 +160,8 @@ describe("cloud outage", () => {
     await late.waitFor("all-online", 10_000);
     // Each device's alarms, first deliveries only, in the order the device raised them.
     for (const device of sim.devices) {
-      const firsts: number[] = [];
-      for (const d of delivered) {
-        if (d.deviceId === device.id && !firsts.includes(d.sequence)) firsts.push(d.sequence);
-      }
       const order = raised.filter((r) => r.deviceId === device.id).map((r) => r.alarm.sequence);
-      expect(firsts).toEqual(order);
+      expect(delivered.firsts(device.id)).toEqual(order);
     }
     // The registry catches up: the late device is online there too.
     await eventually(
@@ -231,7 +194,7 @@ describe("cloud outage", () => {
       JSON.stringify({
         bench: "cloud-outage-e2e",
         alarms: ALARMS,
-        delivered: delivered.length,
+        delivered: delivered.all.length,
         spilled: after.spilled,
         retries: after.retries,
         flushedMs,

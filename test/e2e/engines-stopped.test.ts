@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SendMessageBatchCommandOutput } from "@aws-sdk/client-sqs";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { SimulatedDevice } from "../../edge-agent/simulator/index.ts";
-import { ENV } from "../../lib/contracts/env.ts";
 import type { DeviceEvent } from "../../lib/contracts/events.ts";
 import { type StoppedEngines, stopEngines } from "../helpers/local-backends.ts";
+import { recordAlarmDeliveries } from "./helpers/alarm-deliveries.ts";
 import { eventually, usePlatform } from "./helpers/platform.ts";
 
 /**
@@ -97,7 +96,6 @@ describe("DynamoDB Local and fauxqs stopped for 60 s under load, then restarted"
   it("nothing is lost: every alarm at the queue in device order, presence histories as the agent saw them", async () => {
     const fx = p();
     const cloud = fx.platform.cloud!;
-    const alarmQueueUrl = fx.platform.env[ENV.ALARM_EVENTS_QUEUE_URL]!;
     expect(fauxqsServers).toHaveLength(1);
 
     // What the agent emitted, in its order (the sink is called synchronously by the core).
@@ -109,28 +107,7 @@ describe("DynamoDB Local and fauxqs stopped for 60 s under load, then restarted"
       return emit(event);
     };
     // What SQS acknowledged on the alarm-events queue, in acknowledgement order.
-    const delivered: string[] = [];
-    fx.backends.clients.sqs.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        const input = args.input as {
-          QueueUrl?: string;
-          Entries?: { Id?: string; MessageBody?: string }[];
-        };
-        if (context.commandName === "SendMessageBatchCommand" && input.QueueUrl === alarmQueueUrl) {
-          const failed = new Set(
-            ((out.output as SendMessageBatchCommandOutput).Failed ?? []).map((f) => f.Id),
-          );
-          for (const e of input.Entries ?? []) {
-            if (failed.has(e.Id)) continue;
-            const body = JSON.parse(e.MessageBody!) as Json;
-            if (body.type === "alarm") delivered.push(`${body.deviceId}#${body.sequence}`);
-          }
-        }
-        return out;
-      },
-      { step: "initialize", name: "e2e-engines-alarms", priority: "low" },
-    );
+    const delivered = recordAlarmDeliveries(fx, "e2e-engines-alarms");
 
     const sim = await fx.simulator({ devices: STEADY, idPrefix: "e2e-eng-steady-" });
     const flap = await fx.simulator({
@@ -197,7 +174,7 @@ describe("DynamoDB Local and fauxqs stopped for 60 s under load, then restarted"
       expect((fx.agent.metrics().sessions_expired ?? 0) - expiredBefore).toBe(2 * 2 + 1);
       for (const d of [...sim.devices, ...flap.devices]) expect(d.state).toBe("online");
       expect(fx.agent.sessions.get(lateId)).toBeUndefined();
-      expect(delivered).toHaveLength(0);
+      expect(delivered.all).toHaveLength(0);
     } finally {
       await stopped.restart();
     }
@@ -207,19 +184,14 @@ describe("DynamoDB Local and fauxqs stopped for 60 s under load, then restarted"
     const allRaised = [...raised].flatMap(([id, seqs]) => seqs.map((s) => `${id}#${s}`));
     await eventually(
       async () => {
-        const seen = new Set(delivered);
+        const seen = delivered.keys();
         return allRaised.every((k) => seen.has(k)) ? true : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     const alarmsMs = Math.round(performance.now() - restartedAt);
     for (const [id, seqs] of raised) {
-      const firsts: number[] = [];
-      for (const k of delivered) {
-        const [deviceId, seq] = k.split("#");
-        if (deviceId === id && !firsts.includes(Number(seq))) firsts.push(Number(seq));
-      }
-      expect(firsts).toEqual(seqs);
+      expect(delivered.firsts(id)).toEqual(seqs);
     }
 
     // Presence: the registry's history of each device is what the agent emitted, in its order.
@@ -294,7 +266,7 @@ describe("DynamoDB Local and fauxqs stopped for 60 s under load, then restarted"
         bench: "engines-stopped-e2e",
         outageMs: Math.round(restartedAt - stoppedAt),
         alarms: allRaised.length,
-        delivered: delivered.length,
+        delivered: delivered.all.length,
         deviceEvents: emitted.length,
         spilled: after.spilled,
         alarmsMs,

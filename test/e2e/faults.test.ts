@@ -11,7 +11,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Simulator } from "../../edge-agent/simulator/index.ts";
 import { DeviceEvent } from "../../lib/contracts/events.ts";
 import { deviceKey } from "../../lib/contracts/tables.ts";
-import { type AgentProcess, freeUdpPort, startAgentProcess } from "./helpers/agent-process.ts";
+import {
+  type AgentProcess,
+  agentProcessEnv,
+  freeUdpPort,
+  startAgentProcess,
+} from "./helpers/agent-process.ts";
 import { eventually, usePlatform } from "./helpers/platform.ts";
 
 /**
@@ -305,23 +310,12 @@ describe("the agent process killed and restarted", () => {
 
   it("devices come back online after re-registering; a command in flight at the kill ends in a final state", async () => {
     const port = await freeUdpPort();
-    // The variables the stacks give the agent on ECS (cloudConfigFromEnv), a fixed agent id so
-    // the restart reuses its command queue, and short timers.
-    const env = {
-      ...process.env,
-      ...p().platform.env,
-      EHOME_AGENT_ID: `agent-kill-${uid()}`,
-      EHOME_HOST: "127.0.0.1",
-      EHOME_SIGNAL_PORT: String(port),
-      EHOME_ALARM_PORT: "0",
-      EHOME_HTTP_PORT: "0",
-      EHOME_KEEPALIVE_SECONDS: "1",
-      EHOME_OFFLINE_AFTER_MISSED: "3",
+    // A fixed agent id so the restart reuses its command queue.
+    const env = agentProcessEnv(p().platform.env, `agent-kill-${uid()}`, port, {
       // Far beyond the test: the command is still in flight when the agent dies.
       EHOME_COMMAND_RESEND_MS: "5000",
       EHOME_COMMAND_TIMEOUT_MS: "60000",
-      EHOME_LOG_LEVEL: "info",
-    };
+    });
     const first = await startAgentProcess(env);
     agents.push(first);
     expect(first.signalling).toBe(`127.0.0.1:${port}`);

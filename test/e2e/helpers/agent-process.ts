@@ -22,6 +22,33 @@ export interface AgentProcess {
   kill(signal: "SIGKILL" | "SIGTERM"): Promise<number | string>;
 }
 
+/**
+ * The variables the stacks give the agent on ECS (`platformEnv`: the local platform's cloud
+ * variables, read by cloudConfigFromEnv), on loopback at signalling `port` with the other ports
+ * picked by the system, a 1 s keepalive (offline after 3 missed) and the info log level (the
+ * "edge agent listening" line `startAgentProcess` waits for). `extra` overrides any of them.
+ */
+export function agentProcessEnv(
+  platformEnv: Readonly<Record<string, string | undefined>>,
+  agentId: string,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    ...platformEnv,
+    EHOME_AGENT_ID: agentId,
+    EHOME_HOST: "127.0.0.1",
+    EHOME_SIGNAL_PORT: String(port),
+    EHOME_ALARM_PORT: "0",
+    EHOME_HTTP_PORT: "0",
+    EHOME_KEEPALIVE_SECONDS: "1",
+    EHOME_OFFLINE_AFTER_MISSED: "3",
+    EHOME_LOG_LEVEL: "info",
+    ...extra,
+  };
+}
+
 /** Starts the agent and resolves once it listens; kills it if it does not within `timeoutMs`. */
 export async function startAgentProcess(
   env: Record<string, string | undefined>,
