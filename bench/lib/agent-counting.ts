@@ -1,7 +1,8 @@
 /**
- * What the scale benchmarks' agent children (bench/lib/counting-agent-child.ts, bench/fuzz/
- * agent-child.ts) share: an event sink that counts device events by type and drops them (the
- * benchmarks measure the agent, not a sink), and the counters they answer the parent with.
+ * What the benchmarks' agent children share (bench/signalling/agent-child.ts,
+ * bench/lib/counting-agent-child.ts, bench/fuzz/agent-child.ts): an event sink that counts device
+ * events by type and drops them (the benchmarks measure the agent, not a sink), and the counters
+ * they answer the parent with.
  */
 import type { EdgeAgent } from "../../edge-agent/agent.ts";
 import type { EventSink } from "../../edge-agent/ports.ts";
@@ -29,14 +30,12 @@ export function countingEventSink(): { sink: EventSink; events: Record<string, n
   };
 }
 
-/** The agent's counters, its sessions, this process's CPU and raw memory, the events so far. */
-export function countingAgentCounters(
+/** The agent's signalling counters, its sessions and this process's CPU (every agent child). */
+export function agentServerCounters(
   agent: Pick<EdgeAgent, "metrics" | "sessions">,
-  events: Record<string, number>,
-): CountingAgentCounters {
+): ServerCounters {
   const m = agent.metrics();
   const cpu = process.cpuUsage();
-  const mem = process.memoryUsage();
   return {
     datagramsIn: m.datagrams_in ?? 0,
     datagramsOut: m.datagrams_out ?? 0,
@@ -46,6 +45,17 @@ export function countingAgentCounters(
     sendErrors: m.send_errors ?? 0,
     sessions: agent.sessions.size,
     cpuUs: cpu.user + cpu.system,
+  };
+}
+
+/** `agentServerCounters`, the events so far and this process's raw memory. */
+export function countingAgentCounters(
+  agent: Pick<EdgeAgent, "metrics" | "sessions">,
+  events: Record<string, number>,
+): CountingAgentCounters {
+  const mem = process.memoryUsage();
+  return {
+    ...agentServerCounters(agent),
     events: { ...events },
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,

@@ -8,6 +8,7 @@ import { loadConfig } from "../../edge-agent/config.ts";
 import { createLogger } from "../../edge-agent/log.ts";
 import type { EventSink } from "../../edge-agent/ports.ts";
 import { createUdpTransport } from "../../edge-agent/signalling/server.ts";
+import { agentServerCounters } from "../lib/agent-counting.ts";
 import { serveParent } from "../lib/child.ts";
 import { settledMemory } from "./memory.ts";
 import type { ServerCounters, ServerReady, ServerRequest } from "./protocol.ts";
@@ -31,21 +32,10 @@ async function main(): Promise<void> {
   await agent.start();
   const address = agent.signalAddress();
 
-  const counters = (): ServerCounters & { events: number } => {
-    const m = agent.metrics();
-    const cpu = process.cpuUsage();
-    return {
-      datagramsIn: m.datagrams_in ?? 0,
-      datagramsOut: m.datagrams_out ?? 0,
-      keepalives: m.keepalives ?? 0,
-      keepalivesUnknown: m.keepalives_unknown ?? 0,
-      decodeErrors: m.decode_errors ?? 0,
-      sendErrors: m.send_errors ?? 0,
-      sessions: agent.sessions.size,
-      cpuUs: cpu.user + cpu.system,
-      events,
-    };
-  };
+  const counters = (): ServerCounters & { events: number } => ({
+    ...agentServerCounters(agent),
+    events,
+  });
 
   const ready: ServerReady = { host: address.host, port: address.port, pid: process.pid };
   serveParent(ready, {
