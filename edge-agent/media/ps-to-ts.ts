@@ -50,7 +50,14 @@ export interface PsToTsStats {
 export interface PsToTs {
   /** Remuxes one pack; returns whole TS packets (possibly none). */
   push(pack: PsPack): Buffer;
+  /** The continuity_counter of the last packet written on `pid` (15 before the first). */
+  continuity(pid: number): number;
   stats(): PsToTsStats;
+}
+
+export interface PsToTsOptions {
+  /** First PMT version_number (a join remux uses the live remuxer's). Default 0. */
+  pmtVersion?: number;
 }
 
 interface Program {
@@ -112,7 +119,7 @@ function pesHeader(streamId: number, pes: PsPes, payloadBytes: number, unbounded
   return h;
 }
 
-export function createPsToTs(): PsToTs {
+export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
   const st: PsToTsStats = {
     packs: 0,
     tsPackets: 0,
@@ -121,7 +128,7 @@ export function createPsToTs(): PsToTs {
     audioPes: 0,
     pesDropped: 0,
     psi: 0,
-    pmtVersion: 0,
+    pmtVersion: (options.pmtVersion ?? 0) & 0x1f,
   };
   const cc = new Map<number, number>();
   let program: Program | undefined;
@@ -356,6 +363,34 @@ export function createPsToTs(): PsToTs {
       // Copy out: the work buffer is reused by the next pack.
       return Buffer.from(out.subarray(0, pos));
     },
+    continuity: (pid) => cc.get(pid) ?? 15,
     stats: () => ({ ...st }),
   };
+}
+
+/**
+ * The TS of `packs` (a cached GOP, from its keyframe) for a viewer joining a stream whose live TS
+ * comes from `live`, which has already remuxed those packs: remuxed by a fresh remuxer (same PMT
+ * version), then each PID's continuity counters renumbered so that the last packet carries the
+ * live remuxer's current counter, so the live packets that follow continue without a
+ * discontinuity (ISO/IEC 13818-1 §2.4.3.3). Nothing is kept: one TS copy exists only while it is
+ * written to the viewer.
+ */
+export function remuxForJoin(packs: readonly PsPack[], live: PsToTs): Buffer {
+  const join = createPsToTs({ pmtVersion: live.stats().pmtVersion });
+  const ts = Buffer.concat(packs.map((p) => join.push(p)));
+  const counts = new Map<number, number>();
+  for (let o = 0; o + TS_PACKET <= ts.length; o += TS_PACKET) {
+    const pid = ((ts[o + 1]! & 0x1f) << 8) | ts[o + 2]!;
+    counts.set(pid, (counts.get(pid) ?? 0) + 1);
+  }
+  const next = new Map<number, number>();
+  for (const [pid, n] of counts) next.set(pid, (live.continuity(pid) - n + 1 + 16 * n) & 0x0f);
+  for (let o = 0; o + TS_PACKET <= ts.length; o += TS_PACKET) {
+    const pid = ((ts[o + 1]! & 0x1f) << 8) | ts[o + 2]!;
+    const c = next.get(pid)!;
+    ts[o + 3] = (ts[o + 3]! & 0xf0) | c;
+    next.set(pid, (c + 1) & 0x0f);
+  }
+  return ts;
 }
