@@ -31,7 +31,7 @@ export interface LiveOptions {
   bitrateBps: number;
   /** Frames per GOP at 25 fps (25 = a 1 s GOP). */
   gopFrames: number;
-  /** Device processes and viewer processes (each). Default one per 200 streams. */
+  /** Device processes and viewer processes (each). Default one per 500 streams. */
   loadProcesses?: number;
 }
 
@@ -84,6 +84,13 @@ export interface LiveScenario {
     targetPerStreamBytes: number;
     /** Agent CPU over the window, % of one core. */
     cpuPercent: number;
+    /** Agent CPU per stream, % of one core (cpuPercent / streams): the extrapolation basis. */
+    cpuPercentPerStream?: number;
+    /** Agent CPU ms per MB (10^6) of PS the devices pushed in the window. */
+    cpuMsPerPushedMB?: number;
+    /** Undrained bytes in the viewers' sinks (Node's buffers) per stream, at the end / peak. */
+    viewerBacklogPerStreamBytes?: number;
+    viewerBacklogPeakPerStreamBytes?: number;
     /** The relays' own memory per stream at the end (splitter + last-GOP cache, PS + TS). */
     relayBufferedPerStreamBytes: number;
     /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
@@ -112,7 +119,7 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
     });
     children.push(agent);
     // Devices and viewers in several processes when one would be the bottleneck.
-    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 200));
+    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 500));
     const pushers: ChildHandle<{ pid: number }>[] = [];
     const viewerChildren: ChildHandle<{ pid: number }>[] = [];
     for (let i = 0; i < procs; i++) {
@@ -170,7 +177,11 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       pushers.map((c, i) =>
         c.request({
           op: "push",
-          streams: part(leases, i, 1),
+          streams: part(
+            leases.map((l, index) => ({ ...l, index })),
+            i,
+            1,
+          ),
           bitrateBps: options.bitrateBps,
           gopFrames: options.gopFrames,
         }),
@@ -276,6 +287,17 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
         heapPerStreamBytes: round(memDelta(baseline, end) / n),
         targetPerStreamBytes: 512 * 1024,
         cpuPercent: round((cpuMicros / cpuWindow) * 100, 1),
+        cpuPercentPerStream: round(((cpuMicros / cpuWindow) * 100) / n, 3),
+        cpuMsPerPushedMB: round(
+          cpuMicros /
+            1000 /
+            Math.max(1e-9, (pusherReport.psBitrateBpsMedian * n * (cpuWindow / 1e6)) / 8 / 1e6),
+          2,
+        ),
+        viewerBacklogPerStreamBytes: round((end.counters.viewerBacklogBytes ?? 0) / n),
+        viewerBacklogPeakPerStreamBytes: round(
+          Math.max(0, ...samples.map((s) => s.counters.viewerBacklogBytes ?? 0)) / n,
+        ),
         relayBufferedPerStreamBytes: round((end.counters.relayBufferedBytes ?? 0) / n),
         packsDropped: end.counters.relayPacksDropped ?? 0,
       },

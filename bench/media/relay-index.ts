@@ -4,7 +4,8 @@
  *
  *   npx tsx bench/media/relay-index.ts [--quick] [--parts throughput,live,first-byte]
  *     [--stream-mib 64] [--repetitions 5] [--streams 500] [--seconds 40] [--warmup 5]
- *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--out results.json]
+ *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--load-processes 1]
+ *     [--out results.json]
  *
  * Prints one JSON object (BenchmarkResult) on stdout whose scenarios are the one-stream
  * throughput next to a TCP pipe (throughput.ts), the concurrent live streams (live.ts) and the
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     "gop-frames": { type: "string" },
     runs: { type: "string" },
     "quiet-wait-ms": { type: "string" },
+    "load-processes": { type: "string" },
   },
 });
 const quick = values.quick === true;
@@ -68,6 +70,10 @@ const settings = {
   bitrateBps: int("bitrate-kbps", values["bitrate-kbps"], 4000) * 1000,
   gopFrames: int("gop-frames", values["gop-frames"], 25),
   runs: int("runs", values.runs, quick ? 3 : 20),
+  /** Device processes and viewer processes (each) of the live part; default one per 500 streams. */
+  ...(values["load-processes"] === undefined
+    ? {}
+    : { loadProcesses: int("load-processes", values["load-processes"], 1) }),
   /** Before each part: wait up to this long for the machine's other load to drop below 20 %. */
   quietMaxWaitMs:
     values["quiet-wait-ms"] === "0"

@@ -119,6 +119,19 @@ function pesHeader(streamId: number, pes: PsPes, payloadBytes: number, unbounded
   return h;
 }
 
+const EMPTY = Buffer.alloc(0);
+/** Largest PES header pesHeader() writes: 9 + PTS + DTS. */
+const PES_HEADER_MAX = 19;
+
+/** At most this many TS bytes for one pack: PAT + PMT, then each PES as writePayload packs it. */
+function tsBound(pack: PsPack): number {
+  let packets = 2;
+  for (const pes of pack.pes) {
+    packets += Math.ceil((pes.end - pes.payloadOffset + PES_HEADER_MAX + 8) / 176) + 1;
+  }
+  return packets * TS_PACKET;
+}
+
 export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
   const st: PsToTsStats = {
     packs: 0,
@@ -137,7 +150,11 @@ export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
   /** A video TS PES is open: video PES without a PTS continue it. */
   let videoOpen = false;
 
-  let out = Buffer.alloc(0);
+  /**
+   * The TS of the pack being remuxed: allocated per pack at its upper bound and handed out as is,
+   * so no work buffer sized for the largest keyframe stays with the remuxer, and no second copy.
+   */
+  let out = EMPTY;
   let pos = 0;
 
   const nextCc = (pid: number): number => {
@@ -310,6 +327,7 @@ export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
   return {
     push(pack) {
       st.packs++;
+      out = Buffer.allocUnsafe(tsBound(pack));
       pos = 0;
       const prog = programOf(pack);
       const changed =
@@ -360,8 +378,9 @@ export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
         }
       }
       st.bytesOut += pos;
-      // Copy out: the work buffer is reused by the next pack.
-      return Buffer.from(out.subarray(0, pos));
+      const ts = out.subarray(0, pos);
+      out = EMPTY;
+      return ts;
     },
     continuity: (pid) => cc.get(pid) ?? 15,
     stats: () => ({ ...st }),
