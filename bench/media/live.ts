@@ -18,7 +18,7 @@ import { type ChildHandle, startChild } from "../lib/child.ts";
 import { median, quantile, round } from "../lib/stats.ts";
 import type { AgentChildReady, AgentSample } from "./agent-child.ts";
 import { wallMicros } from "./live-source.ts";
-import type { PusherReport, ViewerReport } from "./load-child.ts";
+import type { LoadCpu, PusherReport, ViewerReport } from "./load-child.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const HOST = "127.0.0.1";
@@ -44,6 +44,8 @@ export interface LiveScenario {
   warmupSeconds: number;
   /** Device processes, and as many viewer processes. */
   loadProcesses: number;
+  /** CPU of each device / viewer process over the window, % of one core. */
+  loadCpuPercent?: { devices: Array<number | null>; viewers: Array<number | null> };
   /** Healthy viewers (PS + TS) and stalled ones. */
   viewers: { healthy: number; stalled: number };
   pusher: PusherReport;
@@ -188,6 +190,12 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       ),
     );
 
+    const loadCpu = () =>
+      Promise.all([
+        Promise.all(pushers.map((c) => c.request<LoadCpu>({ op: "cpu" }, 300_000))),
+        Promise.all(viewerChildren.map((c) => c.request<LoadCpu>({ op: "cpu" }, 300_000))),
+      ]);
+    let loadCpuStart: Awaited<ReturnType<typeof loadCpu>> | undefined;
     const samples: AgentSample[] = [];
     let allDroppedAt: number | undefined;
     const until = pushStart + (options.warmupSeconds + options.seconds) * 1e6;
@@ -196,9 +204,20 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       await new Promise((r) => setTimeout(r, 1000));
       const s = await agent.request<AgentSample>({ op: "sample" });
       samples.push(s);
+      if (loadCpuStart === undefined && s.atMicros >= windowStart) loadCpuStart = await loadCpu();
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
+    const loadCpuEnd = await loadCpu();
+    const pct = (a: LoadCpu[] | undefined, b: LoadCpu[]) =>
+      b.map((e, k) => {
+        const s = a?.[k];
+        return s ? round(((e.cpuMicros - s.cpuMicros) / (e.atMicros - s.atMicros)) * 100, 1) : null;
+      });
+    const loadCpuPercent = {
+      devices: pct(loadCpuStart?.[0], loadCpuEnd[0]),
+      viewers: pct(loadCpuStart?.[1], loadCpuEnd[1]),
+    };
     // Stop the devices first: a saturated machine answers the reports sooner.
     await Promise.all(pushers.map((c) => c.request({ op: "stop" }, 300_000)));
     const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
@@ -245,6 +264,7 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
       loadProcesses: procs,
+      loadCpuPercent,
       viewers: { healthy: healthy.length, stalled: viewerReports.length - healthy.length },
       pusher: pusherReport,
       healthy: {

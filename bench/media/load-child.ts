@@ -9,6 +9,8 @@
  * - `viewer`: the viewers. `{op: "view", viewers: [{url, format, stalled}]}` opens them (healthy
  *   ones read everything and read the stamps; a stalled one sends its GET and never reads);
  *   `{op: "report", fromMicros, toMicros}` summarises each viewer over that window.
+ *
+ * Both answer `{op: "cpu"}` with their own CPU use (bench/media/live.ts reports it per process).
  */
 import { connect, type Socket } from "node:net";
 import { serveParent } from "../lib/child.ts";
@@ -26,6 +28,17 @@ const mode = process.argv[2];
 const MAX_LATE_MS = 1000;
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 const BIN_MICROS = 100_000;
+
+/** This process's CPU (user + system µs) and the wall clock, for the load processes' own cost. */
+export interface LoadCpu {
+  atMicros: number;
+  cpuMicros: number;
+}
+
+function cpuNow(): LoadCpu {
+  const c = process.cpuUsage();
+  return { atMicros: wallMicros(), cpuMicros: c.user + c.system };
+}
 
 /** Bytes per 100 ms bin of wall time from `t0`: one number per bin, no per-chunk allocation. */
 class Bins {
@@ -182,6 +195,7 @@ function runPusher(): void {
             closedByAgent: pushed.filter((p) => p.closed).length,
           } satisfies PusherReport;
         }
+        if (req.op === "cpu") return cpuNow();
         throw new Error(`unknown op ${req.op}`);
       },
       close() {
@@ -345,6 +359,7 @@ function runViewer(): void {
           const to = req.toMicros ?? wallMicros();
           return watched.map((w) => summarise(w, from, to));
         }
+        if (req.op === "cpu") return cpuNow();
         throw new Error(`unknown op ${req.op}`);
       },
       close() {
