@@ -10,6 +10,7 @@
  * viewer count and the streams' `viewersDropped`); the agent's RSS and heap per stream (after a GC,
  * at the end of the window, when the stalled viewers should be gone; and the peak RSS), and its CPU.
  */
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mintStreamToken, streamUrl } from "../../lib/contracts/media.ts";
@@ -325,4 +326,48 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
   } finally {
     for (const c of children.reverse()) await c.close();
   }
+}
+
+/** One run of the largest-count search (relay-index.ts `--max-search`). */
+export interface LiveMaxRun {
+  streams: number;
+  behind: number;
+  healthy: number;
+  pushedBpsMedian: number;
+  psBitrateRatioMin: number;
+  lagMedianMs: number;
+  lagGrowthMaxMs: number;
+  agentCpuPercent: number;
+  agentCpuPercentPerStream: number | undefined;
+  heapPerStreamBytes: number;
+  loadCpuPercent: LiveScenario["loadCpuPercent"];
+  loadAverage1m: number;
+}
+
+export interface LiveMaxScenario {
+  name: "live-max";
+  bitrateBps: number;
+  gopFrames: number;
+  seconds: number;
+  warmupSeconds: number;
+  runs: LiveMaxRun[];
+  /** The largest stream count whose healthy viewers all kept up; null when none did. */
+  largestNoneBehind: number | null;
+}
+
+export function liveMaxRun(x: LiveScenario): LiveMaxRun {
+  return {
+    streams: x.streams,
+    behind: x.healthy.behind,
+    healthy: x.viewers.healthy,
+    pushedBpsMedian: x.pusher.psBitrateBpsMedian,
+    psBitrateRatioMin: x.healthy.psBitrateRatioMin,
+    lagMedianMs: x.healthy.lagMedianMs,
+    lagGrowthMaxMs: x.healthy.lagGrowthMaxMs,
+    agentCpuPercent: x.agent.cpuPercent,
+    agentCpuPercentPerStream: x.agent.cpuPercentPerStream,
+    heapPerStreamBytes: x.agent.heapPerStreamBytes,
+    loadCpuPercent: x.loadCpuPercent,
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+  };
 }

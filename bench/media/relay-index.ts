@@ -5,7 +5,10 @@
  *   npx tsx bench/media/relay-index.ts [--quick] [--parts throughput,live,first-byte]
  *     [--stream-mib 64] [--repetitions 5] [--streams 500] [--seconds 40] [--warmup 5]
  *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--load-processes 1]
- *     [--out results.json]
+ *     [--max-search 100,150,200] [--max-seconds 20] [--out results.json]
+ *
+ * `--max-search` (a part of its own, `max`, after `live`): live runs at those stream counts, in
+ * increasing order, until one has a healthy viewer behind; records the largest with none.
  *
  * Prints one JSON object (BenchmarkResult) on stdout whose scenarios are the one-stream
  * throughput next to a TCP pipe (throughput.ts), the concurrent live streams (live.ts) and the
@@ -16,10 +19,10 @@ import { parseArgs } from "node:util";
 import { waitForQuiet } from "../lib/machine.ts";
 import { COMMON_OPTIONS, startResult, writeResult } from "../lib/output.ts";
 import { runFirstByteBench } from "./first-byte.ts";
-import { runLiveBench } from "./live.ts";
+import { type LiveMaxRun, type LiveMaxScenario, liveMaxRun, runLiveBench } from "./live.ts";
 import { runThroughputBench } from "./throughput.ts";
 
-const RELAY_PARTS = ["throughput", "live", "first-byte"] as const;
+const RELAY_PARTS = ["throughput", "live", "max", "first-byte"] as const;
 type Part = (typeof RELAY_PARTS)[number];
 
 function int(name: string, v: string | undefined, fallback: number): number {
@@ -49,10 +52,18 @@ const { values } = parseArgs({
     runs: { type: "string" },
     "quiet-wait-ms": { type: "string" },
     "load-processes": { type: "string" },
+    "max-search": { type: "string" },
+    "max-seconds": { type: "string" },
   },
 });
 const quick = values.quick === true;
-const parts = (values.parts?.split(",").map((s) => s.trim()) ?? [...RELAY_PARTS]) as Part[];
+const maxSearch = (values["max-search"] ?? "")
+  .split(",")
+  .filter((s) => s.trim() !== "")
+  .map((s) => int("max-search", s.trim(), 1))
+  .sort((a, b) => a - b);
+const parts = (values.parts?.split(",").map((s) => s.trim()) ??
+  RELAY_PARTS.filter((p) => p !== "max" || maxSearch.length > 0)) as Part[];
 for (const p of parts) {
   if (!RELAY_PARTS.includes(p)) {
     process.stderr.write(`bench/media: unknown part ${p} (${RELAY_PARTS.join(", ")})\n`);
@@ -112,6 +123,27 @@ if (parts.includes("live")) {
   await quiet("live");
   process.stderr.write(`bench/media: ${settings.streams} live streams, ${settings.seconds} s\n`);
   scenarios.push(await runLiveBench(settings));
+}
+if (parts.includes("max") && maxSearch.length > 0) {
+  const seconds = int("max-seconds", values["max-seconds"], 20);
+  const runs: LiveMaxRun[] = [];
+  for (const streams of maxSearch) {
+    await quiet("max");
+    process.stderr.write(`bench/media: largest count, ${streams} live streams, ${seconds} s\n`);
+    const x = await runLiveBench({ ...settings, streams, seconds });
+    runs.push(liveMaxRun(x));
+    if (x.healthy.behind > 0) break;
+  }
+  const ok = runs.filter((r) => r.behind === 0).map((r) => r.streams);
+  scenarios.push({
+    name: "live-max",
+    bitrateBps: settings.bitrateBps,
+    gopFrames: settings.gopFrames,
+    seconds,
+    warmupSeconds: settings.warmupSeconds,
+    runs,
+    largestNoneBehind: ok.length ? Math.max(...ok) : null,
+  } satisfies LiveMaxScenario);
 }
 if (parts.includes("first-byte")) {
   await quiet("first-byte");
