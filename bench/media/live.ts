@@ -10,6 +10,7 @@
  * viewer count and the streams' `viewersDropped`); the agent's RSS and heap per stream (after a GC,
  * at the end of the window, when the stalled viewers should be gone; and the peak RSS), and its CPU.
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,11 @@ export interface LiveScenario {
   warmupSeconds: number;
   /** Device processes, and as many viewer processes. */
   loadProcesses: number;
+  /**
+   * The kernel's TCP socket memory during the run (all sockets of the machine; pages of 4 KiB):
+   * its peak, the tcp_mem pressure threshold, and how many times TCP entered memory pressure.
+   */
+  kernelTcp?: { peakBytes: number; pressureBytes: number; pressuresDuringRun: number };
   /** CPU of each device / viewer process over the window, % of one core. */
   loadCpuPercent?: { devices: Array<number | null>; viewers: Array<number | null> };
   /** Healthy viewers (PS + TS) and stalled ones. */
@@ -99,6 +105,37 @@ export interface LiveScenario {
     /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
     packsDropped: number;
   };
+}
+
+/**
+ * The kernel's TCP memory (Linux): pages all TCP sockets hold (/proc/net/sockstat), the pressure
+ * threshold (tcp_mem[1]) and how often TCP entered memory pressure (TcpExt TCPMemoryPressures).
+ * Stalled viewers' send buffers (autotuned up to tcp_wmem max each) count here, not in the agent's
+ * heap; past the threshold the kernel throttles every TCP socket on the machine.
+ */
+export interface TcpMemory {
+  pages: number;
+  pressurePages: number;
+  pressures: number;
+}
+
+export function tcpMemory(): TcpMemory | undefined {
+  try {
+    const sockstat = readFileSync("/proc/net/sockstat", "utf8");
+    const pages = Number(/^TCP:.* mem (\d+)/m.exec(sockstat)?.[1]);
+    const mem = readFileSync("/proc/sys/net/ipv4/tcp_mem", "utf8").trim().split(/\s+/);
+    const netstat = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const names = netstat.find((l) => l.startsWith("TcpExt:"))?.split(" ") ?? [];
+    const values = netstat.filter((l) => l.startsWith("TcpExt:"))[1]?.split(" ") ?? [];
+    const k = names.indexOf("TCPMemoryPressures");
+    return {
+      pages,
+      pressurePages: Number(mem[1]),
+      pressures: k > 0 ? Number(values[k]) : Number.NaN,
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function maxFinite(values: number[]): number {
@@ -198,6 +235,8 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       ]);
     let loadCpuStart: Awaited<ReturnType<typeof loadCpu>> | undefined;
     const samples: AgentSample[] = [];
+    const tcpAtStart = tcpMemory();
+    let tcpPeakPages = tcpAtStart?.pages ?? 0;
     let allDroppedAt: number | undefined;
     const until = pushStart + (options.warmupSeconds + options.seconds) * 1e6;
     const windowStart = pushStart + options.warmupSeconds * 1e6;
@@ -205,10 +244,12 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       await new Promise((r) => setTimeout(r, 1000));
       const s = await agent.request<AgentSample>({ op: "sample" });
       samples.push(s);
+      tcpPeakPages = Math.max(tcpPeakPages, tcpMemory()?.pages ?? 0);
       if (loadCpuStart === undefined && s.atMicros >= windowStart) loadCpuStart = await loadCpu();
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
+    const tcpAtEnd = tcpMemory();
     const loadCpuEnd = await loadCpu();
     const pct = (a: LoadCpu[] | undefined, b: LoadCpu[]) =>
       b.map((e, k) => {
@@ -266,6 +307,15 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       warmupSeconds: options.warmupSeconds,
       loadProcesses: procs,
       loadCpuPercent,
+      ...(tcpAtStart && tcpAtEnd
+        ? {
+            kernelTcp: {
+              peakBytes: tcpPeakPages * 4096,
+              pressureBytes: tcpAtStart.pressurePages * 4096,
+              pressuresDuringRun: tcpAtEnd.pressures - tcpAtStart.pressures,
+            },
+          }
+        : {}),
       viewers: { healthy: healthy.length, stalled: viewerReports.length - healthy.length },
       pusher: pusherReport,
       healthy: {
@@ -341,6 +391,7 @@ export interface LiveMaxRun {
   agentCpuPercentPerStream: number | undefined;
   heapPerStreamBytes: number;
   loadCpuPercent: LiveScenario["loadCpuPercent"];
+  kernelTcp: LiveScenario["kernelTcp"];
   loadAverage1m: number;
 }
 
@@ -368,6 +419,7 @@ export function liveMaxRun(x: LiveScenario): LiveMaxRun {
     agentCpuPercentPerStream: x.agent.cpuPercentPerStream,
     heapPerStreamBytes: x.agent.heapPerStreamBytes,
     loadCpuPercent: x.loadCpuPercent,
+    kernelTcp: x.kernelTcp,
     loadAverage1m: round(loadavg()[0] ?? 0, 2),
   };
 }

@@ -7,7 +7,8 @@
  *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--load-processes 1]
  *     [--max-search 100,150,200] [--max-seconds 20] [--out results.json]
  *
- * `--max-search` (a part of its own, `max`, after `live`): live runs at those stream counts, in
+ * `--max-search` (a part of its own, `max`, before `live`: the 500-stream run can leave the kernel's
+ * TCP memory under pressure for a while): live runs at those stream counts, in
  * increasing order, until one has a healthy viewer behind; records the largest with none.
  *
  * Prints one JSON object (BenchmarkResult) on stdout whose scenarios are the one-stream
@@ -119,11 +120,6 @@ if (parts.includes("throughput")) {
   process.stderr.write("bench/media: one-stream throughput\n");
   scenarios.push(await runThroughputBench(settings));
 }
-if (parts.includes("live")) {
-  await quiet("live");
-  process.stderr.write(`bench/media: ${settings.streams} live streams, ${settings.seconds} s\n`);
-  scenarios.push(await runLiveBench(settings));
-}
 if (parts.includes("max") && maxSearch.length > 0) {
   const seconds = int("max-seconds", values["max-seconds"], 20);
   const runs: LiveMaxRun[] = [];
@@ -144,6 +140,11 @@ if (parts.includes("max") && maxSearch.length > 0) {
     runs,
     largestNoneBehind: ok.length ? Math.max(...ok) : null,
   } satisfies LiveMaxScenario);
+}
+if (parts.includes("live")) {
+  await quiet("live");
+  process.stderr.write(`bench/media: ${settings.streams} live streams, ${settings.seconds} s\n`);
+  scenarios.push(await runLiveBench(settings));
 }
 if (parts.includes("first-byte")) {
   await quiet("first-byte");

@@ -14,6 +14,7 @@ const pcts = (list: Array<number | null> | undefined) =>
   list && list.length > 0 ? list.map((v) => dec(v, 1)).join(" + ") : "–";
 
 const kib = (bytes: number) => `${int(bytes / 1024)} KiB`;
+const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const mbit = (bps: number) => `${dec(bps / 1e6, 2)} Mbit/s`;
 
 function throughput(x: ThroughputScenario): string {
@@ -147,6 +148,12 @@ function live(x: LiveScenario, fullSize: boolean, cores: number): string {
           `${pcts(x.loadCpuPercent?.devices)} / ${pcts(x.loadCpuPercent?.viewers)}`,
         ],
         [
+          "Kernel TCP memory, peak / pressure threshold (tcp_mem) / times TCP entered pressure",
+          x.kernelTcp
+            ? `${mib(x.kernelTcp.peakBytes)} / ${mib(x.kernelTcp.pressureBytes)} / ${int(x.kernelTcp.pressuresDuringRun)}`
+            : "–",
+        ],
+        [
           `Streams one core would carry at ${mbit(x.bitrateBps)} (linear extrapolation from the ` +
             "agent's CPU per pushed bit)",
           x.agent.cpuPercent > 0 && x.pusher.psBitrateBpsMedian > 0
@@ -193,6 +200,7 @@ function liveMax(x: LiveMaxScenario): string {
         "Agent CPU % per stream",
         "Devices + viewers CPU %",
         "Agent heap + external / stream",
+        "Kernel TCP memory peak",
         "Load avg (1 min)",
       ],
       x.runs.map((r) => [
@@ -205,6 +213,7 @@ function liveMax(x: LiveMaxScenario): string {
         dec(r.agentCpuPercentPerStream, 3),
         `${pcts(r.loadCpuPercent?.devices)} + ${pcts(r.loadCpuPercent?.viewers)}`,
         kib(r.heapPerStreamBytes),
+        r.kernelTcp ? mib(r.kernelTcp.peakBytes) : "–",
         dec(r.loadAverage1m, 1),
       ]),
     ),
