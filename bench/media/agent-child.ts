@@ -18,7 +18,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createMediaManager } from "../../edge-agent/media/manager.ts";
 import type { MediaSend } from "../../edge-agent/media/media-commands.ts";
 import { createPortPool } from "../../edge-agent/media/port-pool.ts";
-import { createRelay, type Relay } from "../../edge-agent/media/relay.ts";
+import { createRelay, type Relay, type ViewerSink } from "../../edge-agent/media/relay.ts";
 import { createViewerHttpServer } from "../../edge-agent/media/viewer-http.ts";
 import { DEFAULT_VIEW } from "../../edge-agent/signalling/catalogue.ts";
 import { buildFields } from "../../edge-agent/signalling/codec/index.ts";
@@ -68,13 +68,25 @@ function sample(): AgentSample {
   };
 }
 
-/** Sums over the live relays: their own buffers (splitter + GOP cache) and drop counters. */
-function relayTotals(relays: Set<Relay>): Record<string, number> {
+/**
+ * Sums over the live relays: their own buffers (splitter + GOP cache), drop counters, and what
+ * their viewers' sinks hold undrained (`writableLength`: Node's buffers, not the kernel's).
+ */
+function relayTotals(relays: Set<Relay>, sinks: Set<ViewerSink>): Record<string, number> {
+  let viewerBacklogBytes = 0;
+  let viewerBacklogMaxBytes = 0;
+  for (const k of sinks) {
+    const n = k.writableLength ?? 0;
+    viewerBacklogBytes += n;
+    viewerBacklogMaxBytes = Math.max(viewerBacklogMaxBytes, n);
+  }
   const t = {
     relayBufferedBytes: 0,
     relayGopBytes: 0,
     relayViewersDropped: 0,
     relayPacksDropped: 0,
+    viewerBacklogBytes,
+    viewerBacklogMaxBytes,
   };
   for (const r of relays) {
     const s = r.stats();
@@ -101,6 +113,7 @@ async function runAgent(): Promise<void> {
   const dropped = new Map<string, number>();
   // The manager's own relays (its createRelay hook), to read their buffers and drop counters.
   const relays = new Set<Relay>();
+  const sinks = new Set<ViewerSink>();
   const session = DEFAULT_VIEW.commands.inviteStream.reply;
   // The device's answer to INVITESTREAM / BYESTREAM, without the UDP round trip.
   const send = (async (_deviceId: string, commandId: string) => {
@@ -124,6 +137,15 @@ async function runAgent(): Promise<void> {
       createRelay: (c) => {
         const r = createRelay(c);
         relays.add(r);
+        // Track the viewers' sinks to sample their backlogs.
+        const addViewer = r.addViewer.bind(r);
+        r.addViewer = (sink, format, onClose) => {
+          sinks.add(sink);
+          return addViewer(sink, format, (reason) => {
+            sinks.delete(sink);
+            onClose?.(reason);
+          });
+        };
         return r;
       },
       // The periodic stream reports carry the relay's counters (viewersDropped per stream).
@@ -170,7 +192,7 @@ async function runAgent(): Promise<void> {
             ...manager.counters(),
             ...viewer.counters(),
             viewersDroppedReported: [...dropped.values()].reduce((a, b) => a + b, 0),
-            ...relayTotals(relays),
+            ...relayTotals(relays, sinks),
           },
         } satisfies AgentSample;
       }

@@ -10,6 +10,8 @@
  * viewer count and the streams' `viewersDropped`); the agent's RSS and heap per stream (after a GC,
  * at the end of the window, when the stalled viewers should be gone; and the peak RSS), and its CPU.
  */
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mintStreamToken, streamUrl } from "../../lib/contracts/media.ts";
@@ -18,7 +20,7 @@ import { type ChildHandle, startChild } from "../lib/child.ts";
 import { median, quantile, round } from "../lib/stats.ts";
 import type { AgentChildReady, AgentSample } from "./agent-child.ts";
 import { wallMicros } from "./live-source.ts";
-import type { PusherReport, ViewerReport } from "./load-child.ts";
+import type { LoadCpu, PusherReport, ViewerReport } from "./load-child.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const HOST = "127.0.0.1";
@@ -31,7 +33,7 @@ export interface LiveOptions {
   bitrateBps: number;
   /** Frames per GOP at 25 fps (25 = a 1 s GOP). */
   gopFrames: number;
-  /** Device processes and viewer processes (each). Default one per 200 streams. */
+  /** Device processes and viewer processes (each). Default one per 500 streams. */
   loadProcesses?: number;
 }
 
@@ -44,6 +46,13 @@ export interface LiveScenario {
   warmupSeconds: number;
   /** Device processes, and as many viewer processes. */
   loadProcesses: number;
+  /**
+   * The kernel's TCP socket memory during the run (all sockets of the machine; pages of 4 KiB):
+   * its peak, the tcp_mem pressure threshold, and how many times TCP entered memory pressure.
+   */
+  kernelTcp?: { peakBytes: number; pressureBytes: number; pressuresDuringRun: number };
+  /** CPU of each device / viewer process over the window, % of one core. */
+  loadCpuPercent?: { devices: Array<number | null>; viewers: Array<number | null> };
   /** Healthy viewers (PS + TS) and stalled ones. */
   viewers: { healthy: number; stalled: number };
   pusher: PusherReport;
@@ -84,11 +93,49 @@ export interface LiveScenario {
     targetPerStreamBytes: number;
     /** Agent CPU over the window, % of one core. */
     cpuPercent: number;
+    /** Agent CPU per stream, % of one core (cpuPercent / streams): the extrapolation basis. */
+    cpuPercentPerStream?: number;
+    /** Agent CPU ms per MB (10^6) of PS the devices pushed in the window. */
+    cpuMsPerPushedMB?: number;
+    /** Undrained bytes in the viewers' sinks (Node's buffers) per stream, at the end / peak. */
+    viewerBacklogPerStreamBytes?: number;
+    viewerBacklogPeakPerStreamBytes?: number;
     /** The relays' own memory per stream at the end (splitter + last-GOP cache, PS + TS). */
     relayBufferedPerStreamBytes: number;
     /** Packs skipped for viewers over their buffer cap (the stalled ones, before the drop). */
     packsDropped: number;
   };
+}
+
+/**
+ * The kernel's TCP memory (Linux): pages all TCP sockets hold (/proc/net/sockstat), the pressure
+ * threshold (tcp_mem[1]) and how often TCP entered memory pressure (TcpExt TCPMemoryPressures).
+ * Stalled viewers' send buffers (autotuned up to tcp_wmem max each) count here, not in the agent's
+ * heap; past the threshold the kernel throttles every TCP socket on the machine.
+ */
+export interface TcpMemory {
+  pages: number;
+  pressurePages: number;
+  pressures: number;
+}
+
+export function tcpMemory(): TcpMemory | undefined {
+  try {
+    const sockstat = readFileSync("/proc/net/sockstat", "utf8");
+    const pages = Number(/^TCP:.* mem (\d+)/m.exec(sockstat)?.[1]);
+    const mem = readFileSync("/proc/sys/net/ipv4/tcp_mem", "utf8").trim().split(/\s+/);
+    const netstat = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const names = netstat.find((l) => l.startsWith("TcpExt:"))?.split(" ") ?? [];
+    const values = netstat.filter((l) => l.startsWith("TcpExt:"))[1]?.split(" ") ?? [];
+    const k = names.indexOf("TCPMemoryPressures");
+    return {
+      pages,
+      pressurePages: Number(mem[1]),
+      pressures: k > 0 ? Number(values[k]) : Number.NaN,
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function maxFinite(values: number[]): number {
@@ -112,7 +159,7 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
     });
     children.push(agent);
     // Devices and viewers in several processes when one would be the bottleneck.
-    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 200));
+    const procs = options.loadProcesses ?? Math.max(1, Math.ceil(n / 500));
     const pushers: ChildHandle<{ pid: number }>[] = [];
     const viewerChildren: ChildHandle<{ pid: number }>[] = [];
     for (let i = 0; i < procs; i++) {
@@ -170,14 +217,26 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       pushers.map((c, i) =>
         c.request({
           op: "push",
-          streams: part(leases, i, 1),
+          streams: part(
+            leases.map((l, index) => ({ ...l, index })),
+            i,
+            1,
+          ),
           bitrateBps: options.bitrateBps,
           gopFrames: options.gopFrames,
         }),
       ),
     );
 
+    const loadCpu = () =>
+      Promise.all([
+        Promise.all(pushers.map((c) => c.request<LoadCpu>({ op: "cpu" }, 300_000))),
+        Promise.all(viewerChildren.map((c) => c.request<LoadCpu>({ op: "cpu" }, 300_000))),
+      ]);
+    let loadCpuStart: Awaited<ReturnType<typeof loadCpu>> | undefined;
     const samples: AgentSample[] = [];
+    const tcpAtStart = tcpMemory();
+    let tcpPeakPages = tcpAtStart?.pages ?? 0;
     let allDroppedAt: number | undefined;
     const until = pushStart + (options.warmupSeconds + options.seconds) * 1e6;
     const windowStart = pushStart + options.warmupSeconds * 1e6;
@@ -185,9 +244,22 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       await new Promise((r) => setTimeout(r, 1000));
       const s = await agent.request<AgentSample>({ op: "sample" });
       samples.push(s);
+      tcpPeakPages = Math.max(tcpPeakPages, tcpMemory()?.pages ?? 0);
+      if (loadCpuStart === undefined && s.atMicros >= windowStart) loadCpuStart = await loadCpu();
       if (allDroppedAt === undefined && s.viewers <= 2 * n) allDroppedAt = s.atMicros;
     }
     const windowEnd = wallMicros();
+    const tcpAtEnd = tcpMemory();
+    const loadCpuEnd = await loadCpu();
+    const pct = (a: LoadCpu[] | undefined, b: LoadCpu[]) =>
+      b.map((e, k) => {
+        const s = a?.[k];
+        return s ? round(((e.cpuMicros - s.cpuMicros) / (e.atMicros - s.atMicros)) * 100, 1) : null;
+      });
+    const loadCpuPercent = {
+      devices: pct(loadCpuStart?.[0], loadCpuEnd[0]),
+      viewers: pct(loadCpuStart?.[1], loadCpuEnd[1]),
+    };
     // Stop the devices first: a saturated machine answers the reports sooner.
     await Promise.all(pushers.map((c) => c.request({ op: "stop" }, 300_000)));
     const window = { op: "report", fromMicros: windowStart, toMicros: windowEnd };
@@ -234,6 +306,16 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
       loadProcesses: procs,
+      loadCpuPercent,
+      ...(tcpAtStart && tcpAtEnd
+        ? {
+            kernelTcp: {
+              peakBytes: tcpPeakPages * 4096,
+              pressureBytes: tcpAtStart.pressurePages * 4096,
+              pressuresDuringRun: tcpAtEnd.pressures - tcpAtStart.pressures,
+            },
+          }
+        : {}),
       viewers: { healthy: healthy.length, stalled: viewerReports.length - healthy.length },
       pusher: pusherReport,
       healthy: {
@@ -276,6 +358,17 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
         heapPerStreamBytes: round(memDelta(baseline, end) / n),
         targetPerStreamBytes: 512 * 1024,
         cpuPercent: round((cpuMicros / cpuWindow) * 100, 1),
+        cpuPercentPerStream: round(((cpuMicros / cpuWindow) * 100) / n, 3),
+        cpuMsPerPushedMB: round(
+          cpuMicros /
+            1000 /
+            Math.max(1e-9, (pusherReport.psBitrateBpsMedian * n * (cpuWindow / 1e6)) / 8 / 1e6),
+          2,
+        ),
+        viewerBacklogPerStreamBytes: round((end.counters.viewerBacklogBytes ?? 0) / n),
+        viewerBacklogPeakPerStreamBytes: round(
+          Math.max(0, ...samples.map((s) => s.counters.viewerBacklogBytes ?? 0)) / n,
+        ),
         relayBufferedPerStreamBytes: round((end.counters.relayBufferedBytes ?? 0) / n),
         packsDropped: end.counters.relayPacksDropped ?? 0,
       },
@@ -283,4 +376,50 @@ export async function runLiveBench(options: LiveOptions): Promise<LiveScenario> 
   } finally {
     for (const c of children.reverse()) await c.close();
   }
+}
+
+/** One run of the largest-count search (relay-index.ts `--max-search`). */
+export interface LiveMaxRun {
+  streams: number;
+  behind: number;
+  healthy: number;
+  pushedBpsMedian: number;
+  psBitrateRatioMin: number;
+  lagMedianMs: number;
+  lagGrowthMaxMs: number;
+  agentCpuPercent: number;
+  agentCpuPercentPerStream: number | undefined;
+  heapPerStreamBytes: number;
+  loadCpuPercent: LiveScenario["loadCpuPercent"];
+  kernelTcp: LiveScenario["kernelTcp"];
+  loadAverage1m: number;
+}
+
+export interface LiveMaxScenario {
+  name: "live-max";
+  bitrateBps: number;
+  gopFrames: number;
+  seconds: number;
+  warmupSeconds: number;
+  runs: LiveMaxRun[];
+  /** The largest stream count whose healthy viewers all kept up; null when none did. */
+  largestNoneBehind: number | null;
+}
+
+export function liveMaxRun(x: LiveScenario): LiveMaxRun {
+  return {
+    streams: x.streams,
+    behind: x.healthy.behind,
+    healthy: x.viewers.healthy,
+    pushedBpsMedian: x.pusher.psBitrateBpsMedian,
+    psBitrateRatioMin: x.healthy.psBitrateRatioMin,
+    lagMedianMs: x.healthy.lagMedianMs,
+    lagGrowthMaxMs: x.healthy.lagGrowthMaxMs,
+    agentCpuPercent: x.agent.cpuPercent,
+    agentCpuPercentPerStream: x.agent.cpuPercentPerStream,
+    heapPerStreamBytes: x.agent.heapPerStreamBytes,
+    loadCpuPercent: x.loadCpuPercent,
+    kernelTcp: x.kernelTcp,
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+  };
 }

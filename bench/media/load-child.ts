@@ -9,8 +9,9 @@
  * - `viewer`: the viewers. `{op: "view", viewers: [{url, format, stalled}]}` opens them (healthy
  *   ones read everything and read the stamps; a stalled one sends its GET and never reads);
  *   `{op: "report", fromMicros, toMicros}` summarises each viewer over that window.
+ *
+ * Both answer `{op: "cpu"}` with their own CPU use (bench/media/live.ts reports it per process).
  */
-import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { serveParent } from "../lib/child.ts";
 import { quantile, round } from "../lib/stats.ts";
@@ -28,14 +29,50 @@ const MAX_LATE_MS = 1000;
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 const BIN_MICROS = 100_000;
 
+/** This process's CPU (user + system µs) and the wall clock, for the load processes' own cost. */
+export interface LoadCpu {
+  atMicros: number;
+  cpuMicros: number;
+}
+
+function cpuNow(): LoadCpu {
+  const c = process.cpuUsage();
+  return { atMicros: wallMicros(), cpuMicros: c.user + c.system };
+}
+
+/** Bytes per 100 ms bin of wall time from `t0`: one number per bin, no per-chunk allocation. */
+class Bins {
+  private counts = new Float64Array(1024);
+  constructor(readonly t0: number) {}
+  add(atMicros: number, bytes: number): void {
+    const i = Math.max(0, Math.floor((atMicros - this.t0) / BIN_MICROS));
+    if (i >= this.counts.length) {
+      const grown = new Float64Array(Math.max(2 * this.counts.length, i + 1));
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+    this.counts[i]! += bytes;
+  }
+  /** Bytes in the bins that start in [from, to). */
+  sum(from: number, to: number): number {
+    let n = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      const at = this.t0 + i * BIN_MICROS;
+      if (at >= from && at < to) n += this.counts[i]!;
+    }
+    return n;
+  }
+}
+
 // Pusher ------------------------------------------------------------------------------------------
 
 interface Pushed {
   socket: Socket;
   source: LiveSource;
   due: number;
-  /** [wall µs, PS bytes] per frame sent. */
-  frames: Array<[number, number]>;
+  /** PS bytes sent per 100 ms of wall time since the push started. */
+  bins: Bins;
+  framesSent: number;
   maxBacklogBytes: number;
   lateFrames: number;
   skippedFrames: number;
@@ -65,7 +102,7 @@ function runPusher(): void {
       async handle(body) {
         const req = body as {
           op: string;
-          streams?: Array<{ port: number; session: number }>;
+          streams?: Array<{ port: number; session: number; index?: number }>;
           bitrateBps?: number;
           gopFrames?: number;
           fromMicros?: number;
@@ -75,15 +112,18 @@ function runPusher(): void {
           const list = req.streams ?? [];
           const frameMs = 40;
           const t0 = performance.now() + 50;
+          const gopFrames = req.gopFrames ?? 25;
           const sources = createLiveSources({
             bitrateBps: req.bitrateBps ?? 4_000_000,
-            gopFrames: req.gopFrames ?? 25,
+            gopFrames,
           });
+          const t0Micros = wallMicros();
           await Promise.all(
             list.map(
               (s, i) =>
                 new Promise<void>((resolve, reject) => {
-                  const source = sources(s.session);
+                  // GOP phases spread over the GOP, as unsynchronised cameras' are.
+                  const source = sources(s.session, (s.index ?? i) % gopFrames);
                   const socket = connect({ port: s.port, host: HOST }, () => {
                     socket.write(source.header());
                     resolve();
@@ -92,7 +132,8 @@ function runPusher(): void {
                     socket,
                     source,
                     due: t0 + (frameMs * i) / list.length,
-                    frames: [],
+                    bins: new Bins(t0Micros),
+                    framesSent: 0,
                     maxBacklogBytes: 0,
                     lateFrames: 0,
                     skippedFrames: 0,
@@ -121,9 +162,11 @@ function runPusher(): void {
                   p.due += frameMs;
                   continue;
                 }
-                const f = p.source.nextFrame(wallMicros());
+                const at = wallMicros();
+                const f = p.source.nextFrame(at);
                 p.socket.write(f.wire.length === 1 ? f.wire[0]! : Buffer.concat(f.wire));
-                p.frames.push([wallMicros(), f.psBytes]);
+                p.bins.add(at, f.psBytes);
+                p.framesSent++;
                 p.due += frameMs;
               }
               if (p.socket.writableLength > p.maxBacklogBytes) {
@@ -141,14 +184,10 @@ function runPusher(): void {
           const from = req.fromMicros ?? 0;
           const to = req.toMicros ?? Number.MAX_SAFE_INTEGER;
           const seconds = (to - from) / 1e6;
-          const rates = pushed.map((p) => {
-            let bytes = 0;
-            for (const [at, n] of p.frames) if (at >= from && at < to) bytes += n;
-            return (bytes * 8) / seconds;
-          });
+          const rates = pushed.map((p) => (p.bins.sum(from, to) * 8) / seconds);
           return {
             streams: pushed.length,
-            framesSent: pushed.reduce((n, p) => n + p.frames.length, 0),
+            framesSent: pushed.reduce((n, p) => n + p.framesSent, 0),
             psBitrateBpsMedian: round(quantile(rates, 0.5)),
             lateFrames: pushed.reduce((n, p) => n + p.lateFrames, 0),
             skippedFrames: pushed.reduce((n, p) => n + p.skippedFrames, 0),
@@ -156,6 +195,7 @@ function runPusher(): void {
             closedByAgent: pushed.filter((p) => p.closed).length,
           } satisfies PusherReport;
         }
+        if (req.op === "cpu") return cpuNow();
         throw new Error(`unknown op ${req.op}`);
       },
       close() {
@@ -171,10 +211,10 @@ function runPusher(): void {
 interface Watched {
   format: "ps" | "ts";
   stalled: boolean;
-  /** Bytes received per 100 ms of wall time (key: wall µs / 100 000). */
-  bins: Map<number, number>;
-  /** [arrival wall µs, lag ms]. */
-  lags: Array<[number, number]>;
+  /** Bytes received per 100 ms of wall time. */
+  bins: Bins;
+  /** Arrival wall µs and lag ms, flat pairs (one array, no tuple per stamp). */
+  lags: number[];
   closedAtMicros: number | undefined;
   destroy(): void;
 }
@@ -193,32 +233,49 @@ export interface ViewerReport {
   closed: boolean;
 }
 
+const HEADER_END = Buffer.from("\r\n\r\n");
+
+/**
+ * A healthy viewer on a raw socket: sends the GET, checks the status line, then per chunk only
+ * counts the bytes and looks for stamps (no HTTP parser: the relay writes whole packs per chunk,
+ * so chunked-encoding lines never cut a stamp, and they add ~0.05 % to the byte count).
+ */
 function openHealthy(url: string, w: Watched): Promise<void> {
+  const u = new URL(url);
   return new Promise((resolve, reject) => {
     const read = createStampReader((sent) => {
       const now = wallMicros();
-      w.lags.push([now, (now - sent) / 1000]);
+      w.lags.push(now, (now - sent) / 1000);
     });
-    const req = request(url, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`viewer ${url}: HTTP ${res.statusCode}`));
-        return;
+    let head: Buffer | undefined = Buffer.alloc(0);
+    const s = connect({ port: Number(u.port), host: u.hostname }, () => {
+      s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+    });
+    s.on("data", (c: Buffer) => {
+      if (head !== undefined) {
+        head = Buffer.concat([head, c]);
+        const end = head.indexOf(HEADER_END);
+        if (end < 0) return;
+        if (!head.subarray(0, 16).toString("latin1").startsWith("HTTP/1.1 200")) {
+          reject(new Error(`viewer ${url}: ${head.subarray(0, 40).toString("latin1")}`));
+          s.destroy();
+          return;
+        }
+        const body = head.subarray(end + HEADER_END.length);
+        head = undefined;
+        resolve();
+        if (body.length === 0) return;
+        c = body;
       }
-      res.on("data", (c: Buffer) => {
-        const bin = Math.floor(wallMicros() / BIN_MICROS);
-        w.bins.set(bin, (w.bins.get(bin) ?? 0) + c.length);
-        read(c);
-      });
-      res.once("close", () => {
-        w.closedAtMicros ??= wallMicros();
-      });
-      resolve();
+      w.bins.add(wallMicros(), c.length);
+      read(c);
     });
-    req.once("error", reject);
-    req.on("error", () => {});
-    w.destroy = () => req.destroy();
-    req.end();
+    s.once("error", reject);
+    s.on("error", () => {});
+    s.once("close", () => {
+      w.closedAtMicros ??= wallMicros();
+    });
+    w.destroy = () => s.destroy();
   });
 }
 
@@ -242,20 +299,24 @@ function openStalled(url: string, w: Watched): Promise<void> {
 
 function summarise(w: Watched, from: number, to: number): ViewerReport {
   const seconds = (to - from) / 1e6;
-  let bytes = 0;
-  for (const [bin, n] of w.bins) {
-    if (bin * BIN_MICROS >= from && bin * BIN_MICROS < to) bytes += n;
-  }
-  const lags = w.lags.filter(([at]) => at >= from && at < to);
+  const bytes = w.bins.sum(from, to);
   const quarter = (to - from) / 4;
-  const first = lags.filter(([at]) => at < from + quarter).map(([, l]) => l);
-  const last = lags.filter(([at]) => at >= to - quarter).map(([, l]) => l);
-  const values = lags.map(([, l]) => l);
+  const first: number[] = [];
+  const last: number[] = [];
+  const values: number[] = [];
+  for (let k = 0; k < w.lags.length; k += 2) {
+    const at = w.lags[k]!;
+    const l = w.lags[k + 1]!;
+    if (at < from || at >= to) continue;
+    values.push(l);
+    if (at < from + quarter) first.push(l);
+    if (at >= to - quarter) last.push(l);
+  }
   return {
     format: w.format,
     stalled: w.stalled,
     bitrateBps: round((bytes * 8) / seconds),
-    stamps: lags.length,
+    stamps: values.length,
     lagMedianMs: round(quantile(values, 0.5), 1),
     lagP95Ms: round(quantile(values, 0.95), 1),
     lagMaxMs: round(values.length ? Math.max(...values) : Number.NaN, 1),
@@ -282,7 +343,7 @@ function runViewer(): void {
               const w: Watched = {
                 format: v.format,
                 stalled: v.stalled,
-                bins: new Map(),
+                bins: new Bins(wallMicros()),
                 lags: [],
                 closedAtMicros: undefined,
                 destroy: () => {},
@@ -298,6 +359,7 @@ function runViewer(): void {
           const to = req.toMicros ?? wallMicros();
           return watched.map((w) => summarise(w, from, to));
         }
+        if (req.op === "cpu") return cpuNow();
         throw new Error(`unknown op ${req.op}`);
       },
       close() {

@@ -4,7 +4,12 @@
  *
  *   npx tsx bench/media/relay-index.ts [--quick] [--parts throughput,live,first-byte]
  *     [--stream-mib 64] [--repetitions 5] [--streams 500] [--seconds 40] [--warmup 5]
- *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--out results.json]
+ *     [--bitrate-kbps 4000] [--gop-frames 25] [--runs 20] [--load-processes 1]
+ *     [--max-search 100,150,200] [--max-seconds 20] [--out results.json]
+ *
+ * `--max-search` (a part of its own, `max`, before `live`: the 500-stream run can leave the kernel's
+ * TCP memory under pressure for a while): live runs at those stream counts, in
+ * increasing order, until one has a healthy viewer behind; records the largest with none.
  *
  * Prints one JSON object (BenchmarkResult) on stdout whose scenarios are the one-stream
  * throughput next to a TCP pipe (throughput.ts), the concurrent live streams (live.ts) and the
@@ -15,10 +20,10 @@ import { parseArgs } from "node:util";
 import { waitForQuiet } from "../lib/machine.ts";
 import { COMMON_OPTIONS, startResult, writeResult } from "../lib/output.ts";
 import { runFirstByteBench } from "./first-byte.ts";
-import { runLiveBench } from "./live.ts";
+import { type LiveMaxRun, type LiveMaxScenario, liveMaxRun, runLiveBench } from "./live.ts";
 import { runThroughputBench } from "./throughput.ts";
 
-const RELAY_PARTS = ["throughput", "live", "first-byte"] as const;
+const RELAY_PARTS = ["throughput", "live", "max", "first-byte"] as const;
 type Part = (typeof RELAY_PARTS)[number];
 
 function int(name: string, v: string | undefined, fallback: number): number {
@@ -47,10 +52,19 @@ const { values } = parseArgs({
     "gop-frames": { type: "string" },
     runs: { type: "string" },
     "quiet-wait-ms": { type: "string" },
+    "load-processes": { type: "string" },
+    "max-search": { type: "string" },
+    "max-seconds": { type: "string" },
   },
 });
 const quick = values.quick === true;
-const parts = (values.parts?.split(",").map((s) => s.trim()) ?? [...RELAY_PARTS]) as Part[];
+const maxSearch = (values["max-search"] ?? "")
+  .split(",")
+  .filter((s) => s.trim() !== "")
+  .map((s) => int("max-search", s.trim(), 1))
+  .sort((a, b) => a - b);
+const parts = (values.parts?.split(",").map((s) => s.trim()) ??
+  RELAY_PARTS.filter((p) => p !== "max" || maxSearch.length > 0)) as Part[];
 for (const p of parts) {
   if (!RELAY_PARTS.includes(p)) {
     process.stderr.write(`bench/media: unknown part ${p} (${RELAY_PARTS.join(", ")})\n`);
@@ -68,6 +82,10 @@ const settings = {
   bitrateBps: int("bitrate-kbps", values["bitrate-kbps"], 4000) * 1000,
   gopFrames: int("gop-frames", values["gop-frames"], 25),
   runs: int("runs", values.runs, quick ? 3 : 20),
+  /** Device processes and viewer processes (each) of the live part; default one per 500 streams. */
+  ...(values["load-processes"] === undefined
+    ? {}
+    : { loadProcesses: int("load-processes", values["load-processes"], 1) }),
   /** Before each part: wait up to this long for the machine's other load to drop below 20 %. */
   quietMaxWaitMs:
     values["quiet-wait-ms"] === "0"
@@ -101,6 +119,27 @@ if (parts.includes("throughput")) {
   await quiet("throughput");
   process.stderr.write("bench/media: one-stream throughput\n");
   scenarios.push(await runThroughputBench(settings));
+}
+if (parts.includes("max") && maxSearch.length > 0) {
+  const seconds = int("max-seconds", values["max-seconds"], 20);
+  const runs: LiveMaxRun[] = [];
+  for (const streams of maxSearch) {
+    await quiet("max");
+    process.stderr.write(`bench/media: largest count, ${streams} live streams, ${seconds} s\n`);
+    const x = await runLiveBench({ ...settings, streams, seconds });
+    runs.push(liveMaxRun(x));
+    if (x.healthy.behind > 0) break;
+  }
+  const ok = runs.filter((r) => r.behind === 0).map((r) => r.streams);
+  scenarios.push({
+    name: "live-max",
+    bitrateBps: settings.bitrateBps,
+    gopFrames: settings.gopFrames,
+    seconds,
+    warmupSeconds: settings.warmupSeconds,
+    runs,
+    largestNoneBehind: ok.length ? Math.max(...ok) : null,
+  } satisfies LiveMaxScenario);
 }
 if (parts.includes("live")) {
   await quiet("live");

@@ -1,16 +1,20 @@
 import { dec, int, provenance, table } from "../lib/markdown.ts";
 import type { BenchmarkResult } from "../lib/output.ts";
 import type { FirstByteScenario } from "./first-byte.ts";
-import type { LiveScenario } from "./live.ts";
+import type { LiveMaxScenario, LiveScenario } from "./live.ts";
 import type { ThroughputScenario } from "./throughput.ts";
 
 /** The generated section of docs/BENCHMARKS.md for bench/media/relay-index.ts (bench/run-all.ts). */
 
 export const title = "Media: relay throughput, live streams, time to first byte";
 
-type Scenario = ThroughputScenario | LiveScenario | FirstByteScenario;
+type Scenario = ThroughputScenario | LiveScenario | LiveMaxScenario | FirstByteScenario;
+
+const pcts = (list: Array<number | null> | undefined) =>
+  list && list.length > 0 ? list.map((v) => dec(v, 1)).join(" + ") : "–";
 
 const kib = (bytes: number) => `${int(bytes / 1024)} KiB`;
+const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const mbit = (bps: number) => `${dec(bps / 1e6, 2)} Mbit/s`;
 
 function throughput(x: ThroughputScenario): string {
@@ -47,7 +51,8 @@ function throughput(x: ThroughputScenario): string {
       ? [
           "",
           "In a run where the viewer did not get every byte, the HTTP viewer fell more than the " +
-            "relay's per-viewer cap (2 MiB) behind a device pushing flat out, and the relay " +
+            "relay's per-viewer cap (256 KiB beyond the joining GOP) behind a device pushing flat " +
+            "out, and the relay " +
             "skipped packs for it up to the next keyframe, by design (a viewer never slows the " +
             "device).",
         ]
@@ -120,14 +125,34 @@ function live(x: LiveScenario, fullSize: boolean, cores: number): string {
         ],
         ["Agent heap + external per stream at the end, after GC", kib(x.agent.heapPerStreamBytes)],
         [
-          "of which the relay's own buffers (last-GOP cache PS + TS, splitter)",
+          "of which the relay's own buffers (last-GOP cache, PS only, + the pack being cut)",
           kib(x.agent.relayBufferedPerStreamBytes),
+        ],
+        [
+          "of which viewers' undrained bytes in the agent (stalled viewers not yet dropped)",
+          x.agent.viewerBacklogPerStreamBytes === undefined
+            ? "–"
+            : kib(x.agent.viewerBacklogPerStreamBytes),
         ],
         [
           "Agent peak RSS per stream (stalled viewers' buffers included)",
           kib(x.agent.rssPeakPerStreamBytes),
         ],
         ["Agent CPU over the window, % of one core", dec(x.agent.cpuPercent, 1)],
+        [
+          "Agent CPU per stream, % of one core / ms per pushed MB",
+          `${dec(x.agent.cpuPercentPerStream, 3)} / ${dec(x.agent.cpuMsPerPushedMB, 2)}`,
+        ],
+        [
+          "Device processes' / viewer processes' CPU, % of one core each",
+          `${pcts(x.loadCpuPercent?.devices)} / ${pcts(x.loadCpuPercent?.viewers)}`,
+        ],
+        [
+          "Kernel TCP memory, peak / pressure threshold (tcp_mem) / times TCP entered pressure",
+          x.kernelTcp
+            ? `${mib(x.kernelTcp.peakBytes)} / ${mib(x.kernelTcp.pressureBytes)} / ${int(x.kernelTcp.pressuresDuringRun)}`
+            : "–",
+        ],
         [
           `Streams one core would carry at ${mbit(x.bitrateBps)} (linear extrapolation from the ` +
             "agent's CPU per pushed bit)",
@@ -143,15 +168,59 @@ function live(x: LiveScenario, fullSize: boolean, cores: number): string {
     ...(x.agent.heapPerStreamBytes > x.agent.targetPerStreamBytes
       ? [
           "",
-          "Memory is over the 512 KiB per stream target: the relay keeps the GOP since the last " +
-            "keyframe as PS and, while a TS viewer exists, as TS too (so a late viewer starts at " +
-            "once); it grows from one keyframe to the next up to about twice the GOP's size " +
-            `(2 × ~${kib(gopKiB)} here) and held ${kib(x.agent.relayBufferedPerStreamBytes)} per ` +
-            "stream when sampled. A shorter GOP, or no TS viewer, lowers it. RSS stays above the " +
-            "heap after the stalled viewers' buffers (up to 2 MiB each until the drop) are " +
-            "freed: the allocator keeps the pages.",
+          "Heap + external is over the 512 KiB per stream target when sampled. The relay keeps " +
+            "the GOP since the last keyframe once, as PS (a late TS viewer gets it remuxed on " +
+            `joining), growing from one keyframe to the next up to ~${kib(gopKiB)} here; it held ` +
+            `${kib(x.agent.relayBufferedPerStreamBytes)} per stream. What stalled viewers not ` +
+            "yet dropped hold (up to 256 KiB each beyond their joining GOP, until 10 s after " +
+            "they fell behind) is counted above; RSS stays above the heap after such buffers " +
+            "are freed: the allocator keeps the pages.",
         ]
       : []),
+  ].join("\n");
+}
+
+function liveMax(x: LiveMaxScenario): string {
+  return [
+    `### The largest stream count at ${mbit(x.bitrateBps)} with no healthy viewer behind`,
+    "",
+    `The same live run (PS + TS + stalled viewer per stream; ${x.seconds} s after ` +
+      `${x.warmupSeconds} s of warm-up) at increasing counts until a healthy viewer fell ` +
+      "behind. Devices, viewers and agent share the machine, and the machine is shared with " +
+      "other work (load average per run).",
+    "",
+    table(
+      [
+        "Streams",
+        "Healthy viewers behind",
+        "Pushed / stream",
+        "Delay median ms",
+        "Delay growth max ms",
+        "Agent CPU %",
+        "Agent CPU % per stream",
+        "Devices + viewers CPU %",
+        "Agent heap + external / stream",
+        "Kernel TCP memory peak",
+        "Load avg (1 min)",
+      ],
+      x.runs.map((r) => [
+        int(r.streams),
+        `${int(r.behind)} of ${int(r.healthy)}`,
+        mbit(r.pushedBpsMedian),
+        dec(r.lagMedianMs, 1),
+        dec(r.lagGrowthMaxMs, 1),
+        dec(r.agentCpuPercent, 1),
+        dec(r.agentCpuPercentPerStream, 3),
+        `${pcts(r.loadCpuPercent?.devices)} + ${pcts(r.loadCpuPercent?.viewers)}`,
+        kib(r.heapPerStreamBytes),
+        r.kernelTcp ? mib(r.kernelTcp.peakBytes) : "–",
+        dec(r.loadAverage1m, 1),
+      ]),
+    ),
+    "",
+    x.largestNoneBehind === null
+      ? "No count tried kept every healthy viewer up."
+      : `Largest count with no healthy viewer behind: **${int(x.largestNoneBehind)}**.`,
   ].join("\n");
 }
 
@@ -207,6 +276,7 @@ export function render(result: BenchmarkResult): string {
     out.push("");
     if (s.name === "one-stream-throughput") out.push(throughput(s));
     else if (s.name === "live-streams") out.push(live(s, fullSize, r.machine.cores));
+    else if (s.name === "live-max") out.push(liveMax(s));
     else out.push(firstByte(s));
   }
   return out.join("\n");

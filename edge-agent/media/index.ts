@@ -8,6 +8,7 @@ import type { EventSink, TraceRecorder } from "../ports.ts";
 import { createMediaManager, type MediaDevice, type MediaManager } from "./manager.ts";
 import type { MediaSend } from "./media-commands.ts";
 import { createPortPool, type PortPool } from "./port-pool.ts";
+import { RELAY_DEFAULTS } from "./relay.ts";
 import { createTalkManager, type TalkManager } from "./talk.ts";
 import { createTalkUpgradeHandler } from "./talk-http.ts";
 import { createViewerHttpServer, type ViewerHttpServer } from "./viewer-http.ts";
@@ -40,7 +41,31 @@ export type AgentMediaConfig = Pick<
   tokenKey: Uint8Array | undefined;
   /** `MEDIA_BUCKET`: downloads go there. Without it `download` fails. */
   bucket: string | undefined;
+  /** `EHOME_MEDIA_GOP_CACHE_BYTES`: the relay's last-GOP cache per stream (relay.ts). */
+  gopCacheBytes?: number;
+  /** `EHOME_MEDIA_VIEWER_BUFFER_BYTES`: what one viewer may hold undrained (relay.ts). */
+  viewerBufferBytes?: number;
 };
+
+/** Bounds of the relay's memory variables (bytes). */
+const RELAY_BYTES_RANGE = { min: 16 * 1024, max: 256 * 1024 * 1024 } as const;
+
+function bytesVar(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  fallback: number,
+): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < RELAY_BYTES_RANGE.min || n > RELAY_BYTES_RANGE.max) {
+    throw new ConfigError(
+      name,
+      `expected a whole number of bytes from ${RELAY_BYTES_RANGE.min} to ${RELAY_BYTES_RANGE.max}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
 
 export interface AgentMediaDeps {
   /** The agent's command sender (a function: the agent is built after this module). */
@@ -67,7 +92,11 @@ export interface AgentMedia {
   close(): Promise<void>;
 }
 
-/** Reads `STREAM_TOKEN_KEY` and `MEDIA_BUCKET`; an invalid key is a start-up error. */
+/**
+ * Reads `STREAM_TOKEN_KEY`, `MEDIA_BUCKET` and the relay's memory bounds
+ * (`EHOME_MEDIA_GOP_CACHE_BYTES`, `EHOME_MEDIA_VIEWER_BUFFER_BYTES`); an invalid value is a
+ * start-up error naming the variable.
+ */
 export function mediaConfigFromEnv(
   env: Readonly<Record<string, string | undefined>>,
   config: AgentConfig,
@@ -96,6 +125,12 @@ export function mediaConfigFromEnv(
     maxViewers: config.maxViewers,
     tokenKey,
     bucket: env[ENV.MEDIA_BUCKET]?.trim() || undefined,
+    gopCacheBytes: bytesVar(env, ENV.EHOME_MEDIA_GOP_CACHE_BYTES, RELAY_DEFAULTS.maxGopBytes),
+    viewerBufferBytes: bytesVar(
+      env,
+      ENV.EHOME_MEDIA_VIEWER_BUFFER_BYTES,
+      RELAY_DEFAULTS.maxViewerBufferBytes,
+    ),
   };
 }
 
@@ -119,6 +154,10 @@ export function createAgentMedia(config: AgentMediaConfig, deps: AgentMediaDeps)
       acceptTimeoutMs: config.streamAcceptSeconds * 1000,
       maxViewersPerStream: config.streamMaxViewers,
       maxViewers: config.maxViewers,
+      relay: {
+        maxGopBytes: config.gopCacheBytes ?? RELAY_DEFAULTS.maxGopBytes,
+        maxViewerBufferBytes: config.viewerBufferBytes ?? RELAY_DEFAULTS.maxViewerBufferBytes,
+      },
       ...(config.bucket && deps.s3 ? { download: { bucket: config.bucket } } : {}),
     },
     {

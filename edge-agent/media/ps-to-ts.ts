@@ -50,7 +50,14 @@ export interface PsToTsStats {
 export interface PsToTs {
   /** Remuxes one pack; returns whole TS packets (possibly none). */
   push(pack: PsPack): Buffer;
+  /** The continuity_counter of the last packet written on `pid` (15 before the first). */
+  continuity(pid: number): number;
   stats(): PsToTsStats;
+}
+
+export interface PsToTsOptions {
+  /** First PMT version_number (a join remux uses the live remuxer's). Default 0. */
+  pmtVersion?: number;
 }
 
 interface Program {
@@ -112,7 +119,20 @@ function pesHeader(streamId: number, pes: PsPes, payloadBytes: number, unbounded
   return h;
 }
 
-export function createPsToTs(): PsToTs {
+const EMPTY = Buffer.alloc(0);
+/** Largest PES header pesHeader() writes: 9 + PTS + DTS. */
+const PES_HEADER_MAX = 19;
+
+/** At most this many TS bytes for one pack: PAT + PMT, then each PES as writePayload packs it. */
+function tsBound(pack: PsPack): number {
+  let packets = 2;
+  for (const pes of pack.pes) {
+    packets += Math.ceil((pes.end - pes.payloadOffset + PES_HEADER_MAX + 8) / 176) + 1;
+  }
+  return packets * TS_PACKET;
+}
+
+export function createPsToTs(options: PsToTsOptions = {}): PsToTs {
   const st: PsToTsStats = {
     packs: 0,
     tsPackets: 0,
@@ -121,7 +141,7 @@ export function createPsToTs(): PsToTs {
     audioPes: 0,
     pesDropped: 0,
     psi: 0,
-    pmtVersion: 0,
+    pmtVersion: (options.pmtVersion ?? 0) & 0x1f,
   };
   const cc = new Map<number, number>();
   let program: Program | undefined;
@@ -130,7 +150,11 @@ export function createPsToTs(): PsToTs {
   /** A video TS PES is open: video PES without a PTS continue it. */
   let videoOpen = false;
 
-  let out = Buffer.alloc(0);
+  /**
+   * The TS of the pack being remuxed: allocated per pack at its upper bound and handed out as is,
+   * so no work buffer sized for the largest keyframe stays with the remuxer, and no second copy.
+   */
+  let out = EMPTY;
   let pos = 0;
 
   const nextCc = (pid: number): number => {
@@ -303,6 +327,7 @@ export function createPsToTs(): PsToTs {
   return {
     push(pack) {
       st.packs++;
+      out = Buffer.allocUnsafe(tsBound(pack));
       pos = 0;
       const prog = programOf(pack);
       const changed =
@@ -353,9 +378,38 @@ export function createPsToTs(): PsToTs {
         }
       }
       st.bytesOut += pos;
-      // Copy out: the work buffer is reused by the next pack.
-      return Buffer.from(out.subarray(0, pos));
+      const ts = out.subarray(0, pos);
+      out = EMPTY;
+      return ts;
     },
+    continuity: (pid) => cc.get(pid) ?? 15,
     stats: () => ({ ...st }),
   };
+}
+
+/**
+ * The TS of `packs` (a cached GOP, from its keyframe) for a viewer joining a stream whose live TS
+ * comes from `live`, which has already remuxed those packs: remuxed by a fresh remuxer (same PMT
+ * version), then each PID's continuity counters renumbered so that the last packet carries the
+ * live remuxer's current counter, so the live packets that follow continue without a
+ * discontinuity (ISO/IEC 13818-1 §2.4.3.3). Nothing is kept: one TS copy exists only while it is
+ * written to the viewer.
+ */
+export function remuxForJoin(packs: readonly PsPack[], live: PsToTs): Buffer {
+  const join = createPsToTs({ pmtVersion: live.stats().pmtVersion });
+  const ts = Buffer.concat(packs.map((p) => join.push(p)));
+  const counts = new Map<number, number>();
+  for (let o = 0; o + TS_PACKET <= ts.length; o += TS_PACKET) {
+    const pid = ((ts[o + 1]! & 0x1f) << 8) | ts[o + 2]!;
+    counts.set(pid, (counts.get(pid) ?? 0) + 1);
+  }
+  const next = new Map<number, number>();
+  for (const [pid, n] of counts) next.set(pid, (live.continuity(pid) - n + 1 + 16 * n) & 0x0f);
+  for (let o = 0; o + TS_PACKET <= ts.length; o += TS_PACKET) {
+    const pid = ((ts[o + 1]! & 0x1f) << 8) | ts[o + 2]!;
+    const c = next.get(pid)!;
+    ts[o + 3] = (ts[o + 3]! & 0xf0) | c;
+    next.set(pid, (c + 1) & 0x0f);
+  }
+  return ts;
 }

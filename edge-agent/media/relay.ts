@@ -4,17 +4,22 @@
  *
  * - Packs, not bytes: the input is cut into whole packs (ps-packs.ts), so a viewer only ever starts
  *   or resumes at a pack boundary, and only at a keyframe pack.
- * - Late viewers: the last GOP (from the last keyframe pack, at most `maxGopBytes` of PS + TS) is
- *   kept and written first, so a viewer joining mid-GOP starts decoding at once (TS: PAT/PMT
- *   first, since the remuxer writes them before every keyframe). With no keyframe cached (or a GOP
- *   larger than the viewer's buffer) the viewer waits for the next keyframe and the relay calls
- *   `onKeyframeWanted` (the manager sends FORCEIFRAME, ehome-2.0 §8), once per keyframe interval.
+ * - Late viewers: the last GOP (from the last keyframe pack) is kept once, as PS, at most
+ *   `maxGopBytes`, and written first, so a viewer joining mid-GOP starts decoding at once. A TS
+ *   viewer gets that GOP remuxed when it joins (`remuxForJoin`: PAT/PMT first, continuity
+ *   counters meeting the live TS), so no TS copy is cached. A GOP that outgrows `maxGopBytes` is
+ *   dropped from the cache (`gopOverflows`); with no keyframe cached the viewer waits for the next
+ *   keyframe and the relay calls `onKeyframeWanted` (the manager sends FORCEIFRAME, ehome-2.0 §8),
+ *   once per keyframe interval.
  * - Slow viewers: what a viewer's sink has not drained (`writableLength`, or the bytes written
- *   since write() returned false) is capped at `maxViewerBufferBytes`. A pack that would pass the
- *   cap is dropped for that viewer, which then skips to the next keyframe (`packsDropped`). A
- *   viewer that stays over the cap for `drainTimeoutMs` (no 'drain') is destroyed
- *   (`viewersDropped`). push() never waits for a sink, so a slow viewer never delays the device
- *   or the other viewers; the relay's own memory is the splitter's pack plus the GOP cache.
+ *   since write() returned false) is capped at `maxViewerBufferBytes`, plus what is still queued
+ *   of the GOP written when it joined (that allowance shrinks as the viewer drains it). A pack that
+ *   would pass the cap is dropped for that viewer, which then skips to the next keyframe
+ *   (`packsDropped`). A viewer that stays over the cap for `drainTimeoutMs` (no 'drain') is
+ *   destroyed (`viewersDropped`). So a stalled viewer holds at most `maxViewerBufferBytes` + one
+ *   GOP (≤ `maxGopBytes`) + one pack, for at most `drainTimeoutMs` after it falls behind. push()
+ *   never waits for a sink, so a slow viewer never delays the device or the other viewers; the
+ *   relay's own memory is the splitter's pack plus the GOP cache.
  *
  * One `close()`: destroys the viewers, clears the timers, drops the cache. Callbacks from config
  * run guarded: a throwing listener cannot break the relay.
@@ -25,7 +30,7 @@ import {
   type PsPackSplitter,
   type PsPackStats,
 } from "./ps-packs.ts";
-import { createPsToTs, type PsToTs } from "./ps-to-ts.ts";
+import { createPsToTs, type PsToTs, remuxForJoin } from "./ps-to-ts.ts";
 
 export type RelayFormat = "ps" | "ts";
 
@@ -57,9 +62,12 @@ export type ViewerCloseReason =
   | "removed";
 
 export interface RelayConfig {
-  /** Cap on the cached GOP (PS + TS bytes). Default 8 MiB. */
+  /** Cap on the cached GOP (PS bytes, `EHOME_MEDIA_GOP_CACHE_BYTES`). Default 1 MiB. */
   maxGopBytes?: number;
-  /** Cap on what one viewer's sink may hold undrained. Default 2 MiB. */
+  /**
+   * Cap on what one viewer's sink may hold undrained, beyond the GOP it got on joining
+   * (`EHOME_MEDIA_VIEWER_BUFFER_BYTES`). Default 256 KiB.
+   */
   maxViewerBufferBytes?: number;
   /** A viewer over its cap this long without draining is dropped. Default 10 s. */
   drainTimeoutMs?: number;
@@ -91,11 +99,11 @@ export interface RelayStats {
   packsDropped: number;
   /** Keyframe packs seen. */
   keyframes: number;
-  /** Bytes held in the GOP cache (PS + TS). */
+  /** Bytes held in the GOP cache (PS). */
   gopBytes: number;
   /** GOPs dropped from the cache for outgrowing `maxGopBytes`. */
   gopOverflows: number;
-  /** TS bytes produced by the remuxer. */
+  /** TS bytes produced by the remuxer (live, and GOPs remuxed for joining TS viewers). */
   tsBytes: number;
   splitter: PsPackStats;
 }
@@ -126,8 +134,8 @@ export interface Relay {
 }
 
 export const RELAY_DEFAULTS = {
-  maxGopBytes: 8 * 1024 * 1024,
-  maxViewerBufferBytes: 2 * 1024 * 1024,
+  maxGopBytes: 1024 * 1024,
+  maxViewerBufferBytes: 256 * 1024,
   drainTimeoutMs: 10_000,
 } as const;
 
@@ -142,16 +150,12 @@ interface Viewer {
   /** Bytes written since write() returned false (sinks without `writableLength`). */
   pending: number;
   awaitingDrain: boolean;
+  /** Still queued of the GOP written on joining: allowed on top of the cap, shrinks as it drains. */
+  burst: number;
   overSince: number | undefined;
   overTimer: unknown;
   bytesOut: number;
   closed: boolean;
-}
-
-interface GopEntry {
-  pack: PsPack;
-  ps: Buffer;
-  ts: Buffer | undefined;
 }
 
 /** Packs that are small views of a much larger chunk are copied so the cache does not pin it. */
@@ -180,9 +184,9 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
   let remuxer: PsToTs | undefined;
   const viewers = new Set<Viewer>();
   let tsViewers = 0;
-  let gop: GopEntry[] = [];
+  /** The last GOP from its keyframe pack, as PS (bytes owned, not views of device chunks). */
+  let gop: PsPack[] = [];
   let gopPs = 0;
-  let gopTs = 0;
   let keyframeWanted = false;
   let ended = false;
   let closed = false;
@@ -219,7 +223,6 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
   const clearGop = (): void => {
     gop = [];
     gopPs = 0;
-    gopTs = 0;
   };
 
   const buffered = (v: Viewer): number =>
@@ -237,10 +240,8 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
     disarm(v);
     viewers.delete(v);
     if (v.format === "ts" && --tsViewers === 0) {
-      // Nobody wants TS: stop remuxing and drop the cached TS.
+      // Nobody wants TS: stop remuxing.
       remuxer = undefined;
-      for (const e of gop) e.ts = undefined;
-      gopTs = 0;
     }
     guard(v.onClose && (() => v.onClose?.(reason)));
     countChanged();
@@ -262,8 +263,17 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
     destroy(v, "slow");
   };
 
+  /** The viewer's cap now: the configured one plus what is still queued of its joining GOP. */
+  const allowance = (v: Viewer, b: number): number => {
+    if (v.burst > 0) v.burst = Math.min(v.burst, Math.max(0, b - cap));
+    return cap + v.burst;
+  };
+
   /** Over the cap and not draining: still over when the timer fires → dropped. */
-  const stillOver = (v: Viewer): boolean => v.awaitingDrain || buffered(v) > cap;
+  const stillOver = (v: Viewer): boolean => {
+    const b = buffered(v);
+    return v.awaitingDrain || b > allowance(v, b);
+  };
 
   const arm = (v: Viewer): void => {
     if (v.overSince === undefined) v.overSince = now();
@@ -320,7 +330,7 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
     }
     if (data.length === 0) return;
     const b = buffered(v);
-    if (b > 0 && b + data.length > cap) {
+    if (b > 0 && b + data.length > allowance(v, b)) {
       v.waiting = true;
       v.skipping = true;
       st.packsDropped++;
@@ -332,21 +342,19 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
     write(v, data);
   };
 
-  const cache = (pack: PsPack, ts: Buffer | undefined): void => {
+  const cache = (pack: PsPack): void => {
     if (pack.keyframe) clearGop();
     else if (gop.length === 0) return;
-    const ps = own(pack.bytes);
-    const size = ps.length + (ts?.length ?? 0);
-    if (gopPs + gopTs + size > maxGop) {
-      // A GOP too long to keep: late viewers wait for the next keyframe instead.
-      if (gop.length > 0) st.gopOverflows++;
+    if (gopPs + pack.bytes.length > maxGop) {
+      // A GOP too long to keep: late viewers wait for the next keyframe (and ask for one).
+      st.gopOverflows++;
       clearGop();
       return;
     }
     // Keep the owned copy only, not the view of the device's chunk.
-    gop.push({ pack: ps === pack.bytes ? pack : { ...pack, bytes: ps }, ps, ts });
+    const ps = own(pack.bytes);
+    gop.push(ps === pack.bytes ? pack : { ...pack, bytes: ps });
     gopPs += ps.length;
-    gopTs += ts?.length ?? 0;
   };
 
   const dispatch = (pack: PsPack): void => {
@@ -359,25 +367,27 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
       st.keyframes++;
       keyframeWanted = false;
     }
-    cache(pack, ts);
+    cache(pack);
     // A snapshot: a viewer added by a callback during this loop already got this pack (GOP).
     for (const v of [...viewers]) deliver(v, pack.keyframe, v.format === "ps" ? pack.bytes : ts!);
   };
 
-  /** Starts the TS remuxer for the first TS viewer, from the cached keyframe if any. */
-  const startRemuxer = (): void => {
-    if (remuxer) return;
-    const r = createPsToTs();
-    remuxer = r;
-    for (const e of gop) {
-      e.ts = r.push(e.pack);
-      gopTs += e.ts.length;
-      st.tsBytes += e.ts.length;
+  /**
+   * The cached GOP as TS for a joining TS viewer. The first TS viewer starts the live remuxer
+   * from the cached keyframe (its output is that viewer's GOP); a later one gets the GOP remuxed
+   * apart, its continuity counters meeting the live remuxer's.
+   */
+  const gopAsTs = (): Buffer => {
+    let ts: Buffer;
+    if (remuxer) {
+      ts = gop.length > 0 ? remuxForJoin(gop, remuxer) : Buffer.alloc(0);
+    } else {
+      const r = createPsToTs();
+      remuxer = r;
+      ts = Buffer.concat(gop.map((p) => r.push(p)));
     }
-    if (gopPs + gopTs > maxGop) {
-      st.gopOverflows++;
-      clearGop();
-    }
+    st.tsBytes += ts.length;
+    return ts;
   };
 
   return {
@@ -416,6 +426,7 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
         skipping: false,
         pending: 0,
         awaitingDrain: false,
+        burst: 0,
         overSince: undefined,
         overTimer: undefined,
         bytesOut: 0,
@@ -438,15 +449,19 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
         return handle;
       }
       viewers.add(v);
-      if (format === "ts") {
-        tsViewers++;
-        startRemuxer();
-      }
+      if (format === "ts") tsViewers++;
       sink.once("close", () => remove(v, "disconnected"));
       sink.once("error", () => destroy(v, "disconnected"));
-      const gopBytes = format === "ps" ? gopPs : gopTs;
-      if (gop.length > 0 && gopBytes <= cap) {
-        for (const e of gop) write(v, format === "ps" ? e.ps : e.ts!);
+      const first = format === "ts" ? gopAsTs() : undefined;
+      if (gop.length > 0) {
+        // The joining GOP may pass the cap: it is allowed on top of it while it drains.
+        if (first) {
+          v.burst = first.length;
+          write(v, first);
+        } else {
+          v.burst = gopPs;
+          for (const p of gop) write(v, p.bytes);
+        }
       } else {
         v.waiting = true;
         wantKeyframe();
@@ -465,14 +480,14 @@ export function createRelay(config: RelayConfig = {}, deps: RelayDeps = {}): Rel
         viewersDropped: st.viewersDropped,
         packsDropped: st.packsDropped,
         keyframes: st.keyframes,
-        gopBytes: gopPs + gopTs,
+        gopBytes: gopPs,
         gopOverflows: st.gopOverflows,
         tsBytes: st.tsBytes,
         splitter: splitter.stats(),
       };
     },
 
-    bufferedBytes: () => splitter.bufferedBytes() + gopPs + gopTs,
+    bufferedBytes: () => splitter.bufferedBytes() + gopPs,
 
     close() {
       if (closed) return;

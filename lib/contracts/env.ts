@@ -89,6 +89,10 @@ export const ENV = {
   EHOME_NTP_HOST: "EHOME_NTP_HOST",
   /** TCP port of the viewer HTTP server (`/streams/<id>.<ps|ts>?token=`; media.ts). */
   EHOME_VIEWER_PORT: "EHOME_VIEWER_PORT",
+  /** Bytes of the relay's last-GOP cache per stream (edge-agent/media/relay.ts; default 1 MiB). */
+  EHOME_MEDIA_GOP_CACHE_BYTES: "EHOME_MEDIA_GOP_CACHE_BYTES",
+  /** Bytes one viewer may hold undrained before it skips to the next keyframe (default 256 KiB). */
+  EHOME_MEDIA_VIEWER_BUFFER_BYTES: "EHOME_MEDIA_VIEWER_BUFFER_BYTES",
   /** Seconds a stream lives with no viewer before the agent stops it (default 30). */
   EHOME_STREAM_IDLE_SECONDS: "EHOME_STREAM_IDLE_SECONDS",
   /** Largest picture upload accepted on `POST /pictures`, in bytes (default 10 MiB). */

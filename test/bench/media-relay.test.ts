@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { startResult } from "../../bench/lib/output.ts";
 import { runLiveBench } from "../../bench/media/live.ts";
-import { createLiveSource, createStampReader } from "../../bench/media/live-source.ts";
+import {
+  createLiveSource,
+  createLiveSources,
+  createStampReader,
+} from "../../bench/media/live-source.ts";
 import { render } from "../../bench/media/relay-report.ts";
 import { runThroughputBench } from "../../bench/media/throughput.ts";
 import { createDeframer } from "../../edge-agent/media/deframer.ts";
+import { createPsPackSplitter } from "../../edge-agent/media/ps-packs.ts";
 
 /**
  * Smoke test of bench/media/relay-index.ts at a tiny size, so it cannot silently rot: the agent and
@@ -23,6 +28,35 @@ describe("bench/media relay quick mode", () => {
     const read = createStampReader((t) => seen.push(t));
     for (let i = 0; i < ps.length; i += 7) read(ps.subarray(i, i + 7));
     expect(seen).toEqual(sent);
+  });
+
+  it("the pre-framed source patches each stream's SSRC, SCR, PTS and stamp: whole packs, keyframes every GOP, any GOP phase", () => {
+    const sources = createLiveSources({ bitrateBps: 2_000_000, gopFrames: 10 });
+    for (const [session, startFrame] of [
+      [7, 0],
+      [8, 3],
+    ] as const) {
+      const source = sources(session, startFrame);
+      const frames = Array.from({ length: 25 }, (_, k) => source.nextFrame(1_000 + k).wire[0]!);
+      const deframer = createDeframer({ expectedSsrc: session });
+      const ps = Buffer.concat(deframer.push(Buffer.concat([source.header(), ...frames])));
+      expect(deframer.stats().ssrcMismatches).toBe(0);
+      const splitter = createPsPackSplitter();
+      const packs = [...splitter.push(ps), ...splitter.end()];
+      expect(packs).toHaveLength(25);
+      packs.forEach((p, k) => {
+        const frame = startFrame + k;
+        expect({ k, pts: p.pts, scr: p.scr, key: p.keyframe }).toEqual({
+          k,
+          pts: 90_000 + 3600 * frame,
+          scr: 90_000 + 3600 * (frame - 1),
+          key: frame % 10 === 0,
+        });
+      });
+      const seen: number[] = [];
+      createStampReader((t) => seen.push(t))(ps);
+      expect(seen).toEqual(Array.from({ length: 25 }, (_, k) => 1_000 + k));
+    }
   });
 
   it("one stream through the agent and through a TCP pipe, then two live streams with stalled viewers", async () => {

@@ -3,6 +3,7 @@ import { get } from "node:http";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../edge-agent/config.ts";
 import { createAgentMedia, mediaConfigFromEnv } from "../../../edge-agent/media/index.ts";
+import { RELAY_DEFAULTS } from "../../../edge-agent/media/relay.ts";
 import { ENV } from "../../../lib/contracts/env.ts";
 import { mintStreamToken, streamUrl } from "../../../lib/contracts/media.ts";
 import { freePortRange } from "./helpers/port-range.ts";
@@ -31,6 +32,32 @@ describe("media module composition", () => {
     expect(() => mediaConfigFromEnv({ [ENV.STREAM_TOKEN_KEY]: "short" }, config)).toThrow(
       expect.objectContaining({ variable: ENV.STREAM_TOKEN_KEY, code: "CONFIG_INVALID" }),
     );
+  });
+
+  it("reads the relay's memory bounds (EHOME_MEDIA_GOP_CACHE_BYTES, EHOME_MEDIA_VIEWER_BUFFER_BYTES)", () => {
+    expect(mediaConfigFromEnv({}, config)).toMatchObject({
+      gopCacheBytes: RELAY_DEFAULTS.maxGopBytes,
+      viewerBufferBytes: RELAY_DEFAULTS.maxViewerBufferBytes,
+    });
+    expect(
+      mediaConfigFromEnv(
+        {
+          [ENV.EHOME_MEDIA_GOP_CACHE_BYTES]: "2097152",
+          [ENV.EHOME_MEDIA_VIEWER_BUFFER_BYTES]: " 65536 ",
+        },
+        config,
+      ),
+    ).toMatchObject({ gopCacheBytes: 2_097_152, viewerBufferBytes: 65_536 });
+    for (const bad of ["1k", "100", "-5", "1e12"]) {
+      expect(() =>
+        mediaConfigFromEnv({ [ENV.EHOME_MEDIA_VIEWER_BUFFER_BYTES]: bad }, config),
+      ).toThrow(
+        expect.objectContaining({
+          variable: ENV.EHOME_MEDIA_VIEWER_BUFFER_BYTES,
+          code: "CONFIG_INVALID",
+        }),
+      );
+    }
   });
 
   it("serves viewers on the viewer port with a key, refuses unknown streams, and closes cleanly", async () => {
