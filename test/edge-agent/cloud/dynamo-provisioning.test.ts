@@ -141,13 +141,37 @@ describe("provisioning from the devices table", () => {
     p.invalidate(id);
     expect(await p.lookup(id)).toEqual({ allowed: false });
 
-    // A read started before a change, answered after the invalidation, is not cached.
-    p.invalidate(id);
-    const inFlight = p.lookup(id);
+    // A read started before a change, answered after the invalidation, is not cached. The read's
+    // answer is held until the change and the invalidation are done (a gate on the sender), so
+    // the order does not depend on how fast DynamoDB Local answers either call.
+    let answered!: () => void;
+    const readAnswered = new Promise<void>((r) => {
+      answered = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const held = {
+      send: async (command: object, opts?: unknown) => {
+        const out = await (db.sender.send as (c: object, o?: unknown) => Promise<unknown>)(
+          command,
+          opts,
+        );
+        answered();
+        await gate;
+        return out;
+      },
+    } as unknown as DynamoSender;
+    const gated = source({ dynamodb: () => held });
+    const inFlight = gated.lookup(id);
+    await readAnswered; // the table said `provisioned: false`
     await repo.provision(id, { provisioned: true, labels: {}, now: now() });
-    p.invalidate(id);
+    gated.invalidate(id);
+    release();
     expect(await inFlight).toEqual({ allowed: false });
-    expect(await p.lookup(id)).toEqual({ allowed: true });
+    expect(await gated.lookup(id)).toEqual({ allowed: true });
+    gated.close();
   });
 
   it("keeps at most maxNegativeEntries unknown devices", async () => {
