@@ -11,8 +11,8 @@
  * progress on stderr; exits 1 when an invariant broke.
  */
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { COMMON_OPTIONS, writeResult } from "../lib/output.ts";
+import { parseBenchArgs } from "../lib/cli.ts";
+import { writeResult } from "../lib/output.ts";
 import { type CodecFuzzSummary, runCodecFuzz } from "./codec.ts";
 import {
   FULL_DEFAULTS,
@@ -27,44 +27,21 @@ export interface FuzzScenario extends LiveFuzzScenario {
   codec: CodecFuzzSummary | null;
 }
 
-function fail(message: string): never {
-  process.stderr.write(`bench/fuzz: ${message}\n`);
-  process.exit(2);
-}
-
 /** Runs the fuzz with `argv`; `defaultOut` is where the JSON goes without `--out`. */
 export async function main(argv: string[], entry: string, defaultOut?: string): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        ...COMMON_OPTIONS,
-        count: { type: "string" },
-        rate: { type: "string" },
-        "fixed-rate": { type: "boolean", default: false },
-        "min-rate": { type: "string" },
-        "legit-devices": { type: "string" },
-        "keepalive-s": { type: "string" },
-        fuzzers: { type: "string" },
-        seed: { type: "string" },
-        "codec-count": { type: "string" },
-        "max-loss-pct": { type: "string" },
-      },
-    }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const str = (k: string) => values[k] as string | undefined;
-  const num = (name: string, fallback: number, min: number): number => {
-    const v = str(name);
-    if (v === undefined) return fallback;
-    const n = Number(v.replace(/_/g, ""));
-    if (!Number.isFinite(n) || n < min) fail(`--${name} expects a number ≥ ${min}, got ${v}`);
-    return n;
-  };
-  const quick = values.quick === true;
+  const args = parseBenchArgs("fuzz", argv, {
+    count: { type: "string" },
+    rate: { type: "string" },
+    "fixed-rate": { type: "boolean", default: false },
+    "min-rate": { type: "string" },
+    "legit-devices": { type: "string" },
+    "keepalive-s": { type: "string" },
+    fuzzers: { type: "string" },
+    seed: { type: "string" },
+    "codec-count": { type: "string" },
+    "max-loss-pct": { type: "string" },
+  });
+  const { quick, num } = args;
   const d = quick ? QUICK_DEFAULTS : FULL_DEFAULTS;
   const count = Math.round(num("count", d.count, 1));
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -72,7 +49,7 @@ export async function main(argv: string[], entry: string, defaultOut?: string): 
     quick,
     count,
     rate: num("rate", d.rate, 1),
-    adaptive: values["fixed-rate"] !== true,
+    adaptive: !args.flag("fixed-rate"),
     minRate: num("min-rate", LIMIT_DEFAULTS.minRate, 1),
     fuzzers: Math.round(num("fuzzers", d.fuzzers, 1)),
     sourcesPerFuzzer: d.sourcesPerFuzzer,
@@ -84,9 +61,7 @@ export async function main(argv: string[], entry: string, defaultOut?: string): 
     maxLossPct: num("max-loss-pct", LIMIT_DEFAULTS.maxLossPct, 0),
     maxHeapGrowthBytes: LIMIT_DEFAULTS.maxHeapGrowthBytes,
     maxRssBytes: LIMIT_DEFAULTS.maxRssBytes,
-    command: [entry, ...argv.filter((a, i) => a !== "--out" && argv[i - 1] !== "--out")]
-      .join(" ")
-      .replace(/ --$/, ""),
+    command: args.command(entry).replace(/ --$/, ""),
     log,
   });
   const codecCount = Math.round(num("codec-count", count, 0));
@@ -101,7 +76,7 @@ export async function main(argv: string[], entry: string, defaultOut?: string): 
   }
   const scenarios: FuzzScenario[] = live.scenarios.map((s) => ({ ...s, codec }));
   const result = { ...live, scenarios };
-  writeResult(result, str("out") ?? defaultOut);
+  writeResult(result, args.str("out") ?? defaultOut);
   const pass = scenarios.every((s) => s.pass) && (codec?.violations.length ?? 0) === 0;
   process.exitCode = pass ? 0 : 1;
 }
