@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type AgentSweep,
@@ -28,6 +28,7 @@ import {
   silentLogger,
   sqsEvent,
 } from "../support.ts";
+import { presenceHistory } from "./presence-history.ts";
 
 /**
  * The agent-lost sweep against DynamoDB Local: devices of an agent whose heartbeat stopped go
@@ -128,16 +129,8 @@ async function agentRecord(agentId: string) {
   return out.Item;
 }
 
-async function history(deviceId: string): Promise<PresenceItem[]> {
-  const out = await clients.documentClient.send(
-    new QueryCommand({
-      TableName: backends().resources.tables.presence,
-      KeyConditionExpression: "deviceId = :d",
-      ExpressionAttributeValues: { ":d": deviceId },
-      ScanIndexForward: false,
-    }),
-  );
-  return (out.Items ?? []) as PresenceItem[];
+function history(deviceId: string): Promise<PresenceItem[]> {
+  return presenceHistory(clients, backends(), deviceId);
 }
 
 async function apply(...events: DeviceEvent[]): Promise<void> {

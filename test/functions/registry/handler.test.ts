@@ -1,5 +1,5 @@
 import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
-import { DeleteCommand, GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createRegistryHandler,
@@ -17,6 +17,7 @@ import { presenceSortKey } from "../../../lib/contracts/tables.ts";
 import { createSqsEventSource, eventSourceConfigFor } from "../../../lib/local/sqs-event-source.ts";
 import { eventually, useLocalBackends } from "../../helpers/local-backends.ts";
 import { type FunctionClients, functionClients, silentLogger, sqsEvent } from "../support.ts";
+import { presenceHistory } from "./presence-history.ts";
 
 // 1 s visibility timeout: the DLQ test below sees maxReceiveCount receives in seconds.
 const backends = useLocalBackends({ visibilityTimeoutSeconds: 1 });
@@ -77,16 +78,8 @@ async function device(deviceId: string): Promise<DeviceItem | undefined> {
   return out.Item as DeviceItem | undefined;
 }
 
-async function history(deviceId: string): Promise<PresenceItem[]> {
-  const out = await clients.documentClient.send(
-    new QueryCommand({
-      TableName: backends().resources.tables.presence,
-      KeyConditionExpression: "deviceId = :d",
-      ExpressionAttributeValues: { ":d": deviceId },
-      ScanIndexForward: false,
-    }),
-  );
-  return (out.Items ?? []) as PresenceItem[];
+function history(deviceId: string): Promise<PresenceItem[]> {
+  return presenceHistory(clients, backends(), deviceId);
 }
 
 describe("registry handler on DynamoDB Local", () => {

@@ -15,6 +15,7 @@ import type { PresenceItem } from "../../../functions/shared/items.ts";
 import type { DeviceEvent } from "../../../lib/contracts/events.ts";
 import { useLocalBackends } from "../../helpers/local-backends.ts";
 import { type FunctionClients, functionClients, silentLogger, sqsEvent } from "../support.ts";
+import { presenceHistory } from "./presence-history.ts";
 
 /**
  * Register storm (issue 7): the registry writes the history items of a whole SQS batch in
@@ -67,16 +68,8 @@ function handlerWith(wrap?: (real: DynamoDBDocumentClient) => DynamoDBDocumentCl
   return createRegistryHandler({ service, logger: silentLogger });
 }
 
-async function history(deviceId: string): Promise<PresenceItem[]> {
-  const out = await clients.documentClient.send(
-    new QueryCommand({
-      TableName: backends().resources.tables.presence,
-      KeyConditionExpression: "deviceId = :d",
-      ExpressionAttributeValues: { ":d": deviceId },
-      ConsistentRead: true,
-    }),
-  );
-  return (out.Items ?? []) as PresenceItem[];
+function history(deviceId: string): Promise<PresenceItem[]> {
+  return presenceHistory(clients, backends(), deviceId, "oldest-first");
 }
 
 async function status(deviceId: string): Promise<string | undefined> {
